@@ -12,17 +12,12 @@ pub mod options;
 ::pgrx::pg_module_magic!(name, version);
 
 #[cfg(any(test, feature = "pg_test"))]
-#[pgrx::pg_schema]
-mod tests;
+mod pg_tests;
 
 /// Required by `cargo pgrx test`.
 #[cfg(test)]
 pub mod pg_test {
     use std::sync::OnceLock;
-
-    /// Where the test backend finds the sandbox started for this run (`--runas` passes only
-    /// CARGO*/RUST* variables to the server, so a world-readable file carries the URL).
-    pub const SANDBOX_URL_FILE: &str = "/tmp/cyberbiz_fdw_pg_test_sandbox_url";
 
     static SANDBOX: OnceLock<cyberbiz_sandbox::Background> = OnceLock::new();
 
@@ -33,7 +28,7 @@ pub mod pg_test {
             ..Default::default()
         };
         let sb = cyberbiz_sandbox::spawn_background(cfg).expect("start the sandbox for pg_tests");
-        std::fs::write(SANDBOX_URL_FILE, &sb.url).expect("write the sandbox URL file");
+        std::fs::write(crate::pg_tests::SANDBOX_URL_FILE, &sb.url).expect("write the sandbox URL file");
         let _ = SANDBOX.set(sb);
     }
 
