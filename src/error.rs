@@ -51,6 +51,7 @@ impl FdwError {
 
     pub fn hint(&self) -> Option<String> {
         match self {
+            FdwError::UnknownOption { valid, .. } if valid.is_empty() => Some("This object takes no options.".to_string()),
             FdwError::UnknownOption { valid, .. } => Some(format!("Valid options here are: {}.", valid.join(", "))),
             FdwError::MissingOption { hint, .. } => Some((*hint).to_string()),
             FdwError::ConflictingOptions { hint, .. } => Some(hint.clone()),

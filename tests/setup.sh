@@ -1,0 +1,74 @@
+# Sourced by tests/test.sh and tests/demo.sh: installs what a fresh Debian 12 machine (as root)
+# lacks to build and run cyberbiz_fdw against PostgreSQL 15. Idempotent; fast when done before.
+set -euo pipefail
+
+PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
+PGRX_VERSION=0.18.1
+REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+export PATH="$HOME/.cargo/bin:$PATH"
+
+log() { printf '\n==> %s\n' "$*" >&2; }
+
+need_apt=()
+for pkg in postgresql-15 postgresql-server-dev-15 libclang-dev clang pkg-config sudo curl ca-certificates build-essential; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$pkg")
+done
+if [ ${#need_apt[@]} -gt 0 ]; then
+  log "installing Debian packages: ${need_apt[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  log "installing Rust (rustup, stable)"
+  curl -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
+fi
+
+if [ "$(cargo pgrx --version 2>/dev/null | awk '{print $2}')" != "$PGRX_VERSION" ]; then
+  log "installing cargo-pgrx $PGRX_VERSION (a few minutes, once)"
+  cargo install cargo-pgrx --version "$PGRX_VERSION" --locked
+fi
+
+if ! grep -qs "^pg15 = \"$PG_CONFIG\"" "$HOME/.pgrx/config.toml"; then
+  log "pointing pgrx at Debian's PostgreSQL 15"
+  cargo pgrx init --pg15 "$PG_CONFIG" >/dev/null
+fi
+
+# The Debian cluster the regression tests and the demo use.
+ensure_cluster() {
+  if ! pg_lsclusters -h 2>/dev/null | awk '{print $1" "$2}' | grep -q "^15 main$"; then
+    log "creating the PostgreSQL 15 cluster"
+    pg_createcluster 15 main >/dev/null
+  fi
+  if ! pg_lsclusters -h | awk '$1==15 && $2=="main" {print $4}' | grep -q online; then
+    pg_ctlcluster 15 main start
+  fi
+}
+
+# Builds (release) and installs the extension into Debian's PostgreSQL 15, then restarts the
+# cluster so backends load the new library.
+install_extension() {
+  log "building and installing cyberbiz_fdw (release)"
+  (cd "$REPO_ROOT" && cargo pgrx install --release --pg-config "$PG_CONFIG" >/dev/null)
+  ensure_cluster
+  pg_ctlcluster 15 main restart
+}
+
+# Starts the sandbox in the background with the given options; sets SANDBOX_URL and SANDBOX_PID.
+start_sandbox() {
+  local bin=$1; shift
+  local out
+  out=$(mktemp)
+  "$bin" serve --listen 127.0.0.1:0 "$@" >"$out" 2>&1 &
+  SANDBOX_PID=$!
+  for _ in $(seq 1 100); do
+    SANDBOX_URL=$(head -n 1 "$out" 2>/dev/null || true)
+    case "$SANDBOX_URL" in http://*) break ;; esac
+    sleep 0.1
+  done
+  case "$SANDBOX_URL" in http://*) ;; *) echo "sandbox did not start: $(cat "$out")" >&2; exit 1 ;; esac
+  export SANDBOX_URL SANDBOX_PID
+}
+
+psql_pg() { su postgres -c "psql -X -q -v ON_ERROR_STOP=1 $*"; }

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Runs every test of cyberbiz_fdw on Debian 12 as root, installing what is missing:
+#   1. the sandbox's own tests (cargo test -p cyberbiz-sandbox)
+#   2. unit tests and #[pg_test]s in a real PostgreSQL 15 (cargo pgrx test, run as postgres)
+#   3. pg_regress goldens against the release build installed into Debian's cluster
+source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
+cd "$REPO_ROOT"
+started=$(date +%s)
+
+log "1/3 sandbox tests"
+cargo test -p cyberbiz-sandbox --quiet
+
+log "2/3 unit tests and pg_tests (PostgreSQL 15, as the postgres user)"
+PGDATA_TEST=$(mktemp -d)
+chown postgres:postgres "$PGDATA_TEST"
+cargo pgrx test pg15 --runas postgres --pgdata "$PGDATA_TEST"
+rm -rf "$PGDATA_TEST"
+
+log "3/3 pg_regress"
+# cargo pgrx test installed its test build; put the release build back.
+install_extension
+cargo build -p cyberbiz-sandbox --quiet
+start_sandbox "$REPO_ROOT/target/debug/cyberbiz-sandbox" --rps 0 --seed 1 --now "2026-11-28 12:00:00"
+trap 'kill $SANDBOX_PID 2>/dev/null || true' EXIT
+TOKEN=$("$REPO_ROOT/target/debug/cyberbiz-sandbox" token --ttl-secs 86400)
+DB=cyberbiz_fdw_regress
+psql_pg -d postgres -c "\"DROP DATABASE IF EXISTS $DB\""
+psql_pg -d postgres -c "\"CREATE DATABASE $DB\""
+# The tests read the sandbox's address and a token from database settings.
+psql_pg -d postgres -c "\"ALTER DATABASE $DB SET cyberbiz_test.api_url = '$SANDBOX_URL'\""
+psql_pg -d postgres -c "\"ALTER DATABASE $DB SET cyberbiz_test.api_token = '$TOKEN'\""
+OUT=$(mktemp -d)
+chown postgres:postgres "$OUT"
+TESTS=$(cd tests/pg_regress/sql && ls *.sql | sed 's/\.sql$//' | sort | tr '\n' ' ')
+if ! su postgres -c "/usr/lib/postgresql/15/lib/pgxs/src/test/regress/pg_regress \
+      --bindir=/usr/lib/postgresql/15/bin --use-existing --dbname=$DB \
+      --inputdir=$REPO_ROOT/tests/pg_regress --outputdir=$OUT $TESTS"; then
+  cat "$OUT/regression.diffs" >&2 || true
+  exit 1
+fi
+
+log "all tests passed in $(( $(date +%s) - started )) s"
