@@ -6,63 +6,517 @@
 pub enum Access {
     /// A paginated list endpoint (`page`, `per_page`, `offset`, X-Total headers).
     Paged,
-    /// One request returns every row (no pagination parameters).
-    Whole,
-    /// No list endpoint: a WHERE clause on the key is required (e.g. einvoices by id).
+    /// One request returns every row (no pagination parameters); `rows_at` names the key of the
+    /// response object that holds the rows (a single object becomes one row).
+    Whole { rows_at: Option<&'static str> },
+    /// No list endpoint: a WHERE clause on `key` is required (e.g. einvoices by id).
     KeyRequired { key: &'static str },
     /// The reference documents no endpoint at all; the reason is shown to the user.
     Unavailable { reason: &'static str },
+}
+
+/// SQL types the catalog uses (design: ids bigint, money numeric, Taipei timestamps
+/// timestamptz, dates date, flags boolean, nested values jsonb).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColType {
+    BigInt,
+    Integer,
+    Numeric,
+    Text,
+    Boolean,
+    TimestampTz,
+    Date,
+    Jsonb,
+}
+
+impl ColType {
+    pub fn sql(self) -> &'static str {
+        match self {
+            ColType::BigInt => "bigint",
+            ColType::Integer => "integer",
+            ColType::Numeric => "numeric",
+            ColType::Text => "text",
+            ColType::Boolean => "boolean",
+            ColType::TimestampTz => "timestamp with time zone",
+            ColType::Date => "date",
+            ColType::Jsonb => "jsonb",
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Column {
+    pub name: &'static str,
+    pub ty: ColType,
+    /// Dotted JSON path inside the row object; empty means the column's name. A leading `^`
+    /// reads from the parent object of a child row (`^id` is the order's id for a line item).
+    pub path: &'static str,
+    pub comment: &'static str,
+}
+
+impl Column {
+    pub fn json_path(&self) -> &'static str {
+        if self.path.is_empty() {
+            self.name
+        } else {
+            self.path
+        }
+    }
+}
+
+/// A child table's rows are the elements of an array inside each parent row.
+#[derive(Debug)]
+pub struct Parent {
+    pub resource: &'static str,
+    pub array: &'static str,
+    /// The child's column that holds the parent's id.
+    pub key_column: &'static str,
 }
 
 #[derive(Debug)]
 pub struct Resource {
     /// Table name, and the value of the `resource` table option.
     pub name: &'static str,
-    /// List (or item-base) path.
+    /// List (or item-base) path; single rows are `{path}/{id}`.
     pub path: &'static str,
     /// Scope group: reads need `read_{group}`, writes `write_{group}`; `public` needs none.
     pub scope_group: &'static str,
     pub access: Access,
-    /// For child tables: the parent resource and the key column that names the parent row.
-    pub parent: Option<(&'static str, &'static str)>,
+    /// Whether `GET {path}/{id}` exists.
+    pub get_by_id: bool,
+    pub parent: Option<Parent>,
+    pub columns: &'static [Column],
     pub comment: &'static str,
 }
 
-const fn paged(name: &'static str, path: &'static str, scope_group: &'static str, comment: &'static str) -> Resource {
-    Resource { name, path, scope_group, access: Access::Paged, parent: None, comment }
+impl Resource {
+    pub fn column(&self, name: &str) -> Option<&'static Column> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+
+    /// The scope a read of this resource needs, if any.
+    pub fn read_scope(&self) -> Option<String> {
+        match self.scope_group {
+            "" | "public" => None,
+            g => Some(format!("read_{g}")),
+        }
+    }
+}
+
+const fn c(name: &'static str, ty: ColType, comment: &'static str) -> Column {
+    Column { name, ty, path: "", comment }
+}
+
+const fn p(name: &'static str, ty: ColType, path: &'static str, comment: &'static str) -> Column {
+    Column { name, ty, path, comment }
+}
+
+use ColType::*;
+
+const RAW: Column = c("raw", Jsonb, "The whole API object as returned (原始資料)");
+const ID: Column = c("id", BigInt, "ID");
+const CREATED: Column = c("created_at", TimestampTz, "Created at (建立時間)");
+const UPDATED: Column = c("updated_at", TimestampTz, "Last updated at (更新時間)");
+
+const SHOP_COLUMNS: &[Column] = &[
+    c("id", BigInt, "Shop ID (商店編號)"),
+    c("name", Text, "Shop name (商店名稱)"),
+    c("primary_domain", Text, "Primary domain (主網域)"),
+    c("email", Text, "Shop e-mail"),
+    c("language", Text, "Language (語系)"),
+    c("currency", Text, "Currency (幣別)"),
+    c("merchant_location", Text, "Merchant location"),
+    c("market_location", Text, "Market location"),
+    c("sms_prefix", Text, "SMS prefix (簡訊前綴)"),
+    RAW,
+];
+
+const ORDER_COLUMNS: &[Column] = &[
+    c("id", BigInt, "Order ID"),
+    c("order_number", BigInt, "Order number (訂單編號)"),
+    c("order_name", Text, "Order name, e.g. #1101"),
+    CREATED,
+    UPDATED,
+    p("order_status", Text, "statuses.order_status", "Order status: open, closed, cancelled (訂單狀態)"),
+    p("financial_status", Text, "statuses.financial_status", "Payment status: pending, paid, cod, remitted, failed, refunded... (付款狀態)"),
+    p("fulfillment_status", Text, "statuses.fulfillment_status", "Shipping status: unshipped, preparing, fulfilled, received... (物流狀態)"),
+    p("return_status", Text, "statuses.return_status", "Return status (退貨狀態)"),
+    c("subtotal_price", Numeric, "Subtotal (小計)"),
+    p("total_line_items_price", Numeric, "prices.total_line_items_price", "Total of line items (商品總額)"),
+    p("shipping_rate_price", Numeric, "prices.shipping_rate_price", "Shipping fee (運費)"),
+    p("total_price", Numeric, "prices.total_price", "Order total (訂單總額)"),
+    c("total_bonus_redemption_price", Numeric, "Bonus points redeemed (紅利折抵)"),
+    p("customer_id", BigInt, "customer.id", "Customer ID (顧客編號)"),
+    p("customer_name", Text, "customer.name", "Customer name (顧客姓名)"),
+    p("customer_email", Text, "customer.email", "Customer e-mail"),
+    p("buyer_email", Text, "buyer.email", "Buyer e-mail (訂購人信箱)"),
+    c("shipping_type", Text, "Shipping type"),
+    c("shipping_name", Text, "Shipping method (配送方式)"),
+    c("payment_name", Text, "Payment method name (付款方式)"),
+    c("payment_method", Text, "Payment method"),
+    c("delivery_date", Date, "Requested delivery date (指定到貨日)"),
+    c("delivery_time", Integer, "Requested delivery time slot (指定時段)"),
+    c("note", Text, "Order note (訂單備註)"),
+    c("tags", Jsonb, "Order tags (訂單標籤)"),
+    p("confirmed_at", TimestampTz, "timings.confirmed_at", "Confirmed at"),
+    p("closed_at", TimestampTz, "timings.closed_at", "Closed at (結案時間)"),
+    p("cancelled_at", TimestampTz, "timings.cancelled_at", "Cancelled at (取消時間)"),
+    p("refund_at", TimestampTz, "timings.refund_at", "Refunded at (退款時間)"),
+    p("return_at", TimestampTz, "timings.return_at", "Returned at"),
+    p("pos_shop_id", BigInt, "pos_info.pos_shop_id", "POS shop of a POS order; null for online orders"),
+    c("from_device", Text, "Device the order came from (下單裝置)"),
+    c("merchant_trade_no", Text, "Merchant trade number"),
+    c("customer", Jsonb, "Customer object"),
+    c("buyer", Jsonb, "Buyer contact"),
+    c("receiver", Jsonb, "Receiver and address (收件人)"),
+    c("billing_address", Jsonb, "Billing address"),
+    c("line_items", Jsonb, "Line items (訂單商品); also the order_line_items table"),
+    c("prices", Jsonb, "Price breakdown"),
+    c("einvoice", Jsonb, "E-invoice (電子發票)"),
+    c("fulfillments", Jsonb, "Fulfillments (出貨紀錄)"),
+    RAW,
+];
+
+const LINE_ITEM_COLUMNS: &[Column] = &[
+    c("id", BigInt, "Line item ID"),
+    p("order_id", BigInt, "^id", "Order ID (訂單)"),
+    p("order_number", BigInt, "^order_number", "Order number (訂單編號)"),
+    c("product_id", BigInt, "Product ID"),
+    c("product_variant_id", BigInt, "Variant ID"),
+    c("title", Text, "Product title (商品名稱)"),
+    c("variant_title", Text, "Variant title (規格)"),
+    c("sku", Text, "SKU (商品貨號)"),
+    c("vendor", Text, "Vendor (供應商)"),
+    c("price", Numeric, "Unit price (單價)"),
+    c("cost", Numeric, "Unit cost (成本)"),
+    c("quantity", Integer, "Quantity (數量)"),
+    c("item_type", Text, "Item type"),
+    c("total_price_after_discounts", Numeric, "Total after discounts"),
+    c("total_discount", Numeric, "Discount"),
+    c("return_status", Text, "Return status"),
+    CREATED,
+    RAW,
+];
+
+const CUSTOMER_COLUMNS: &[Column] = &[
+    c("id", BigInt, "Customer ID (顧客編號)"),
+    c("name", Text, "Name (姓名)"),
+    c("email", Text, "E-mail"),
+    c("mobile", Text, "Mobile (手機)"),
+    c("status", Text, "Account status"),
+    c("gender", Text, "Gender (性別)"),
+    c("birthday", Date, "Birthday (生日)"),
+    c("accepts_marketing", Boolean, "Accepts marketing (接收行銷訊息)"),
+    c("tags", Jsonb, "Customer tags (顧客標籤)"),
+    c("note", Text, "Note (備註)"),
+    c("bonus_remain", Numeric, "Bonus points left (紅利點數)"),
+    c("address", Jsonb, "Address"),
+    CREATED,
+    UPDATED,
+    c("confirmed_at", TimestampTz, "Confirmed at"),
+    RAW,
+];
+
+const PRODUCT_COLUMNS: &[Column] = &[
+    c("id", BigInt, "Product ID (商品編號)"),
+    c("title", Text, "Title (商品名稱)"),
+    c("published", Boolean, "Published (上架)"),
+    c("vendor", Text, "Vendor (供應商)"),
+    c("price", Numeric, "Price (售價)"),
+    c("product_type", Text, "Product type"),
+    c("tags", Jsonb, "Tags (商品標籤)"),
+    c("product_url", Text, "Storefront URL"),
+    c("sell_from", TimestampTz, "On sale from"),
+    c("sell_to", TimestampTz, "On sale until"),
+    c("body_html", Text, "Description HTML"),
+    c("product_variants", Jsonb, "Variants; also the product_variants table"),
+    CREATED,
+    UPDATED,
+    RAW,
+];
+
+const VARIANT_COLUMNS: &[Column] = &[
+    c("id", BigInt, "Variant ID"),
+    p("product_id", BigInt, "^id", "Product ID (商品)"),
+    c("name", Text, "Variant name (規格名稱)"),
+    c("sku", Text, "SKU (商品貨號)"),
+    c("position", Integer, "Position"),
+    c("price", Numeric, "Price (售價)"),
+    c("compare_at_price", Numeric, "Original price (原價)"),
+    c("cost", Numeric, "Cost (成本)"),
+    c("inventory_quantity", Integer, "Stock on hand (庫存)"),
+    c("inventory_policy", Text, "deny or continue selling when out of stock"),
+    c("inventory_management", Boolean, "Stock tracked"),
+    c("sold", Integer, "Units sold"),
+    c("weight", Numeric, "Weight"),
+    c("option1", Text, "Option 1"),
+    c("option2", Text, "Option 2"),
+    c("option3", Text, "Option 3"),
+    CREATED,
+    UPDATED,
+    RAW,
+];
+
+const COLLECTION_COLUMNS: &[Column] = &[
+    ID,
+    c("title", Text, "Title (分類名稱)"),
+    c("handle", Text, "Handle"),
+    c("published", Boolean, "Published"),
+    c("position", Integer, "Position"),
+    c("body_html", Text, "Description HTML"),
+    c("products", Jsonb, "Products in the collection"),
+    RAW,
+];
+
+const SMART_COLLECTION_COLUMNS: &[Column] = &[
+    ID,
+    c("title", Text, "Title (分類名稱)"),
+    c("handle", Text, "Handle"),
+    c("published", Boolean, "Published"),
+    c("position", Integer, "Position"),
+    c("rules", Jsonb, "Rules (條件)"),
+    c("products", Jsonb, "Products in the collection"),
+    RAW,
+];
+
+const INVENTORY_SYNC_COLUMNS: &[Column] = &[
+    ID,
+    c("title", Text, "Title"),
+    c("inventory_quantity", Integer, "Shared stock (共用庫存)"),
+    c("inventory_policy", Text, "Inventory policy"),
+    c("variants", Jsonb, "Variants in the group"),
+    RAW,
+];
+
+const PERIODIC_ORDER_COLUMNS: &[Column] = &[
+    ID,
+    c("number", Text, "Number"),
+    c("customer_id", BigInt, "Customer ID"),
+    c("preorders_count", Integer, "Child orders so far"),
+    c("start_date", Date, "Start date"),
+    c("next_date", Date, "Next order date (下次出貨日)"),
+    c("last_date", Date, "Last date"),
+    c("periodic", Jsonb, "Schedule"),
+    c("sales_page", Jsonb, "Sales page"),
+    c("note", Text, "Note"),
+    CREATED,
+    RAW,
+];
+
+const EINVOICE_COLUMNS: &[Column] = &[
+    c("id", BigInt, "E-invoice ID"),
+    c("order_id", BigInt, "Order ID"),
+    c("invoice_no", Text, "Invoice number (發票號碼)"),
+    c("invoice_status", Text, "Status"),
+    c("invoice_at", TimestampTz, "Issued at (開立時間)"),
+    c("invalid_at", TimestampTz, "Voided at (作廢時間)"),
+    c("invoice_type", Text, "Type"),
+    c("company_no", Text, "Buyer tax ID (統一編號)"),
+    c("random_num", Text, "Random code (隨機碼)"),
+    c("love_code", Text, "Donation code (愛心碼)"),
+    c("phone_barcode", Text, "Mobile barcode carrier (手機條碼)"),
+    RAW,
+];
+
+const AFFILIATE_COLUMNS: &[Column] = &[
+    c("status_code", Text, "Status code"),
+    c("uid", Text, "Affiliate uid"),
+    c("cid", Text, "Click id"),
+    c("vendor_name", Text, "Affiliate vendor (導購商)"),
+    p("order_number", BigInt, "order.order_number", "Order number"),
+    p("customer_id", BigInt, "order.customer_id", "Customer ID"),
+    p("created_at", TimestampTz, "order.created_at", "Order created at"),
+    p("order_status", Text, "order.statuses.order_status", "Order status"),
+    p("total_price", Numeric, "order.prices.total_price", "Order total"),
+    c("order", Jsonb, "The order"),
+    RAW,
+];
+
+const DISCOUNT_COLUMNS: &[Column] = &[
+    ID,
+    c("name", Text, "Name (活動名稱)"),
+    c("discount_type_name", Text, "Discount type"),
+    c("discount_value", Text, "Discount value as shown"),
+    c("threshold", Numeric, "Spending threshold (門檻)"),
+    c("start_at", TimestampTz, "Starts at"),
+    c("end_at", TimestampTz, "Ends at"),
+    RAW,
+];
+
+const ADD_BUY_COLUMNS: &[Column] = &[
+    ID,
+    c("title", Text, "Title"),
+    c("handle", Text, "Handle"),
+    c("published", Boolean, "Published"),
+    c("price", Numeric, "Add-on price (加價購價格)"),
+    c("item_limit", Integer, "Item limit"),
+    c("start_date", Date, "Start date"),
+    c("end_date", Date, "End date"),
+    c("products", Jsonb, "Products"),
+    RAW,
+];
+
+const COUPON_COLUMNS: &[Column] = &[
+    ID,
+    c("title", Text, "Title"),
+    c("code", Text, "Coupon code (優惠碼)"),
+    c("coupon_type", Text, "Coupon type"),
+    c("coupon_type_name", Text, "Coupon type as shown"),
+    c("coupon_value", Text, "Value as shown"),
+    c("order_price_threshold", Numeric, "Minimum order (門檻)"),
+    c("start_date", Date, "Valid from"),
+    c("end_date", Date, "Valid until"),
+    c("usage_limit", BigInt, "Usage limit"),
+    c("used_times", Integer, "Times used"),
+    c("valid", Boolean, "Currently valid"),
+    c("coupon_status", Text, "Status"),
+    c("tags", Jsonb, "Customer tags it is limited to"),
+    RAW,
+];
+
+const SPECIAL_COLLECTION_COLUMNS: &[Column] = &[
+    ID,
+    c("title", Text, "Title"),
+    c("handle", Text, "Handle"),
+    c("published", Boolean, "Published"),
+    c("start_date", Date, "Start date"),
+    c("end_date", Date, "End date"),
+    c("special_collection_type", Jsonb, "Type"),
+    c("type_rules", Jsonb, "Rules"),
+    c("products", Jsonb, "Products"),
+    RAW,
+];
+
+const VIP_GROUP_COLUMNS: &[Column] = &[
+    ID,
+    c("name", Text, "Group name (會員群組)"),
+    c("position", Integer, "Position"),
+    c("customer_tags", Jsonb, "Customer tags"),
+    c("vip_group_levels", Jsonb, "Levels (會員等級)"),
+    RAW,
+];
+
+const POS_SHOP_COLUMNS: &[Column] = &[
+    ID,
+    c("name", Text, "POS shop name (門市名稱)"),
+    c("phone", Text, "Phone"),
+    c("county", Text, "County (縣市)"),
+    c("district", Text, "District (區)"),
+    c("address", Text, "Address"),
+    c("deadline", Date, "Service deadline"),
+    RAW,
+];
+
+const STOCK_ADJUSTMENT_COLUMNS: &[Column] = &[ID, c("pos_shop_id", BigInt, "POS shop"), c("items", Jsonb, "Adjusted items"), RAW];
+
+const STOCK_INVOICE_COLUMNS: &[Column] = &[
+    ID,
+    c("pos_shop_id", BigInt, "Source shop"),
+    c("pos_shop_name", Text, "Source shop name"),
+    c("target_pos_shop_id", BigInt, "Target shop"),
+    c("target_pos_shop_name", Text, "Target shop name"),
+    c("barcode", Text, "Barcode"),
+    c("status", Text, "Status"),
+    c("stock_receipt_id", BigInt, "Matching receipt"),
+    c("items", Jsonb, "Items"),
+    c("comment", Text, "Comment"),
+    CREATED,
+    RAW,
+];
+
+const STOCK_RECEIPT_COLUMNS: &[Column] = &[
+    ID,
+    c("pos_shop_id", BigInt, "Receiving shop"),
+    c("pos_shop_name", Text, "Receiving shop name"),
+    c("source_pos_shop_id", BigInt, "Source shop"),
+    c("source_pos_shop_name", Text, "Source shop name"),
+    c("barcode", Text, "Barcode"),
+    c("status", Text, "Status"),
+    c("stock_invoice_id", BigInt, "Matching invoice"),
+    c("items", Jsonb, "Items"),
+    c("check_logs", Jsonb, "Check logs"),
+    c("comment", Text, "Comment"),
+    CREATED,
+    RAW,
+];
+
+const STOCK_REQUISITION_COLUMNS: &[Column] = &[
+    ID,
+    c("pos_shop_name", Text, "Shop name"),
+    c("source_shop_name", Text, "Source shop name"),
+    c("barcode", Text, "Barcode"),
+    c("status", Text, "Status"),
+    c("items", Jsonb, "Items"),
+    c("comment", Text, "Comment"),
+    CREATED,
+    RAW,
+];
+
+const BRANCH_STORE_COLUMNS: &[Column] = &[
+    ID,
+    c("store_no", Text, "Store number (門市代號)"),
+    c("name", Text, "Name (門市名稱)"),
+    c("phone", Text, "Phone"),
+    c("county", Text, "County"),
+    c("district", Text, "District"),
+    c("address", Text, "Address"),
+    c("zip", Text, "Postal code"),
+    c("opening_hours", Text, "Opening hours (營業時間)"),
+    c("lat", Numeric, "Latitude"),
+    c("lng", Numeric, "Longitude"),
+    c("enabled", Boolean, "Enabled"),
+    c("shipping_rates", Jsonb, "Shipping rates"),
+    RAW,
+];
+
+const EDM_COLUMNS: &[Column] = &[ID, c("title", Text, "Title"), RAW];
+
+const FEED_COLUMNS: &[Column] = &[c("name", Text, "Feed name"), c("url", Text, "Feed URL"), c("mime_type", Text, "MIME type"), RAW];
+
+const fn paged(name: &'static str, path: &'static str, scope_group: &'static str, columns: &'static [Column], comment: &'static str) -> Resource {
+    Resource { name, path, scope_group, access: Access::Paged, get_by_id: true, parent: None, columns, comment }
 }
 
 pub static RESOURCES: &[Resource] = &[
-    Resource { access: Access::Whole, ..paged("shop", "/shop", "", "The shop itself (商店資訊)") },
-    paged("orders", "/v1/orders", "orders", "Orders (訂單)"),
-    Resource { parent: Some(("orders", "order_id")), ..paged("order_line_items", "/v1/orders", "orders", "Line items of orders (訂單商品), one row per item") },
-    paged("customers", "/v1/customers", "customers", "Customers (顧客)"),
-    paged("products", "/v1/products", "products", "Products (商品)"),
-    Resource { parent: Some(("products", "product_id")), ..paged("product_variants", "/v1/products", "products", "Product variants (商品規格), one row per variant") },
-    paged("custom_collections", "/v1/custom_collections", "products", "Custom collections (自訂商品分類)"),
-    paged("smart_collections", "/v1/smart_collections", "products", "Smart collections (智慧商品分類)"),
-    paged("inventory_sync_groups", "/v1/inventory_sync_groups", "products", "Inventory sync groups (庫存同步群組)"),
-    paged("periodic_orders", "/v1/periodic_orders", "orders", "Periodic (subscription) orders (定期定額訂單)"),
-    Resource { access: Access::KeyRequired { key: "id" }, ..paged("einvoices", "/v1/einvoices", "orders", "Electronic invoices (電子發票)") },
-    paged("affiliate_vendor_orders", "/v2/affiliate_vendor_orders", "affiliates", "Affiliate vendor orders (導購訂單)"),
-    paged("discounts", "/v1/discounts", "discounts", "Shop-wide discount campaigns (全店折扣)"),
-    paged("add_buy_collections", "/v1/add_buy_collections", "discounts", "Add-on purchase collections (加價購)"),
-    paged("shop_coupons", "/v1/shop_coupons", "discounts", "Shop coupons (優惠券)"),
-    paged("special_collections", "/v1/special_collections", "discounts", "Special (mix-and-match) collections (任選優惠)"),
-    Resource { access: Access::Whole, ..paged("vip_groups", "/v1/vip_groups", "discounts", "VIP groups (VIP 會員群組)") },
-    paged("pos_shops", "/v1/pos_shops", "pos", "POS shops (POS 門市)"),
-    paged("stock_adjustments", "/v1/stock_adjustments", "pos", "Stock adjustments (庫存調整單)"),
-    paged("stock_invoices", "/v1/stock_invoices", "pos", "Outbound stock invoices (出倉單)"),
-    paged("stock_receipts", "/v1/stock_receipts", "pos", "Inbound stock receipts (進倉單)"),
-    paged("stock_requisitions", "/v1/stock_requisitions", "pos", "Stock requisitions between warehouses (調倉單)"),
-    paged("branch_stores", "/v1/branch_stores", "branch_stores", "Branch stores (門市)"),
+    Resource { access: Access::Whole { rows_at: Some("shop_info") }, get_by_id: false, ..paged("shop", "/shop", "", SHOP_COLUMNS, "The shop itself (商店資訊)") },
+    paged("orders", "/v1/orders", "orders", ORDER_COLUMNS, "Orders (訂單)"),
+    Resource {
+        parent: Some(Parent { resource: "orders", array: "line_items", key_column: "order_id" }),
+        get_by_id: false,
+        ..paged("order_line_items", "/v1/orders", "orders", LINE_ITEM_COLUMNS, "Line items of orders (訂單商品), one row per item")
+    },
+    paged("customers", "/v1/customers", "customers", CUSTOMER_COLUMNS, "Customers (顧客)"),
+    paged("products", "/v1/products", "products", PRODUCT_COLUMNS, "Products (商品)"),
+    Resource {
+        parent: Some(Parent { resource: "products", array: "product_variants", key_column: "product_id" }),
+        get_by_id: false,
+        ..paged("product_variants", "/v1/products", "products", VARIANT_COLUMNS, "Product variants (商品規格), one row per variant")
+    },
+    paged("custom_collections", "/v1/custom_collections", "products", COLLECTION_COLUMNS, "Custom collections (自訂商品分類)"),
+    paged("smart_collections", "/v1/smart_collections", "products", SMART_COLLECTION_COLUMNS, "Smart collections (智慧商品分類)"),
+    paged("inventory_sync_groups", "/v1/inventory_sync_groups", "products", INVENTORY_SYNC_COLUMNS, "Inventory sync groups (庫存同步群組)"),
+    Resource { get_by_id: false, ..paged("periodic_orders", "/v1/periodic_orders", "orders", PERIODIC_ORDER_COLUMNS, "Periodic (subscription) orders (定期定額訂單)") },
+    Resource { access: Access::KeyRequired { key: "id" }, ..paged("einvoices", "/v1/einvoices", "orders", EINVOICE_COLUMNS, "Electronic invoices (電子發票)") },
+    Resource { get_by_id: false, ..paged("affiliate_vendor_orders", "/v2/affiliate_vendor_orders", "affiliates", AFFILIATE_COLUMNS, "Affiliate vendor orders (導購訂單)") },
+    paged("discounts", "/v1/discounts", "discounts", DISCOUNT_COLUMNS, "Shop-wide discount campaigns (全店折扣)"),
+    paged("add_buy_collections", "/v1/add_buy_collections", "discounts", ADD_BUY_COLUMNS, "Add-on purchase collections (加價購)"),
+    paged("shop_coupons", "/v1/shop_coupons", "discounts", COUPON_COLUMNS, "Shop coupons (優惠券)"),
+    paged("special_collections", "/v1/special_collections", "discounts", SPECIAL_COLLECTION_COLUMNS, "Special (mix-and-match) collections (任選優惠)"),
+    Resource { access: Access::Whole { rows_at: Some("current") }, ..paged("vip_groups", "/v1/vip_groups", "discounts", VIP_GROUP_COLUMNS, "VIP groups in effect (VIP 會員群組)") },
+    paged("pos_shops", "/v1/pos_shops", "pos", POS_SHOP_COLUMNS, "POS shops (POS 門市)"),
+    paged("stock_adjustments", "/v1/stock_adjustments", "pos", STOCK_ADJUSTMENT_COLUMNS, "Stock adjustments (庫存調整單)"),
+    paged("stock_invoices", "/v1/stock_invoices", "pos", STOCK_INVOICE_COLUMNS, "Outbound stock invoices (出倉單)"),
+    paged("stock_receipts", "/v1/stock_receipts", "pos", STOCK_RECEIPT_COLUMNS, "Inbound stock receipts (進倉單)"),
+    paged("stock_requisitions", "/v1/stock_requisitions", "pos", STOCK_REQUISITION_COLUMNS, "Stock requisitions between warehouses (調倉單)"),
+    paged("branch_stores", "/v1/branch_stores", "branch_stores", BRANCH_STORE_COLUMNS, "Branch stores (門市)"),
     Resource {
         access: Access::Unavailable {
             reason: "the CYBERBIZ API reference documents no endpoint for EDMs (the read_edms scope exists, but no path to read them is published)",
         },
-        ..paged("edms", "", "edms", "E-mail marketing campaigns (EDM); no documented endpoint")
+        get_by_id: false,
+        ..paged("edms", "", "edms", EDM_COLUMNS, "E-mail marketing campaigns (EDM); no documented endpoint")
     },
-    Resource { access: Access::Whole, ..paged("product_feeds", "/v2/product_feeds", "public", "Product feeds for ad platforms (商品資料饋送)") },
+    Resource { access: Access::Whole { rows_at: Some("product_feeds") }, get_by_id: false, ..paged("product_feeds", "/v2/product_feeds", "public", FEED_COLUMNS, "Product feeds for ad platforms (商品資料饋送)") },
 ];
 
 pub fn find(name: &str) -> Option<&'static Resource> {
@@ -94,5 +548,16 @@ mod tests {
         names.dedup();
         assert_eq!(n, names.len(), "duplicate resource names");
         assert!(find("order_line_items").unwrap().parent.is_some());
+        for r in RESOURCES {
+            assert_eq!(r.columns.last().map(|c| c.name), Some("raw"), "{} ends with raw", r.name);
+            let mut cols: Vec<_> = r.columns.iter().map(|c| c.name).collect();
+            cols.sort();
+            let n = cols.len();
+            cols.dedup();
+            assert_eq!(n, cols.len(), "{} has duplicate columns", r.name);
+            if let Some(p) = &r.parent {
+                assert!(find(p.resource).is_some() && r.column(p.key_column).is_some());
+            }
+        }
     }
 }

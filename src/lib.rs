@@ -5,6 +5,7 @@
 //! talks to Postgres through pgrx/pg_sys).
 
 pub mod catalog;
+pub mod decode;
 pub mod error;
 pub mod fdw;
 pub mod options;
