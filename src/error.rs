@@ -13,6 +13,24 @@ pub enum SqlState {
     FdwInvalidAttributeValue,
     /// HV00J fdw_option_name_not_found (a required option is missing)
     FdwOptionNameNotFound,
+    /// HV000 fdw_error (the API failed after retries)
+    FdwError,
+    /// HV00N fdw_unable_to_establish_connection
+    FdwUnableToEstablishConnection,
+    /// 28000 invalid_authorization_specification (401: bad or expired token)
+    InvalidAuthorization,
+    /// 42501 insufficient_privilege (the token lacks the scope)
+    InsufficientPrivilege,
+    /// 22023 invalid_parameter_value (422 from the API)
+    InvalidParameterValue,
+    /// 22P02 invalid_text_representation (a value that does not fit its column)
+    InvalidTextRepresentation,
+    /// 0A000 feature_not_supported (no endpoint, or a required key missing)
+    FeatureNotSupported,
+    /// HV00L fdw_unable_to_create_execution (no user mapping)
+    FdwUnableToCreateExecution,
+    /// 57014 query_canceled (an interrupt arrived while waiting)
+    QueryCanceled,
 }
 
 impl SqlState {
@@ -21,6 +39,15 @@ impl SqlState {
             SqlState::FdwInvalidOptionName => "HV00D",
             SqlState::FdwInvalidAttributeValue => "HV024",
             SqlState::FdwOptionNameNotFound => "HV00J",
+            SqlState::FdwError => "HV000",
+            SqlState::FdwUnableToEstablishConnection => "HV00N",
+            SqlState::InvalidAuthorization => "28000",
+            SqlState::InsufficientPrivilege => "42501",
+            SqlState::InvalidParameterValue => "22023",
+            SqlState::InvalidTextRepresentation => "22P02",
+            SqlState::FeatureNotSupported => "0A000",
+            SqlState::FdwUnableToCreateExecution => "HV00L",
+            SqlState::QueryCanceled => "57014",
         }
     }
 }
@@ -38,6 +65,39 @@ pub enum FdwError {
 
     #[error("{message}")]
     ConflictingOptions { message: String, hint: String },
+
+    #[error("no CYBERBIZ user mapping for the current user on server \"{server}\"")]
+    NoUserMapping { server: String },
+
+    #[error("CYBERBIZ rejected the API token for {request} (401): {reason}")]
+    Unauthorized { request: String, reason: String },
+
+    #[error("the API token lacks the scope \"{scope}\" that table \"{table}\" needs ({request} answered {status})")]
+    MissingScope { table: String, scope: String, request: String, status: u16 },
+
+    #[error("CYBERBIZ answered {status} to {request}: {message}")]
+    Api { status: u16, request: String, message: String },
+
+    #[error("CYBERBIZ answered {status} to {request} after {attempts} attempts: {message}")]
+    RetriesExhausted { status: u16, request: String, attempts: u32, message: String },
+
+    #[error("could not reach CYBERBIZ for {request} after {attempts} attempts: {cause}")]
+    Transport { request: String, attempts: u32, cause: String },
+
+    #[error("CYBERBIZ answered {request} with a body that is not rows: {detail}")]
+    BadBody { request: String, detail: String },
+
+    #[error("table \"{table}\", column \"{column}\", row id {row_id}: value {value} does not fit type {expected}")]
+    ValueMismatch { table: String, column: String, row_id: String, value: String, expected: &'static str },
+
+    #[error("table \"{table}\" can only be read by {key}: {reason}")]
+    KeyRequired { table: String, key: String, reason: String, hint: String },
+
+    #[error("table \"{table}\" cannot be read: {reason}")]
+    Unavailable { table: String, reason: String },
+
+    #[error("canceling statement while waiting for CYBERBIZ")]
+    Interrupted,
 }
 
 impl FdwError {
@@ -46,6 +106,15 @@ impl FdwError {
             FdwError::UnknownOption { .. } => SqlState::FdwInvalidOptionName,
             FdwError::InvalidOptionValue { .. } | FdwError::ConflictingOptions { .. } => SqlState::FdwInvalidAttributeValue,
             FdwError::MissingOption { .. } => SqlState::FdwOptionNameNotFound,
+            FdwError::NoUserMapping { .. } => SqlState::FdwUnableToCreateExecution,
+            FdwError::Unauthorized { .. } => SqlState::InvalidAuthorization,
+            FdwError::MissingScope { .. } => SqlState::InsufficientPrivilege,
+            FdwError::Api { status: 422, .. } | FdwError::Api { status: 400, .. } => SqlState::InvalidParameterValue,
+            FdwError::Api { .. } | FdwError::RetriesExhausted { .. } | FdwError::BadBody { .. } => SqlState::FdwError,
+            FdwError::Transport { .. } => SqlState::FdwUnableToEstablishConnection,
+            FdwError::ValueMismatch { .. } => SqlState::InvalidTextRepresentation,
+            FdwError::KeyRequired { .. } | FdwError::Unavailable { .. } => SqlState::FeatureNotSupported,
+            FdwError::Interrupted => SqlState::QueryCanceled,
         }
     }
 
@@ -55,7 +124,10 @@ impl FdwError {
             FdwError::UnknownOption { valid, .. } => Some(format!("Valid options here are: {}.", valid.join(", "))),
             FdwError::MissingOption { hint, .. } => Some((*hint).to_string()),
             FdwError::ConflictingOptions { hint, .. } => Some(hint.clone()),
-            FdwError::InvalidOptionValue { .. } => None,
+            FdwError::KeyRequired { hint, .. } => Some(hint.clone()),
+            FdwError::NoUserMapping { server } => Some(format!("CREATE USER MAPPING FOR CURRENT_USER SERVER {server} OPTIONS (api_token '...');")),
+            FdwError::MissingScope { scope, .. } => Some(format!("Tick {scope} for the custom app in the CYBERBIZ admin (APP MARKET > My extensions > Custom), then use its new token.")),
+            _ => None,
         }
     }
 }

@@ -8,8 +8,51 @@ pub const SANDBOX_URL_FILE: &str = "/tmp/cyberbiz_fdw_pg_test_sandbox_url";
 mod tests {
     use pgrx::prelude::*;
 
+    /// A value written by pg_test::setup: a sandbox URL (`main`, `limited`, ...) or a token.
+    fn fixture(name: &str) -> String {
+        let text = std::fs::read_to_string(super::SANDBOX_URL_FILE).expect("fixture file written by pg_test::setup");
+        text.lines().find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(' '))).unwrap_or_else(|| panic!("no fixture {name}")).to_string()
+    }
+
     fn sandbox_url() -> String {
-        std::fs::read_to_string(super::SANDBOX_URL_FILE).expect("sandbox URL file written by pg_test::setup")
+        fixture("main")
+    }
+
+    /// A server on sandbox `which` with a user mapping holding token `token`, and every table imported
+    /// into schema `schema`.
+    fn connect(schema: &str, which: &str, token: &str, server_options: &str) {
+        let url = fixture(which);
+        let tok = fixture(token);
+        let extra = if server_options.is_empty() { String::new() } else { format!(", {server_options}") };
+        Spi::run(&format!("CREATE SERVER {schema}_srv FOREIGN DATA WRAPPER cyberbiz_fdw OPTIONS (api_url '{url}'{extra})")).unwrap();
+        Spi::run(&format!("CREATE USER MAPPING FOR CURRENT_USER SERVER {schema}_srv OPTIONS (api_token '{tok}')")).unwrap();
+        Spi::run(&format!("CREATE SCHEMA {schema}")).unwrap();
+        Spi::run(&format!("IMPORT FOREIGN SCHEMA cyberbiz FROM SERVER {schema}_srv INTO {schema}")).unwrap();
+    }
+
+    /// The sandbox's request log (method, path, status, timestamp).
+    fn request_log(which: &str) -> Vec<serde_json::Value> {
+        let url = format!("{}/__sandbox/requests", fixture(which));
+        crate::http::runtime().block_on(async { reqwest::get(&url).await.unwrap().json::<Vec<serde_json::Value>>().await.unwrap() })
+    }
+
+    fn clear_log(which: &str) {
+        let url = format!("{}/__sandbox/requests", fixture(which));
+        crate::http::runtime().block_on(async { reqwest::Client::new().delete(&url).send().await.unwrap() });
+    }
+
+    /// Runs `sql`, returning the error message it raised (None if it succeeded).
+    fn error_of(sql: &str) -> Option<(String, String)> {
+        PgTryBuilder::new(|| {
+            Spi::run(sql).unwrap();
+            None
+        })
+        .catch_others(|e| match e {
+            pgrx::pg_sys::panic::CaughtError::PostgresError(r) | pgrx::pg_sys::panic::CaughtError::ErrorReport(r) | pgrx::pg_sys::panic::CaughtError::RustPanic { ereport: r, .. } => {
+                Some((format!("{:?}", r.sql_error_code()), r.message().to_string()))
+            }
+        })
+        .execute()
     }
 
     #[pg_test]
@@ -89,6 +132,190 @@ mod tests {
     fn malformed_json_path_is_rejected() {
         Spi::run("CREATE SERVER s10 FOREIGN DATA WRAPPER cyberbiz_fdw").unwrap();
         Spi::run("CREATE FOREIGN TABLE t10 (x text OPTIONS (json_path 'statuses..x')) SERVER s10 OPTIONS (resource 'orders')").unwrap();
+    }
+
+    #[pg_test]
+    fn every_table_answers_a_query() {
+        connect("r1", "main", "token", "");
+        for (table, expect) in [
+            ("shop", Some(1)), ("orders", Some(250)), ("customers", Some(120)), ("products", Some(60)),
+            ("custom_collections", Some(5)), ("smart_collections", Some(3)), ("inventory_sync_groups", Some(3)),
+            ("periodic_orders", Some(8)), ("affiliate_vendor_orders", Some(5)), ("discounts", Some(4)),
+            ("add_buy_collections", Some(3)), ("shop_coupons", Some(6)), ("special_collections", Some(3)),
+            ("vip_groups", Some(2)), ("pos_shops", Some(2)), ("stock_adjustments", Some(6)), ("stock_invoices", Some(6)),
+            ("stock_receipts", Some(6)), ("stock_requisitions", Some(5)), ("branch_stores", Some(3)), ("product_feeds", Some(4)),
+            ("order_line_items", None), ("product_variants", None),
+        ] {
+            let n = Spi::get_one::<i64>(&format!("SELECT count(*) FROM r1.{table}")).unwrap().unwrap();
+            match expect {
+                Some(e) => assert_eq!(n, e, "{table}"),
+                None => assert!(n > 60, "{table}: {n}"),
+            }
+        }
+        let v = Spi::get_one::<String>("SELECT currency FROM r1.shop").unwrap();
+        assert_eq!(v.as_deref(), Some("TWD"));
+        // A child row carries its parent's key, and the sum of line items matches the orders.
+        let mismatched = Spi::get_one::<i64>(
+            "SELECT count(*) FROM r1.orders o WHERE o.total_line_items_price <> (SELECT sum(price * quantity) FROM r1.order_line_items li WHERE li.order_id = o.id)",
+        )
+        .unwrap();
+        assert_eq!(mismatched, Some(0));
+    }
+
+    #[pg_test]
+    fn types_nulls_and_taipei_time() {
+        connect("r2", "main", "token", "");
+        // Every timestamp is the API's Taipei wall-clock time.
+        let off = Spi::get_one::<i64>(
+            "SELECT count(*) FROM r2.orders WHERE to_char(created_at AT TIME ZONE 'Asia/Taipei', 'YYYY-MM-DD HH24:MI:SS') <> raw->>'created_at'",
+        )
+        .unwrap();
+        assert_eq!(off, Some(0));
+        Spi::run("SET TIME ZONE 'UTC'").unwrap();
+        // An order placed before 08:00 in Taipei is on the previous day in UTC.
+        let shifted = Spi::get_one::<i64>(
+            "SELECT count(*) FROM r2.orders WHERE (raw->>'created_at')::timestamp::time < '08:00' AND created_at::date <> (raw->>'created_at')::date - 1",
+        )
+        .unwrap();
+        assert_eq!(shifted, Some(0));
+        let nulls = Spi::get_one::<i64>("SELECT count(*) FROM r2.orders WHERE closed_at IS NULL AND order_status <> 'closed'").unwrap().unwrap();
+        assert!(nulls > 0);
+        let money = Spi::get_one::<String>("SELECT pg_typeof(total_price)::text FROM r2.orders LIMIT 1").unwrap();
+        assert_eq!(money.as_deref(), Some("numeric"));
+        let name = Spi::get_one::<String>("SELECT customer_name FROM r2.orders WHERE customer_name IS NOT NULL LIMIT 1").unwrap().unwrap();
+        assert!(name.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)), "{name}");
+        let bday = Spi::get_one::<String>("SELECT pg_typeof(birthday)::text FROM r2.customers LIMIT 1").unwrap();
+        assert_eq!(bday.as_deref(), Some("date"));
+    }
+
+    #[pg_test]
+    fn exactly_two_page_requests_for_sixty_rows() {
+        connect("r3", "main", "token", "");
+        clear_log("main");
+        assert_eq!(Spi::get_one::<i64>("SELECT count(*) FROM r3.products").unwrap(), Some(60));
+        let log = request_log("main");
+        let paths: Vec<&str> = log.iter().filter_map(|e| e["path"].as_str()).collect();
+        assert_eq!(paths, vec!["/v1/products?per_page=50&page=1", "/v1/products?per_page=50&page=2"]);
+    }
+
+    #[pg_test]
+    fn requests_are_spaced_by_the_limiter() {
+        connect("r4", "paced", "token", "page_size '10'");
+        clear_log("paced");
+        assert_eq!(Spi::get_one::<i64>("SELECT count(*) FROM r4.customers").unwrap(), Some(120));
+        let log = request_log("paced");
+        assert_eq!(log.len(), 12);
+        assert!(log.iter().all(|e| e["status"] == 200), "no 429 at the API's own limit");
+        let ts: Vec<f64> = log.iter().map(|e| e["timestamp"].as_f64().unwrap()).collect();
+        let mut sorted = ts.clone();
+        sorted.sort_by(f64::total_cmp);
+        for w in sorted.windows(6) {
+            assert!(w[5] - w[0] >= 1.0, "six requests within one second: {w:?}");
+        }
+    }
+
+    #[pg_test]
+    fn throttling_and_faults_are_retried() {
+        connect("r5", "limited", "token", "page_size '10'");
+        assert_eq!(Spi::get_one::<i64>("SELECT count(DISTINCT id) FROM r5.customers").unwrap(), Some(120));
+        let throttled = request_log("limited").iter().filter(|e| e["status"] == 429).count();
+        assert!(throttled > 0, "a 2 req/s sandbox must have throttled a 5 req/s scan");
+        connect("r6", "flaky", "token", "max_retries '8'");
+        assert_eq!(Spi::get_one::<i64>("SELECT count(*) FROM r6.orders").unwrap(), Some(250));
+        assert!(request_log("flaky").iter().any(|e| e["status"] == 503 || e["status"] == 0));
+    }
+
+    #[pg_test]
+    fn exhausted_retries_fail_clearly() {
+        connect("r7", "flaky", "token", "max_retries '0'");
+        let mut failed = None;
+        for _ in 0..10 {
+            if let Some(e) = error_of("SELECT count(*) FROM r7.orders") {
+                failed = Some(e);
+                break;
+            }
+        }
+        let (code, msg) = failed.expect("a 50% fault rate without retries fails");
+        assert!(msg.contains("GET /v1/orders?per_page=50&page="), "{msg}");
+        assert!(code.contains("FDW"), "{code}: {msg}");
+    }
+
+    #[pg_test]
+    fn statement_timeout_stops_a_waiting_scan() {
+        connect("r8", "slow", "token", "");
+        Spi::run("SET statement_timeout = '1s'").unwrap();
+        let t0 = std::time::Instant::now();
+        let (code, msg) = error_of("SELECT count(*) FROM r8.orders").expect("the timeout fires");
+        assert!(msg.contains("statement timeout"), "{code}: {msg}");
+        assert!(t0.elapsed() < std::time::Duration::from_secs(10), "cancelled long before the 20 s answer");
+    }
+
+    #[pg_test]
+    fn auth_errors_say_why_without_the_token() {
+        connect("r9", "main", "token_expired", "");
+        let (code, msg) = error_of("SELECT * FROM r9.orders").unwrap();
+        assert!(code.contains("INVALID_AUTHORIZATION"), "{code}");
+        assert!(msg.contains("expired"), "{msg}");
+        assert!(!msg.contains(&fixture("token_expired")));
+        connect("r10", "main", "token_products", "");
+        let (code, msg) = error_of("SELECT * FROM r10.orders").unwrap();
+        assert!(code.contains("INSUFFICIENT_PRIVILEGE"), "{code}");
+        assert!(msg.contains("read_orders"), "{msg}");
+        assert!(Spi::get_one::<i64>("SELECT count(*) FROM r10.products").unwrap().unwrap() > 0);
+    }
+
+    #[pg_test]
+    fn required_keys_missing_endpoints_and_bad_bodies() {
+        connect("r11", "main", "token", "");
+        clear_log("main");
+        let (code, msg) = error_of("SELECT * FROM r11.einvoices").unwrap();
+        assert!(code.contains("FEATURE_NOT_SUPPORTED") && msg.contains("can only be read by id"), "{code}: {msg}");
+        assert!(request_log("main").is_empty(), "no request before the error");
+        let eid = Spi::get_one::<i64>("SELECT (einvoice->>'id')::bigint FROM r11.orders WHERE einvoice IS NOT NULL LIMIT 1").unwrap().unwrap();
+        let oid = Spi::get_one::<i64>(&format!("SELECT order_id FROM r11.einvoices WHERE id = {eid}")).unwrap();
+        assert!(oid.is_some());
+        assert_eq!(Spi::get_one::<i64>("SELECT count(*) FROM r11.einvoices WHERE id = 1").unwrap(), Some(0), "404 is no row");
+        let (_, msg) = error_of("SELECT * FROM r11.edms").unwrap();
+        assert!(msg.contains("no endpoint"), "{msg}");
+        let url = fixture("garbage");
+        Spi::run(&format!("CREATE SERVER junk FOREIGN DATA WRAPPER cyberbiz_fdw OPTIONS (api_url '{url}')")).unwrap();
+        Spi::run("CREATE USER MAPPING FOR CURRENT_USER SERVER junk OPTIONS (api_token 'a.b.c')").unwrap();
+        Spi::run("CREATE FOREIGN TABLE junk_products (id bigint, title text) SERVER junk OPTIONS (resource 'products')").unwrap();
+        let (code, msg) = error_of("SELECT * FROM junk_products").unwrap();
+        assert!(msg.contains("malformed JSON"), "{code}: {msg}");
+    }
+
+    #[pg_test]
+    fn values_that_do_not_fit_name_table_column_row_and_value() {
+        connect("r12", "main", "token", "");
+        Spi::run("CREATE FOREIGN TABLE r12.bad_orders (id bigint, order_name integer) SERVER r12_srv OPTIONS (resource 'orders')").unwrap();
+        let (code, msg) = error_of("SELECT * FROM r12.bad_orders").unwrap();
+        assert!(code.contains("INVALID_TEXT_REPRESENTATION"), "{code}");
+        assert!(msg.contains("table \"bad_orders\", column \"order_name\", row id 569") && msg.contains("\"#1001\""), "{msg}");
+    }
+
+    #[pg_test]
+    fn custom_endpoints_and_json_paths() {
+        connect("r13", "main", "token", "");
+        Spi::run("CREATE FOREIGN TABLE r13.people (id bigint, email text, city text OPTIONS (json_path 'address.detail_address.city'), raw jsonb) SERVER r13_srv OPTIONS (endpoint '/v1/customers')").unwrap();
+        assert_eq!(Spi::get_one::<i64>("SELECT count(*) FROM r13.people").unwrap(), Some(120));
+        assert_eq!(Spi::get_one::<i64>("SELECT count(*) FROM r13.people WHERE city IS NULL OR raw->'address'->'detail_address'->>'city' <> city").unwrap(), Some(0));
+    }
+
+    #[pg_test]
+    fn import_honours_limit_to_and_except_and_comments() {
+        Spi::run(&format!("CREATE SERVER imp FOREIGN DATA WRAPPER cyberbiz_fdw OPTIONS (api_url '{}')", sandbox_url())).unwrap();
+        Spi::run("CREATE SCHEMA a; CREATE SCHEMA b").unwrap();
+        Spi::run("IMPORT FOREIGN SCHEMA cyberbiz LIMIT TO (orders, shop) FROM SERVER imp INTO a").unwrap();
+        Spi::run("IMPORT FOREIGN SCHEMA cyberbiz EXCEPT (orders, edms) FROM SERVER imp INTO b").unwrap();
+        let a = Spi::get_one::<i64>("SELECT count(*) FROM pg_class WHERE relnamespace = 'a'::regnamespace").unwrap();
+        let b = Spi::get_one::<i64>("SELECT count(*) FROM pg_class WHERE relnamespace = 'b'::regnamespace").unwrap();
+        assert_eq!((a, b), (Some(2), Some(crate::catalog::RESOURCES.len() as i64 - 2)));
+        let c = Spi::get_one::<String>("SELECT col_description('a.orders'::regclass, (SELECT attnum FROM pg_attribute WHERE attrelid = 'a.orders'::regclass AND attname = 'financial_status'))").unwrap();
+        assert!(c.unwrap().contains("付款狀態"));
+        assert!(Spi::get_one::<String>("SELECT obj_description('a.orders'::regclass)").unwrap().unwrap().contains("訂單"));
+        let (_, msg) = error_of("IMPORT FOREIGN SCHEMA cyberbiz LIMIT TO (order) FROM SERVER imp INTO b").unwrap();
+        assert!(msg.contains("no table \"order\""), "{msg}");
     }
 
     #[pg_test]

@@ -19,7 +19,6 @@ rm -rf "$PGDATA_TEST"
 log "3/3 pg_regress"
 # cargo pgrx test installed its test build; put the release build back.
 install_extension
-cargo build -p cyberbiz-sandbox --quiet
 start_sandbox "$REPO_ROOT/target/debug/cyberbiz-sandbox" --rps 0 --seed 1 --now "2026-11-28 12:00:00"
 trap 'kill $SANDBOX_PID 2>/dev/null || true' EXIT
 TOKEN=$("$REPO_ROOT/target/debug/cyberbiz-sandbox" token --ttl-secs 86400)

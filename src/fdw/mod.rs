@@ -1,13 +1,16 @@
-//! The Postgres side of the FDW: handler, validator, and the `extension_sql!` that creates the
-//! wrapper. This is the only module that touches pgrx/pg_sys; everything it decides is done by
-//! the pure modules it calls.
+//! The Postgres side of the FDW: handler, validator, scan callbacks (`scan.rs`), IMPORT FOREIGN
+//! SCHEMA (`import.rs`) and the `extension_sql!` that creates the wrapper. This directory is the
+//! only code that touches pgrx/pg_sys; everything it decides is done by the pure modules.
+
+mod import;
+mod scan;
 
 use crate::error::{FdwError, SqlState};
 use crate::options::{self, OptionTarget};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
-use pgrx::{PgSqlErrorCode, PgBox};
-use std::ffi::CString;
+use pgrx::{PgBox, PgList, PgSqlErrorCode};
+use std::ffi::{CStr, CString};
 
 /// Raises `e` as a Postgres ERROR with its SQLSTATE and hint.
 pub fn report(e: &FdwError) -> ! {
@@ -15,6 +18,15 @@ pub fn report(e: &FdwError) -> ! {
         SqlState::FdwInvalidOptionName => PgSqlErrorCode::ERRCODE_FDW_INVALID_OPTION_NAME,
         SqlState::FdwInvalidAttributeValue => PgSqlErrorCode::ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE,
         SqlState::FdwOptionNameNotFound => PgSqlErrorCode::ERRCODE_FDW_OPTION_NAME_NOT_FOUND,
+        SqlState::FdwError => PgSqlErrorCode::ERRCODE_FDW_ERROR,
+        SqlState::FdwUnableToEstablishConnection => PgSqlErrorCode::ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION,
+        SqlState::InvalidAuthorization => PgSqlErrorCode::ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
+        SqlState::InsufficientPrivilege => PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+        SqlState::InvalidParameterValue => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+        SqlState::InvalidTextRepresentation => PgSqlErrorCode::ERRCODE_INVALID_TEXT_REPRESENTATION,
+        SqlState::FeatureNotSupported => PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+        SqlState::FdwUnableToCreateExecution => PgSqlErrorCode::ERRCODE_FDW_UNABLE_TO_CREATE_EXECUTION,
+        SqlState::QueryCanceled => PgSqlErrorCode::ERRCODE_QUERY_CANCELED,
     };
     let mut report = pgrx::pg_sys::panic::ErrorReport::new(code, e.to_string(), "cyberbiz_fdw");
     if let Some(h) = e.hint() {
@@ -22,6 +34,50 @@ pub fn report(e: &FdwError) -> ! {
     }
     report.report(PgLogLevel::ERROR);
     unreachable!("ERROR does not return")
+}
+
+/// Reports `e`, but lets a pending cancel or statement timeout speak for itself.
+pub fn raise(e: FdwError) -> ! {
+    if matches!(e, FdwError::Interrupted) {
+        pgrx::check_for_interrupts!();
+    }
+    report(&e)
+}
+
+/// Unwraps, raising the error as a Postgres ERROR.
+pub trait OrRaise<T> {
+    fn or_raise(self) -> T;
+}
+
+impl<T> OrRaise<T> for Result<T, FdwError> {
+    fn or_raise(self) -> T {
+        match self {
+            Ok(v) => v,
+            Err(e) => raise(e),
+        }
+    }
+}
+
+/// Whether a cancel or timeout is pending: polled while waiting on the network.
+pub fn interrupt_pending() -> bool {
+    // SAFETY: a sig_atomic_t flag set by signal handlers; read on the backend's main thread.
+    unsafe { std::ptr::read_volatile(std::ptr::addr_of!(pg_sys::InterruptPending)) != 0 }
+}
+
+pub(crate) unsafe fn cstr(p: *const std::ffi::c_char) -> String {
+    if p.is_null() {
+        String::new()
+    } else {
+        CStr::from_ptr(p).to_string_lossy().into_owned()
+    }
+}
+
+/// `(name, value)` pairs of a DefElem list.
+pub(crate) unsafe fn def_options(list: *mut pg_sys::List) -> Vec<(String, String)> {
+    PgList::<pg_sys::DefElem>::from_pg(list)
+        .iter_ptr()
+        .map(|d| (cstr((*d).defname), cstr(pg_sys::defGetString(d))))
+        .collect()
 }
 
 /// Whether Postgres's time-zone database knows `name`.
@@ -64,18 +120,9 @@ fn cyberbiz_fdw_validator(options: Vec<Option<String>>, catalog: Option<pg_sys::
 fn cyberbiz_fdw_handler() -> PgBox<pg_sys::FdwRoutine> {
     // SAFETY: makeNode-equivalent: a zeroed FdwRoutine in the current memory context, tagged.
     let mut routine = unsafe { PgBox::<pg_sys::FdwRoutine>::alloc_node(pg_sys::NodeTag::T_FdwRoutine) };
-    routine.GetForeignRelSize = Some(get_foreign_rel_size);
+    scan::install(&mut routine);
+    import::install(&mut routine);
     routine.into_pg_boxed()
-}
-
-/// Planning entry point. Scans are not wired yet: say so plainly instead of crashing.
-#[pg_guard]
-unsafe extern "C-unwind" fn get_foreign_rel_size(_root: *mut pg_sys::PlannerInfo, _baserel: *mut pg_sys::RelOptInfo, _foreigntable_id: pg_sys::Oid) {
-    pgrx::ereport!(
-        PgLogLevel::ERROR,
-        PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
-        "scanning CYBERBIZ foreign tables is not available in this build yet"
-    );
 }
 
 extension_sql!(

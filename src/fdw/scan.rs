@@ -1,0 +1,677 @@
+//! Scan callbacks: size estimates, paths, plans, and the executor side that pulls pages from the
+//! pump, decodes rows and fills slots. The decisions are made by `plan`, `pump` and `decode`.
+
+use super::{cstr, def_options, interrupt_pending, raise, OrRaise};
+use crate::catalog;
+use crate::decode::{self, Cell, ColumnSpec, Row, Source, Target, Zone};
+use crate::error::FdwError;
+use crate::http::{Client, Settings, Stats};
+use crate::options::{self, ServerOptions, TableSource};
+use crate::plan::{self, KeyFilter, ScanPlan};
+use crate::pump::{self, Pump};
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+use pgrx::PgList;
+use std::collections::{HashSet, VecDeque};
+use std::ffi::CString;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Planner cost of one API request: at 5 requests/s a request is worth far more than any local
+/// work, so the planner prefers plans that make fewer of them.
+pub const REQUEST_COST: f64 = 1000.0;
+/// Rows assumed for a list whose size nobody told us.
+pub const DEFAULT_ROWS: f64 = 1000.0;
+
+pub fn install(routine: &mut pg_sys::FdwRoutine) {
+    routine.GetForeignRelSize = Some(get_foreign_rel_size);
+    routine.GetForeignPaths = Some(get_foreign_paths);
+    routine.GetForeignPlan = Some(get_foreign_plan);
+    routine.BeginForeignScan = Some(begin_foreign_scan);
+    routine.IterateForeignScan = Some(iterate_foreign_scan);
+    routine.ReScanForeignScan = Some(rescan_foreign_scan);
+    routine.EndForeignScan = Some(end_foreign_scan);
+    routine.ExplainForeignScan = Some(explain_foreign_scan);
+}
+
+/// The foreign table's catalog facts: name, source, server options.
+pub(crate) struct TableInfo {
+    pub name: String,
+    pub source: TableSource,
+    pub rows: Option<f64>,
+    pub server: ServerOptions,
+    pub server_name: String,
+    pub server_oid: pg_sys::Oid,
+}
+
+pub(crate) unsafe fn table_info(relid: pg_sys::Oid) -> TableInfo {
+    let ft = pg_sys::GetForeignTable(relid);
+    let server = pg_sys::GetForeignServer((*ft).serverid);
+    let table = options::parse_table(&def_options((*ft).options)).or_raise();
+    let server_opts = options::parse_server(&def_options((*server).options), &|_| true).or_raise();
+    TableInfo {
+        name: cstr(pg_sys::get_rel_name(relid)),
+        source: table.source,
+        rows: table.rows,
+        server: server_opts,
+        server_name: cstr((*server).servername),
+        server_oid: (*ft).serverid,
+    }
+}
+
+/// The current user's API token for `server`.
+pub(crate) unsafe fn api_token(info: &TableInfo) -> String {
+    let um = pg_sys::GetUserMapping(pg_sys::GetUserId(), info.server_oid);
+    match options::parse_user_mapping(&def_options((*um).options)) {
+        Ok(u) => u.api_token,
+        Err(_) => raise(FdwError::NoUserMapping { server: info.server_name.clone() }),
+    }
+}
+
+/// A key equality found in the WHERE clause: `col = expr` or `col = ANY(expr)`.
+struct KeyQual {
+    column: String,
+    expr: *mut pg_sys::Expr,
+    is_array: bool,
+}
+
+/// Columns that can serve as request keys for this table.
+fn key_columns(source: &TableSource) -> Vec<&'static str> {
+    match source {
+        TableSource::Endpoint(_) => vec![],
+        TableSource::Resource(r) => {
+            let mut v = Vec::new();
+            if r.get_by_id {
+                v.push("id");
+            }
+            if let catalog::Access::KeyRequired { key } = r.access {
+                v.push(key);
+            }
+            if let Some(p) = &r.parent {
+                v.push(p.key_column);
+            }
+            v
+        }
+    }
+}
+
+unsafe fn strip_relabel(mut n: *mut pg_sys::Node) -> *mut pg_sys::Node {
+    while !n.is_null() && (*n).type_ == pg_sys::NodeTag::T_RelabelType {
+        n = (*(n as *mut pg_sys::RelabelType)).arg as *mut pg_sys::Node;
+    }
+    n
+}
+
+/// Whether `n` is a plain column of the scanned relation; returns its name.
+unsafe fn our_column(n: *mut pg_sys::Node, relid: pg_sys::Index, table: pg_sys::Oid) -> Option<String> {
+    let n = strip_relabel(n);
+    if n.is_null() || (*n).type_ != pg_sys::NodeTag::T_Var {
+        return None;
+    }
+    let v = n as *mut pg_sys::Var;
+    if (*v).varno as pg_sys::Index != relid || (*v).varlevelsup != 0 || (*v).varattno <= 0 {
+        return None;
+    }
+    Some(cstr(pg_sys::get_attname(table, (*v).varattno, false)))
+}
+
+/// A value the executor can compute before the scan: a constant or a parameter.
+unsafe fn is_value(n: *mut pg_sys::Node) -> bool {
+    let n = strip_relabel(n);
+    !n.is_null() && matches!((*n).type_, pg_sys::NodeTag::T_Const | pg_sys::NodeTag::T_Param)
+}
+
+unsafe fn integer_type(t: pg_sys::Oid) -> bool {
+    t == pg_sys::INT8OID || t == pg_sys::INT4OID || t == pg_sys::INT2OID
+}
+
+/// Finds key equalities among `clauses` (RestrictInfos).
+unsafe fn key_quals(clauses: *mut pg_sys::List, relid: pg_sys::Index, table: pg_sys::Oid, keys: &[&str]) -> Vec<KeyQual> {
+    let mut out = Vec::new();
+    if keys.is_empty() {
+        return out;
+    }
+    for ri in PgList::<pg_sys::RestrictInfo>::from_pg(clauses).iter_ptr() {
+        let clause = (*ri).clause as *mut pg_sys::Node;
+        match (*clause).type_ {
+            pg_sys::NodeTag::T_OpExpr => {
+                let op = clause as *mut pg_sys::OpExpr;
+                let args = PgList::<pg_sys::Node>::from_pg((*op).args);
+                if args.len() != 2 || cstr(pg_sys::get_opname((*op).opno)) != "=" {
+                    continue;
+                }
+                let (l, r) = (args.get_ptr(0).unwrap_or(std::ptr::null_mut()), args.get_ptr(1).unwrap_or(std::ptr::null_mut()));
+                for (col, val) in [(l, r), (r, l)] {
+                    if let Some(name) = our_column(col, relid, table) {
+                        if keys.contains(&name.as_str()) && is_value(val) && integer_type(pg_sys::exprType(val)) {
+                            out.push(KeyQual { column: name, expr: val as *mut pg_sys::Expr, is_array: false });
+                        }
+                    }
+                }
+            }
+            pg_sys::NodeTag::T_ScalarArrayOpExpr => {
+                let op = clause as *mut pg_sys::ScalarArrayOpExpr;
+                let args = PgList::<pg_sys::Node>::from_pg((*op).args);
+                if !(*op).useOr || args.len() != 2 || cstr(pg_sys::get_opname((*op).opno)) != "=" {
+                    continue;
+                }
+                let (l, r) = (args.get_ptr(0).unwrap_or(std::ptr::null_mut()), args.get_ptr(1).unwrap_or(std::ptr::null_mut()));
+                if let Some(name) = our_column(l, relid, table) {
+                    let elem = pg_sys::get_element_type(pg_sys::exprType(r));
+                    if keys.contains(&name.as_str()) && is_value(r) && integer_type(elem) {
+                        out.push(KeyQual { column: name, expr: r as *mut pg_sys::Expr, is_array: true });
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    // One key column is enough: keep the first found.
+    if let Some(first) = out.first().map(|k| k.column.clone()) {
+        out.retain(|k| k.column == first);
+        out.truncate(1);
+    }
+    out
+}
+
+/// Plan-time values of a key expression (None for parameters).
+unsafe fn const_values(expr: *mut pg_sys::Expr, is_array: bool) -> Option<Vec<i64>> {
+    let n = strip_relabel(expr as *mut pg_sys::Node);
+    if (*n).type_ != pg_sys::NodeTag::T_Const {
+        return None;
+    }
+    let c = n as *mut pg_sys::Const;
+    if (*c).constisnull {
+        return Some(vec![]);
+    }
+    Some(datum_keys((*c).constvalue, (*c).consttype, is_array))
+}
+
+/// Integer key values of a datum (a scalar or an array of integers).
+unsafe fn datum_keys(d: pg_sys::Datum, typ: pg_sys::Oid, is_array: bool) -> Vec<i64> {
+    if !is_array {
+        return int_of(d, typ).into_iter().collect();
+    }
+    let arr = pg_sys::pg_detoast_datum(d.cast_mut_ptr()) as *mut pg_sys::ArrayType;
+    let elem = (*arr).elemtype;
+    let (mut typlen, mut byval, mut align) = (0i16, false, 0 as std::ffi::c_char);
+    pg_sys::get_typlenbyvalalign(elem, &mut typlen, &mut byval, &mut align);
+    let mut values: *mut pg_sys::Datum = std::ptr::null_mut();
+    let mut nulls: *mut bool = std::ptr::null_mut();
+    let mut n: i32 = 0;
+    pg_sys::deconstruct_array(arr, elem, typlen as i32, byval, align, &mut values, &mut nulls, &mut n);
+    (0..n as usize).filter(|i| !*nulls.add(*i)).filter_map(|i| int_of(*values.add(i), elem)).collect()
+}
+
+unsafe fn int_of(d: pg_sys::Datum, typ: pg_sys::Oid) -> Option<i64> {
+    match typ {
+        t if t == pg_sys::INT8OID => Some(d.value() as i64),
+        t if t == pg_sys::INT4OID => Some(d.value() as i32 as i64),
+        t if t == pg_sys::INT2OID => Some(d.value() as i16 as i64),
+        _ => None,
+    }
+}
+
+/// Row estimate and cost of a scan.
+fn estimate(info: &TableInfo, filters: &[KeyFilter], clamp_rows: f64) -> (f64, f64, f64) {
+    let plan = plan::plan_scan(&info.name, &info.source, filters, info.server.page_size, info.server.max_key_lookups);
+    let (rows, requests) = match plan.as_ref().map(|p| &p.request) {
+        Ok(plan::RequestPlan::PerKey { keys, .. }) => {
+            let n = keys.as_ref().map(|k| k.len()).unwrap_or(1).max(1) as f64;
+            (n, n)
+        }
+        Ok(plan::RequestPlan::Whole { .. }) => (info.rows.unwrap_or(10.0), 1.0),
+        Ok(plan::RequestPlan::List { .. }) | Err(_) => {
+            let rows = info.rows.unwrap_or(DEFAULT_ROWS);
+            (rows, (rows / info.server.page_size as f64).ceil().max(1.0))
+        }
+    };
+    let rows = rows.min(clamp_rows.max(1.0)).max(1.0);
+    let startup = REQUEST_COST;
+    let total = requests * REQUEST_COST / info.server.requests_per_second * 5.0 + rows * 0.01;
+    (rows, startup, total.max(startup))
+}
+
+/// Planner state for one foreign relation, kept between the planning callbacks.
+struct RelState {
+    info: TableInfo,
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn get_foreign_rel_size(root: *mut pg_sys::PlannerInfo, baserel: *mut pg_sys::RelOptInfo, relid: pg_sys::Oid) {
+    let info = table_info(relid);
+    let quals = key_quals((*baserel).baserestrictinfo, (*baserel).relid, relid, &key_columns(&info.source));
+    let filters: Vec<KeyFilter> = quals.iter().map(|q| KeyFilter { column: q.column.clone(), values: const_values(q.expr, q.is_array) }).collect();
+    let (rows, _, _) = estimate(&info, &filters, f64::MAX);
+    let _ = root;
+    (*baserel).rows = rows;
+    (*baserel).fdw_private = Box::into_raw(Box::new(RelState { info })) as *mut std::ffi::c_void;
+}
+
+unsafe fn rel_state<'a>(baserel: *mut pg_sys::RelOptInfo) -> &'a RelState {
+    &*((*baserel).fdw_private as *const RelState)
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn get_foreign_paths(root: *mut pg_sys::PlannerInfo, baserel: *mut pg_sys::RelOptInfo, relid: pg_sys::Oid) {
+    let st = rel_state(baserel);
+    let quals = key_quals((*baserel).baserestrictinfo, (*baserel).relid, relid, &key_columns(&st.info.source));
+    let filters: Vec<KeyFilter> = quals.iter().map(|q| KeyFilter { column: q.column.clone(), values: const_values(q.expr, q.is_array) }).collect();
+    let (rows, startup, total) = estimate(&st.info, &filters, f64::MAX);
+    let path = pg_sys::create_foreignscan_path(root, baserel, std::ptr::null_mut(), rows, startup, total, std::ptr::null_mut(), std::ptr::null_mut(), std::ptr::null_mut(), std::ptr::null_mut());
+    pg_sys::add_path(baserel, path as *mut pg_sys::Path);
+}
+
+unsafe fn string_node(s: &str) -> *mut pg_sys::Node {
+    let c = CString::new(s.replace('\0', "")).unwrap_or_default();
+    pg_sys::makeString(pg_sys::pstrdup(c.as_ptr())) as *mut pg_sys::Node
+}
+
+unsafe fn node_string(n: *mut pg_sys::Node) -> String {
+    cstr((*(n as *mut pg_sys::String)).sval)
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn get_foreign_plan(
+    _root: *mut pg_sys::PlannerInfo,
+    baserel: *mut pg_sys::RelOptInfo,
+    relid: pg_sys::Oid,
+    _best_path: *mut pg_sys::ForeignPath,
+    tlist: *mut pg_sys::List,
+    scan_clauses: *mut pg_sys::List,
+    outer_plan: *mut pg_sys::Plan,
+) -> *mut pg_sys::ForeignScan {
+    let st = rel_state(baserel);
+    // Every qual stays a local recheck: pushdown may narrow a result, never change it.
+    let local = pg_sys::extract_actual_clauses(scan_clauses, false);
+    let quals = key_quals(scan_clauses, (*baserel).relid, relid, &key_columns(&st.info.source));
+    let mut exprs = PgList::<pg_sys::Expr>::new();
+    let mut private = PgList::<pg_sys::Node>::new();
+    for q in &quals {
+        exprs.push(pg_sys::copyObjectImpl(q.expr as *const std::ffi::c_void) as *mut pg_sys::Expr);
+        private.push(string_node(&q.column));
+        private.push(string_node(if q.is_array { "any" } else { "eq" }));
+    }
+    pg_sys::make_foreignscan(tlist, local, (*baserel).relid, exprs.into_pg(), private.into_pg(), std::ptr::null_mut(), std::ptr::null_mut(), outer_plan)
+}
+
+/// A Postgres column as the decoder and the slot filler see it.
+struct PgColumn {
+    typoid: pg_sys::Oid,
+    typmod: i32,
+    input: pg_sys::FmgrInfo,
+    ioparam: pg_sys::Oid,
+    dropped: bool,
+}
+
+/// A key expression of the plan, and its executor state.
+struct KeyExpr {
+    column: String,
+    expr: *mut pg_sys::Expr,
+    state: *mut pg_sys::ExprState,
+    is_array: bool,
+}
+
+/// Executor state of one scan, owned by `ForeignScanState.fdw_state`.
+struct ScanState {
+    info: TableInfo,
+    token: Option<String>,
+    specs: Vec<ColumnSpec>,
+    columns: Vec<PgColumn>,
+    zone: Box<dyn Zone>,
+    key_exprs: Vec<KeyExpr>,
+    plan: Option<ScanPlan>,
+    pump: Option<Pump>,
+    rows: VecDeque<Row>,
+    seen: HashSet<i64>,
+    cells: Vec<Cell>,
+    stats: Arc<Stats>,
+    first_total: Option<u64>,
+    last_total: Option<u64>,
+    econtext: *mut pg_sys::ExprContext,
+}
+
+/// A zone with daylight-saving rules, answered by Postgres's own zone database.
+struct PgZone(*mut pg_sys::pg_tz);
+
+impl Zone for PgZone {
+    fn offset_at_local(&self, local_secs: i64) -> i64 {
+        let days = local_secs.div_euclid(86400);
+        let tod = local_secs.rem_euclid(86400);
+        let (y, m, d) = civil(days);
+        // SAFETY: DetermineTimeZoneOffset reads the broken-down time and the zone; main thread.
+        unsafe {
+            let mut tm: pg_sys::pg_tm = std::mem::zeroed();
+            tm.tm_year = y as i32;
+            tm.tm_mon = m as i32;
+            tm.tm_mday = d as i32;
+            tm.tm_hour = (tod / 3600) as i32;
+            tm.tm_min = (tod % 3600 / 60) as i32;
+            tm.tm_sec = (tod % 60) as i32;
+            // Postgres returns seconds west of UTC.
+            -(pg_sys::DetermineTimeZoneOffset(&mut tm, self.0) as i64)
+        }
+    }
+}
+
+fn civil(z: i64) -> (i64, u32, u32) {
+    let z = z + 719468;
+    let era = if z >= 0 { z } else { z - 146096 } / 146097;
+    let doe = z - era * 146097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+unsafe fn zone_for(name: &str) -> Box<dyn Zone> {
+    if name == "Asia/Taipei" {
+        return Box::new(decode::TAIPEI);
+    }
+    let c = CString::new(name).unwrap_or_default();
+    let tz = pg_sys::pg_tzset(c.as_ptr());
+    if tz.is_null() {
+        return Box::new(decode::TAIPEI);
+    }
+    Box::new(PgZone(tz))
+}
+
+fn target_of(t: pg_sys::Oid) -> Target {
+    match t {
+        t if t == pg_sys::INT2OID => Target::Int2,
+        t if t == pg_sys::INT4OID => Target::Int4,
+        t if t == pg_sys::INT8OID => Target::Int8,
+        t if t == pg_sys::NUMERICOID => Target::Numeric,
+        t if t == pg_sys::FLOAT4OID => Target::Float4,
+        t if t == pg_sys::FLOAT8OID => Target::Float8,
+        t if t == pg_sys::BOOLOID => Target::Bool,
+        t if t == pg_sys::TIMESTAMPTZOID => Target::TimestampTz,
+        t if t == pg_sys::TIMESTAMPOID => Target::Timestamp,
+        t if t == pg_sys::DATEOID => Target::Date,
+        t if t == pg_sys::JSONBOID => Target::Jsonb,
+        t if t == pg_sys::JSONOID => Target::Json,
+        _ => Target::Text,
+    }
+}
+
+/// Where each column of the table reads from: `json_path` option, else the catalog's path for
+/// a column of that name, else the JSON key of the column's name; `raw` is the whole object.
+pub(crate) fn source_for(name: &str, json_path: Option<&str>, source: &TableSource) -> Source {
+    if let Some(p) = json_path {
+        return Source::parse(p);
+    }
+    if name == "raw" {
+        return Source::Raw;
+    }
+    if let TableSource::Resource(r) = source {
+        if let Some(c) = r.column(name) {
+            return Source::parse(c.json_path());
+        }
+    }
+    Source::Own(vec![name.to_string()])
+}
+
+unsafe fn build_columns(rel: pg_sys::Relation, info: &TableInfo) -> (Vec<ColumnSpec>, Vec<PgColumn>) {
+    let tupdesc = (*rel).rd_att;
+    let natts = (*tupdesc).natts as usize;
+    let attrs = (*tupdesc).attrs.as_slice(natts);
+    let mut specs = Vec::with_capacity(natts);
+    let mut cols = Vec::with_capacity(natts);
+    for (i, a) in attrs.iter().enumerate() {
+        let name = cstr(a.attname.data.as_ptr());
+        let opts = def_options(pg_sys::GetForeignColumnOptions((*rel).rd_id, (i + 1) as i16));
+        let json_path = opts.iter().find(|(k, _)| k == "json_path").map(|(_, v)| v.as_str());
+        specs.push(ColumnSpec { name: name.clone(), target: target_of(a.atttypid), source: source_for(&name, json_path, &info.source) });
+        let (mut func, mut ioparam) = (pg_sys::InvalidOid, pg_sys::InvalidOid);
+        let mut input: pg_sys::FmgrInfo = std::mem::zeroed();
+        if !a.attisdropped {
+            pg_sys::getTypeInputInfo(a.atttypid, &mut func, &mut ioparam);
+            pg_sys::fmgr_info(func, &mut input);
+        }
+        cols.push(PgColumn { typoid: a.atttypid, typmod: a.atttypmod, input, ioparam, dropped: a.attisdropped });
+    }
+    (specs, cols)
+}
+
+unsafe fn input(col: &mut PgColumn, text: &str) -> pg_sys::Datum {
+    let c = CString::new(text.replace('\0', "")).unwrap_or_default();
+    pg_sys::InputFunctionCall(&mut col.input, c.as_ptr() as *mut std::ffi::c_char, col.ioparam, col.typmod)
+}
+
+/// Turns a decoded cell into a Datum of the column's type.
+unsafe fn to_datum(cell: &Cell, col: &mut PgColumn) -> Option<pg_sys::Datum> {
+    let t = col.typoid;
+    Some(match cell {
+        Cell::Null => return None,
+        Cell::Int(n) if t == pg_sys::INT8OID => pg_sys::Datum::from(*n),
+        Cell::Int(n) if t == pg_sys::INT4OID => pg_sys::Datum::from(*n as i32),
+        Cell::Int(n) if t == pg_sys::INT2OID => pg_sys::Datum::from(*n as i16),
+        Cell::Int(n) => input(col, &n.to_string()),
+        Cell::Float(f) if t == pg_sys::FLOAT8OID => f.into_datum()?,
+        Cell::Float(f) if t == pg_sys::FLOAT4OID => (*f as f32).into_datum()?,
+        Cell::Float(f) => input(col, &f.to_string()),
+        Cell::Numeric(s) => input(col, s),
+        Cell::Text(s) if t == pg_sys::TEXTOID => pg_sys::Datum::from(pg_sys::cstring_to_text_with_len(s.as_ptr() as *const std::ffi::c_char, s.len() as i32)),
+        Cell::Text(s) => input(col, s),
+        Cell::Bool(b) if t == pg_sys::BOOLOID => pg_sys::Datum::from(*b),
+        Cell::Bool(b) => input(col, if *b { "true" } else { "false" }),
+        Cell::Timestamp(us) => pg_sys::Datum::from(*us),
+        Cell::Date(d) => pg_sys::Datum::from(*d),
+        Cell::Json(v) if t == pg_sys::TEXTOID => {
+            let s = v.to_string();
+            pg_sys::Datum::from(pg_sys::cstring_to_text_with_len(s.as_ptr() as *const std::ffi::c_char, s.len() as i32))
+        }
+        Cell::Json(v) => input(col, &v.to_string()),
+    })
+}
+
+unsafe fn state<'a>(node: *mut pg_sys::ForeignScanState) -> &'a mut ScanState {
+    &mut *((*node).fdw_state as *mut ScanState)
+}
+
+/// Frees the scan's Rust state when its memory context goes away, even after an ERROR.
+unsafe extern "C-unwind" fn free_state(arg: *mut std::ffi::c_void) {
+    let node = arg as *mut pg_sys::ForeignScanState;
+    if !(*node).fdw_state.is_null() {
+        drop(Box::from_raw((*node).fdw_state as *mut ScanState));
+        (*node).fdw_state = std::ptr::null_mut();
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn begin_foreign_scan(node: *mut pg_sys::ForeignScanState, eflags: std::ffi::c_int) {
+    let plan = (*node).ss.ps.plan as *mut pg_sys::ForeignScan;
+    let rel = (*node).ss.ss_currentRelation;
+    let info = table_info((*rel).rd_id);
+    let explain_only = eflags as u32 & pg_sys::EXEC_FLAG_EXPLAIN_ONLY != 0;
+    let token = if explain_only { None } else { Some(api_token(&info)) };
+    let (specs, columns) = build_columns(rel, &info);
+    let private = PgList::<pg_sys::Node>::from_pg((*plan).fdw_private);
+    let exprs = PgList::<pg_sys::Expr>::from_pg((*plan).fdw_exprs);
+    let mut key_exprs = Vec::new();
+    for (i, e) in exprs.iter_ptr().enumerate() {
+        let column = private.get_ptr(2 * i).map(|n| node_string(n)).unwrap_or_default();
+        let is_array = private.get_ptr(2 * i + 1).map(|n| node_string(n) == "any").unwrap_or(false);
+        key_exprs.push(KeyExpr { column, expr: e, state: pg_sys::ExecInitExpr(e, node as *mut pg_sys::PlanState), is_array });
+    }
+    let zone = zone_for(&info.server.time_zone);
+    let st = Box::new(ScanState {
+        info,
+        token,
+        specs,
+        columns,
+        zone,
+        key_exprs,
+        plan: None,
+        pump: None,
+        rows: VecDeque::new(),
+        seen: HashSet::new(),
+        cells: Vec::new(),
+        stats: Arc::new(Stats::default()),
+        first_total: None,
+        last_total: None,
+        econtext: (*node).ss.ps.ps_ExprContext,
+    });
+    (*node).fdw_state = Box::into_raw(st) as *mut std::ffi::c_void;
+    let cb = pg_sys::palloc0(std::mem::size_of::<pg_sys::MemoryContextCallback>()) as *mut pg_sys::MemoryContextCallback;
+    (*cb).func = Some(free_state);
+    (*cb).arg = node as *mut std::ffi::c_void;
+    pg_sys::MemoryContextRegisterResetCallback(pg_sys::CurrentMemoryContext, cb);
+}
+
+/// Evaluates the key expressions (constants and parameters) and plans the requests.
+unsafe fn plan_now(st: &mut ScanState) -> ScanPlan {
+    let mut filters = Vec::new();
+    for k in &st.key_exprs {
+        let mut isnull = false;
+        let d = pg_sys::ExecEvalExpr(k.state, st.econtext, &mut isnull);
+        let typ = pg_sys::exprType(k.expr as *mut pg_sys::Node);
+        let values = if isnull { vec![] } else { datum_keys(d, typ, k.is_array) };
+        filters.push(KeyFilter { column: k.column.clone(), values: Some(values) });
+    }
+    plan::plan_scan(&st.info.name, &st.info.source, &filters, st.info.server.page_size, st.info.server.max_key_lookups).or_raise()
+}
+
+unsafe fn start(st: &mut ScanState) {
+    let p = plan_now(st);
+    let settings = Settings {
+        api_url: st.info.server.api_url.clone(),
+        requests_per_second: st.info.server.requests_per_second,
+        timeout: Duration::from_secs_f64(st.info.server.timeout_secs),
+        max_retries: st.info.server.max_retries,
+    };
+    let scope = match &st.info.source {
+        TableSource::Resource(r) => r.read_scope(),
+        TableSource::Endpoint(_) => None,
+    };
+    let mut client = Client::new(settings, st.token.clone().unwrap_or_default(), st.info.name.clone(), scope).or_raise();
+    client.stats = st.stats.clone();
+    st.pump = Some(pump::start(Arc::new(client), p.request.clone()));
+    st.plan = Some(p);
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn iterate_foreign_scan(node: *mut pg_sys::ForeignScanState) -> *mut pg_sys::TupleTableSlot {
+    let st = state(node);
+    let slot = (*node).ss.ss_ScanTupleSlot;
+    pg_sys::ExecClearTuple(slot);
+    loop {
+        if let Some(row) = st.rows.pop_front() {
+            if let Some(id) = row.id() {
+                // Offset pagination shifts when the shop changes mid-scan: drop repeats.
+                if !st.seen.insert(id) {
+                    continue;
+                }
+            }
+            let mut cells = std::mem::take(&mut st.cells);
+            if let Err(m) = decode::decode_row(&row, &st.specs, st.zone.as_ref(), &mut cells) {
+                raise(FdwError::ValueMismatch {
+                    table: st.info.name.clone(),
+                    column: m.column,
+                    row_id: row.id().map(|i| i.to_string()).unwrap_or_else(|| "(none)".into()),
+                    value: m.value,
+                    expected: m.expected,
+                });
+            }
+            let values = (*slot).tts_values;
+            let nulls = (*slot).tts_isnull;
+            for (i, cell) in cells.iter().enumerate() {
+                let col = &mut st.columns[i];
+                let d = if col.dropped { None } else { to_datum(cell, col) };
+                *values.add(i) = d.unwrap_or(pg_sys::Datum::from(0usize));
+                *nulls.add(i) = d.is_none();
+            }
+            st.cells = cells;
+            pg_sys::ExecStoreVirtualTuple(slot);
+            return slot;
+        }
+        if st.pump.is_none() {
+            if st.plan.is_some() {
+                return slot;
+            }
+            start(st);
+        }
+        let page = st.pump.as_mut().map(|p| p.next(&interrupt_pending)).unwrap_or(Ok(None)).or_raise();
+        let Some(page) = page else {
+            st.pump = None;
+            return slot;
+        };
+        if let Some(t) = page.total {
+            st.first_total.get_or_insert(t);
+            st.last_total = Some(t);
+        }
+        let shape = &st.plan.as_ref().map(|p| p.shape.clone()).unwrap_or(decode::Shape { rows_at: None, child_array: None });
+        let rows = decode::rows(&page.body, shape).map_err(|e| FdwError::BadBody { request: st.plan.as_ref().map(|p| p.request.describe()).unwrap_or_default(), detail: e.0 }).or_raise();
+        st.rows.extend(rows);
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn rescan_foreign_scan(node: *mut pg_sys::ForeignScanState) {
+    let st = state(node);
+    st.pump = None;
+    st.plan = None;
+    st.rows.clear();
+    st.seen.clear();
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn end_foreign_scan(node: *mut pg_sys::ForeignScanState) {
+    if (*node).fdw_state.is_null() {
+        return;
+    }
+    let st = state(node);
+    if let (Some(a), Some(b)) = (st.first_total, st.last_total) {
+        if a != b {
+            pgrx::warning!(
+                "table \"{}\": the shop changed during the scan (X-Total went from {a} to {b}); rows added or removed meanwhile may be missing or repeated (repeats were dropped)",
+                st.info.name
+            );
+        }
+    }
+    st.pump = None;
+}
+
+unsafe fn explain_text(label: &str, value: &str, es: *mut pg_sys::ExplainState) {
+    let l = CString::new(label).unwrap_or_default();
+    let v = CString::new(value).unwrap_or_default();
+    pg_sys::ExplainPropertyText(l.as_ptr(), v.as_ptr(), es);
+}
+
+unsafe fn explain_int(label: &str, unit: Option<&str>, value: u64, es: *mut pg_sys::ExplainState) {
+    let l = CString::new(label).unwrap_or_default();
+    let u = unit.map(|u| CString::new(u).unwrap_or_default());
+    pg_sys::ExplainPropertyInteger(l.as_ptr(), u.as_ref().map(|u| u.as_ptr()).unwrap_or(std::ptr::null()), value as i64, es);
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn explain_foreign_scan(node: *mut pg_sys::ForeignScanState, es: *mut pg_sys::ExplainState) {
+    let st = state(node);
+    // Plain EXPLAIN sends nothing: describe the plan from the constants we know.
+    let request = match &st.plan {
+        Some(p) => p.request.describe(),
+        None => {
+            let filters: Vec<KeyFilter> = st.key_exprs.iter().map(|k| KeyFilter { column: k.column.clone(), values: const_values(k.expr, k.is_array) }).collect();
+            match plan::plan_scan(&st.info.name, &st.info.source, &filters, st.info.server.page_size, st.info.server.max_key_lookups) {
+                Ok(p) => p.request.describe(),
+                Err(e) => format!("none ({e})"),
+            }
+        }
+    };
+    explain_text("CYBERBIZ Request", &request, es);
+    if (*es).verbose {
+        let keys: Vec<String> = st.key_exprs.iter().map(|k| format!("{} {}", k.column, if k.is_array { "= ANY (...)" } else { "= ..." })).collect();
+        explain_text("CYBERBIZ Keys", &if keys.is_empty() { "none".to_string() } else { keys.join(", ") }, es);
+    }
+    if (*es).analyze {
+        let s = &st.stats;
+        explain_int("CYBERBIZ Requests", None, Stats::get(&s.requests), es);
+        explain_int("CYBERBIZ Pages", None, Stats::get(&s.pages), es);
+        explain_int("CYBERBIZ Retries", None, Stats::get(&s.retries), es);
+        explain_int("CYBERBIZ Throttled (429)", None, Stats::get(&s.throttled), es);
+        explain_int("CYBERBIZ Limiter Wait", Some("ms"), Stats::get(&s.limiter_wait_us) / 1000, es);
+        explain_int("CYBERBIZ Bytes Read", Some("bytes"), Stats::get(&s.bytes), es);
+    }
+}

@@ -1,0 +1,278 @@
+//! The HTTP client: one tokio runtime per backend (created lazily, never in _PG_init), requests
+//! through the limiter, retries with backoff, error mapping, and statistics for EXPLAIN ANALYZE.
+//! No Postgres calls here: the FFI layer passes an `interrupted` probe for waits.
+
+use crate::error::FdwError;
+use crate::limiter::{self, Limiter};
+use bytes::Bytes;
+use once_cell::sync::OnceCell;
+use serde_json::Value;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+static RUNTIME: OnceCell<tokio::runtime::Runtime> = OnceCell::new();
+
+/// The backend's runtime: one worker thread runs request tasks while the main thread decodes
+/// rows; only the main thread ever touches Postgres.
+pub fn runtime() -> &'static tokio::runtime::Runtime {
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("cyberbiz-http")
+            .enable_all()
+            .build()
+            .expect("tokio runtime")
+    })
+}
+
+/// Runs `fut` on the backend's runtime, checking `interrupted` every 50 ms so that
+/// statement_timeout and pg_cancel_backend take effect while we wait.
+pub fn block_on<T>(fut: impl std::future::Future<Output = Result<T, FdwError>>, interrupted: &dyn Fn() -> bool) -> Result<T, FdwError> {
+    runtime().block_on(async {
+        tokio::pin!(fut);
+        let mut tick = tokio::time::interval(Duration::from_millis(50));
+        loop {
+            tokio::select! {
+                r = &mut fut => return r,
+                _ = tick.tick() => if interrupted() { return Err(FdwError::Interrupted) },
+            }
+        }
+    })
+}
+
+/// Counters of one scan, shown by EXPLAIN ANALYZE.
+#[derive(Default, Debug)]
+pub struct Stats {
+    pub requests: AtomicU64,
+    pub pages: AtomicU64,
+    pub retries: AtomicU64,
+    pub throttled: AtomicU64,
+    pub limiter_wait_us: AtomicU64,
+    pub bytes: AtomicU64,
+}
+
+impl Stats {
+    pub fn get(c: &AtomicU64) -> u64 {
+        c.load(Ordering::Relaxed)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub api_url: String,
+    pub requests_per_second: f64,
+    pub timeout: Duration,
+    pub max_retries: u32,
+}
+
+/// What a successful request returned.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub body: Bytes,
+    pub total: Option<u64>,
+    pub total_pages: Option<u64>,
+}
+
+pub struct Client {
+    http: reqwest::Client,
+    settings: Settings,
+    token: String,
+    limiter: Arc<Limiter>,
+    pub stats: Arc<Stats>,
+    /// The table being read and the scope it needs, for error messages.
+    pub table: String,
+    pub scope: Option<String>,
+}
+
+fn header_u64(h: &reqwest::header::HeaderMap, name: &str) -> Option<u64> {
+    h.get(name)?.to_str().ok()?.trim().parse().ok()
+}
+
+/// The platform's error text from `{"error":[..]}`, `{"error":".."}`, `{"message":".."}` or
+/// `{"messages":".."}`; otherwise the start of the body.
+pub fn api_message(body: &[u8]) -> String {
+    if let Ok(v) = serde_json::from_slice::<Value>(body) {
+        for k in ["error", "message", "messages", "errors"] {
+            match v.get(k) {
+                Some(Value::String(s)) => return s.clone(),
+                Some(Value::Array(a)) => {
+                    return a.iter().map(|x| x.as_str().map(str::to_string).unwrap_or_else(|| x.to_string())).collect::<Vec<_>>().join("; ")
+                }
+                _ => {}
+            }
+        }
+    }
+    let text = String::from_utf8_lossy(&body[..body.len().min(200)]).trim().to_string();
+    if text.is_empty() {
+        "(empty body)".into()
+    } else {
+        text
+    }
+}
+
+/// What the JWT says about itself, to explain a 401 without a round trip: expiry and scopes.
+pub fn token_claims(token: &str) -> Option<(Option<i64>, Vec<String>)> {
+    use base64::Engine;
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
+    let v: Value = serde_json::from_slice(&bytes).ok()?;
+    let exp = v.get("exp").and_then(Value::as_i64);
+    let scopes = v.get("scopes").and_then(Value::as_str).unwrap_or("").split_whitespace().map(str::to_string).collect();
+    Some((exp, scopes))
+}
+
+fn now_unix() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+/// Cause chain of a transport error, without the URL (which is fine) or headers (never logged).
+fn cause(e: &reqwest::Error) -> String {
+    let mut parts = Vec::new();
+    if e.is_timeout() {
+        parts.push("timed out".to_string());
+    }
+    let mut src: Option<&dyn std::error::Error> = std::error::Error::source(e);
+    while let Some(s) = src {
+        let t = s.to_string();
+        if !parts.contains(&t) {
+            parts.push(t);
+        }
+        src = s.source();
+    }
+    if parts.is_empty() {
+        parts.push(e.to_string());
+    }
+    parts.join(": ")
+}
+
+impl Client {
+    pub fn new(settings: Settings, token: String, table: String, scope: Option<String>) -> Result<Client, FdwError> {
+        let http = reqwest::Client::builder()
+            .timeout(settings.timeout)
+            .connect_timeout(settings.timeout.min(Duration::from_secs(10)))
+            .pool_max_idle_per_host(8)
+            .user_agent(concat!("cyberbiz_fdw/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| FdwError::Transport { request: settings.api_url.clone(), attempts: 0, cause: cause(&e) })?;
+        let limiter = limiter::for_token(&settings.api_url, &token, settings.requests_per_second);
+        Ok(Client { http, settings, token, limiter, stats: Arc::new(Stats::default()), table, scope })
+    }
+
+    fn describe_401(&self, request: &str) -> FdwError {
+        let reason = match token_claims(&self.token) {
+            None => "the token is not a CYBERBIZ API token (not a readable JWT)".to_string(),
+            Some((Some(exp), _)) if exp <= now_unix() => {
+                format!("the token expired {} minutes ago; create a new one in the CYBERBIZ admin and ALTER USER MAPPING ... OPTIONS (SET api_token '...')", (now_unix() - exp) / 60)
+            }
+            Some((_, scopes)) => {
+                if let Some(scope) = &self.scope {
+                    if !scopes.iter().any(|s| s == scope) {
+                        return FdwError::MissingScope { table: self.table.clone(), scope: scope.clone(), request: request.to_string(), status: 401 };
+                    }
+                }
+                "the token is not expired and carries the needed scope; it may have been revoked, or the shop's plan does not include this feature".to_string()
+            }
+        };
+        FdwError::Unauthorized { request: request.to_string(), reason }
+    }
+
+    /// GET `path_and_query` (relative to api_url) through the limiter, with retries:
+    /// 429 waits `Retry-After` or backs off; 5xx, timeouts and dropped connections back off
+    /// exponentially up to max_retries. 404 is returned to the caller (lookups treat it as none).
+    pub async fn get(&self, path_and_query: &str) -> Result<Reply, FdwError> {
+        let url = format!("{}{}", self.settings.api_url, path_and_query);
+        let request = format!("GET {path_and_query}");
+        let mut attempt: u32 = 0;
+        let mut backoff = Duration::from_millis(500);
+        loop {
+            attempt += 1;
+            let t0 = Instant::now();
+            self.limiter.until_ready().await;
+            self.stats.limiter_wait_us.fetch_add(t0.elapsed().as_micros() as u64, Ordering::Relaxed);
+            self.stats.requests.fetch_add(1, Ordering::Relaxed);
+            let sent = self.http.get(&url).bearer_auth(&self.token).header("Accept", "application/json").send().await;
+            let retry_wait: Duration;
+            let failure: FdwError;
+            match sent {
+                Ok(resp) => {
+                    let status = resp.status().as_u16();
+                    let headers = resp.headers().clone();
+                    let body = match resp.bytes().await {
+                        Ok(b) => b,
+                        Err(e) => {
+                            failure = FdwError::Transport { request: request.clone(), attempts: attempt, cause: cause(&e) };
+                            if attempt > self.settings.max_retries {
+                                return Err(failure);
+                            }
+                            self.stats.retries.fetch_add(1, Ordering::Relaxed);
+                            tokio::time::sleep(backoff).await;
+                            backoff = (backoff * 2).min(Duration::from_secs(8));
+                            continue;
+                        }
+                    };
+                    self.stats.bytes.fetch_add(body.len() as u64, Ordering::Relaxed);
+                    match status {
+                        200..=299 | 404 => {
+                            return Ok(Reply { status, total: header_u64(&headers, "x-total"), total_pages: header_u64(&headers, "x-total-pages"), body })
+                        }
+                        401 => return Err(self.describe_401(&request)),
+                        403 => {
+                            return Err(match &self.scope {
+                                Some(scope) => FdwError::MissingScope { table: self.table.clone(), scope: scope.clone(), request, status },
+                                None => FdwError::Api { status, request, message: api_message(&body) },
+                            })
+                        }
+                        429 => {
+                            self.stats.throttled.fetch_add(1, Ordering::Relaxed);
+                            retry_wait = header_u64(&headers, "retry-after").map(|s| Duration::from_secs(s.min(60))).unwrap_or(backoff.max(Duration::from_secs(1)));
+                            failure = FdwError::RetriesExhausted { status, request: request.clone(), attempts: attempt, message: api_message(&body) };
+                        }
+                        500..=599 => {
+                            retry_wait = backoff;
+                            failure = FdwError::RetriesExhausted { status, request: request.clone(), attempts: attempt, message: api_message(&body) };
+                        }
+                        _ => return Err(FdwError::Api { status, request, message: api_message(&body) }),
+                    }
+                }
+                Err(e) => {
+                    retry_wait = backoff;
+                    failure = FdwError::Transport { request: request.clone(), attempts: attempt, cause: cause(&e) };
+                }
+            }
+            // 429s are the platform asking us to wait, not a failure of the request: they get
+            // a few more tries than other errors.
+            let limit = if matches!(failure, FdwError::RetriesExhausted { status: 429, .. }) { self.settings.max_retries + 5 } else { self.settings.max_retries };
+            if attempt > limit {
+                return Err(failure);
+            }
+            self.stats.retries.fetch_add(1, Ordering::Relaxed);
+            tokio::time::sleep(retry_wait).await;
+            backoff = (backoff * 2).min(Duration::from_secs(8));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_messages_in_every_shape() {
+        assert_eq!(api_message(r#"{"error":["無權使用該 API"]}"#.as_bytes()), "無權使用該 API");
+        assert_eq!(api_message(br#"{"error":"Must have pos_shop_coupon plugin"}"#), "Must have pos_shop_coupon plugin");
+        assert_eq!(api_message(r#"{"message":"無效的 Provider Type"}"#.as_bytes()), "無效的 Provider Type");
+        assert_eq!(api_message(br#"{"messages":"Invoice is not ready."}"#), "Invoice is not ready.");
+        assert_eq!(api_message(b"<html>Bad Gateway</html>"), "<html>Bad Gateway</html>");
+        assert_eq!(api_message(b""), "(empty body)");
+    }
+
+    #[test]
+    fn claims_read_from_the_jwt() {
+        // {"exp":100,"scopes":"read_orders public"}
+        let t = "eyJhbGciOiJIUzI1NiJ9.eyJleHAiOjEwMCwic2NvcGVzIjoicmVhZF9vcmRlcnMgcHVibGljIn0.sig";
+        assert_eq!(token_claims(t), Some((Some(100), vec!["read_orders".to_string(), "public".to_string()])));
+        assert_eq!(token_claims("garbage"), None);
+    }
+}
