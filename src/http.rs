@@ -27,11 +27,14 @@ pub fn runtime() -> &'static tokio::runtime::Runtime {
 }
 
 /// Runs `fut` on the backend's runtime, checking `interrupted` every 50 ms so that
-/// statement_timeout and pg_cancel_backend take effect while we wait.
+/// statement_timeout and pg_cancel_backend take effect while we wait. On an interrupt the
+/// future is dropped and `Err(Interrupted)` returned: the caller lets Postgres process the
+/// interrupt and, if it was a harmless one, waits again (so `fut` must be cancel-safe).
 pub fn block_on<T>(fut: impl std::future::Future<Output = Result<T, FdwError>>, interrupted: &dyn Fn() -> bool) -> Result<T, FdwError> {
     runtime().block_on(async {
         tokio::pin!(fut);
-        let mut tick = tokio::time::interval(Duration::from_millis(50));
+        let period = Duration::from_millis(50);
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         loop {
             tokio::select! {
                 r = &mut fut => return r,

@@ -47,10 +47,17 @@ pub mod pg_test {
 
     /// Starts the sandboxes the pg_tests talk to and writes their URLs where the backend reads them.
     pub fn setup(_options: Vec<&str>) {
+        SANDBOXES.get_or_init(start_all);
+    }
+
+    fn start_all() -> Vec<Background> {
         let now = clock::parse_local("2026-11-28 12:00:00", false);
         let base = Config { rps: 0, anchor: now, ..Default::default() };
         let configs = [
             ("main", base.clone()),
+            // Tests that read a request log get a sandbox of their own (tests run in parallel).
+            ("counted", base.clone()),
+            ("keys", base.clone()),
             ("limited", Config { rps: 2, ..base.clone() }),
             ("flaky", Config { fail_rate: 0.3, drop_rate: 0.2, seed: 3, ..base.clone() }),
             ("slow", Config { latency_ms: 20_000, ..base.clone() }),
@@ -70,7 +77,7 @@ pub mod pg_test {
         lines.push(format!("token_products {}", cyberbiz_sandbox::token(secret, "read_products", 86_400)));
         lines.push(format!("token_expired {}", cyberbiz_sandbox::jwt::encode(secret, cyberbiz_sandbox::ALL_SCOPES, now_unix - 7200, 3600, 7109, "sandbox.cyberbiz.co")));
         std::fs::write(crate::pg_tests::SANDBOX_URL_FILE, lines.join("\n")).expect("write the sandbox URL file");
-        let _ = SANDBOXES.set(keep);
+        keep
     }
 
     #[must_use]

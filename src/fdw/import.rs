@@ -14,13 +14,9 @@ pub fn install(routine: &mut pg_sys::FdwRoutine) {
     routine.ImportForeignSchema = Some(import_foreign_schema);
 }
 
+/// Always quoted: catalog names include SQL keywords (`order`).
 fn quote_ident(s: &str) -> String {
-    let plain = !s.is_empty() && s.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c == '_') && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-    if plain {
-        s.to_string()
-    } else {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    }
+    format!("\"{}\"", s.replace('"', "\"\""))
 }
 
 fn quote_literal(s: &str) -> String {
@@ -139,10 +135,11 @@ mod tests {
     #[test]
     fn statements_carry_types_paths_and_resource() {
         let s = create_statement(catalog::find("orders").unwrap(), "shop");
-        assert!(s.starts_with("CREATE FOREIGN TABLE orders (id bigint, order_number bigint"), "{s}");
-        assert!(s.contains("financial_status text OPTIONS (json_path 'statuses.financial_status')"));
-        assert!(s.contains("raw jsonb) SERVER shop OPTIONS (resource 'orders')"));
-        assert!(create_statement(catalog::find("order_line_items").unwrap(), "My Shop").contains("order_id bigint OPTIONS (json_path '^id')"));
+        assert!(s.starts_with("CREATE FOREIGN TABLE \"orders\" (\"id\" bigint, \"order_number\" bigint"), "{s}");
+        assert!(s.contains("\"financial_status\" text OPTIONS (json_path 'statuses.financial_status')"));
+        assert!(s.contains("\"raw\" jsonb) SERVER \"shop\" OPTIONS (resource 'orders')"));
+        assert!(create_statement(catalog::find("order_line_items").unwrap(), "My Shop").contains("\"order_id\" bigint OPTIONS (json_path '^id')"));
+        assert!(create_statement(catalog::find("affiliate_vendor_orders").unwrap(), "s").contains("\"order\" jsonb"));
         assert!(create_statement(catalog::find("shop").unwrap(), "My Shop").contains("SERVER \"My Shop\""));
     }
 }

@@ -36,11 +36,8 @@ pub fn report(e: &FdwError) -> ! {
     unreachable!("ERROR does not return")
 }
 
-/// Reports `e`, but lets a pending cancel or statement timeout speak for itself.
+/// Reports `e` as a Postgres ERROR.
 pub fn raise(e: FdwError) -> ! {
-    if matches!(e, FdwError::Interrupted) {
-        pgrx::check_for_interrupts!();
-    }
     report(&e)
 }
 
@@ -54,6 +51,20 @@ impl<T> OrRaise<T> for Result<T, FdwError> {
         match self {
             Ok(v) => v,
             Err(e) => raise(e),
+        }
+    }
+}
+
+/// Runs a wait (`f` polls `interrupt_pending`), letting Postgres process interrupts that arrive
+/// meanwhile: a cancel or timeout raises its own ERROR; a harmless interrupt (sinval catch-up,
+/// barrier) resumes the wait.
+pub fn wait<T>(mut f: impl FnMut() -> Result<T, FdwError>) -> Result<T, FdwError> {
+    loop {
+        match f() {
+            Err(FdwError::Interrupted) => {
+                pgrx::check_for_interrupts!();
+            }
+            other => return other,
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Scan callbacks: size estimates, paths, plans, and the executor side that pulls pages from the
 //! pump, decodes rows and fills slots. The decisions are made by `plan`, `pump` and `decode`.
 
-use super::{cstr, def_options, interrupt_pending, raise, OrRaise};
+use super::{cstr, def_options, interrupt_pending, raise, wait, OrRaise};
 use crate::catalog;
 use crate::decode::{self, Cell, ColumnSpec, Row, Source, Target, Zone};
 use crate::error::FdwError;
@@ -593,7 +593,10 @@ unsafe extern "C-unwind" fn iterate_foreign_scan(node: *mut pg_sys::ForeignScanS
             }
             start(st);
         }
-        let page = st.pump.as_mut().map(|p| p.next(&interrupt_pending)).unwrap_or(Ok(None)).or_raise();
+        let page = match st.pump.as_mut() {
+            Some(p) => wait(|| p.next(&interrupt_pending)).or_raise(),
+            None => None,
+        };
         let Some(page) = page else {
             st.pump = None;
             return slot;
