@@ -3,24 +3,38 @@
 #   1. the sandbox's own tests (cargo test -p cyberbiz-sandbox)
 #   2. unit tests and #[pg_test]s in a real PostgreSQL 15 (cargo pgrx test, run as postgres)
 #   3. pg_regress goldens against the release build installed into Debian's cluster
+# `bash tests/test.sh` runs all three; `bash tests/test.sh regress` (or sandbox, pgtest) one part.
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 cd "$REPO_ROOT"
 started=$(date +%s)
+part=${1:-all}
 
-log "1/3 sandbox tests"
-cargo test -p cyberbiz-sandbox --quiet
+if [ "$part" = all ] || [ "$part" = sandbox ]; then
+  log "1/3 sandbox tests"
+  cargo test -p cyberbiz-sandbox --quiet
+fi
 
-log "2/3 unit tests and pg_tests (PostgreSQL 15, as the postgres user)"
-PGDATA_TEST=$(mktemp -d)
-chown postgres:postgres "$PGDATA_TEST"
-cargo pgrx test pg15 --runas postgres --pgdata "$PGDATA_TEST"
-rm -rf "$PGDATA_TEST"
+if [ "$part" = all ] || [ "$part" = pgtest ]; then
+  log "2/3 unit tests and pg_tests (PostgreSQL 15, as the postgres user)"
+  PGDATA_TEST=$(mktemp -d)
+  chown postgres:postgres "$PGDATA_TEST"
+  cargo pgrx test pg15 --runas postgres --pgdata "$PGDATA_TEST"
+  rm -rf "$PGDATA_TEST"
+fi
 
+if [ "$part" != all ] && [ "$part" != regress ]; then
+  log "done in $(( $(date +%s) - started )) s"
+  exit 0
+fi
 log "3/3 pg_regress"
 # cargo pgrx test installed its test build; put the release build back.
 install_extension
-start_sandbox "$REPO_ROOT/target/debug/cyberbiz-sandbox" --rps 0 --seed 1 --now "2026-11-28 12:00:00"
-trap 'kill $SANDBOX_PID 2>/dev/null || true' EXIT
+[ -x target/debug/cyberbiz-sandbox ] || cargo test -p cyberbiz-sandbox --no-run --quiet
+SANDBOX_BIN="$REPO_ROOT/target/debug/cyberbiz-sandbox"
+start_sandbox "$SANDBOX_BIN" --rps 0 --latency-ms 20000 --now "2026-11-28 12:00:00"
+SLOW_URL=$SANDBOX_URL SLOW_PID=$SANDBOX_PID
+start_sandbox "$SANDBOX_BIN" --rps 0 --seed 1 --now "2026-11-28 12:00:00"
+trap 'kill $SANDBOX_PID $SLOW_PID 2>/dev/null || true' EXIT
 TOKEN=$("$REPO_ROOT/target/debug/cyberbiz-sandbox" token --ttl-secs 86400)
 DB=cyberbiz_fdw_regress
 psql_pg -d postgres -c "\"DROP DATABASE IF EXISTS $DB\""
@@ -28,6 +42,7 @@ psql_pg -d postgres -c "\"CREATE DATABASE $DB\""
 # The tests read the sandbox's address and a token from database settings.
 psql_pg -d postgres -c "\"ALTER DATABASE $DB SET cyberbiz_test.api_url = '$SANDBOX_URL'\""
 psql_pg -d postgres -c "\"ALTER DATABASE $DB SET cyberbiz_test.api_token = '$TOKEN'\""
+psql_pg -d postgres -c "\"ALTER DATABASE $DB SET cyberbiz_test.slow_url = '$SLOW_URL'\""
 OUT=$(mktemp -d)
 chown postgres:postgres "$OUT"
 TESTS=$(cd tests/pg_regress/sql && ls *.sql | sed 's/\.sql$//' | sort | tr '\n' ' ')
