@@ -54,6 +54,8 @@ pub enum Source {
     Own(Vec<String>),
     /// A path inside the parent object of a child row (`^id`).
     Parent(Vec<String>),
+    /// Not read by the query: left NULL without decoding.
+    Skip,
 }
 
 impl Source {
@@ -389,6 +391,7 @@ pub fn decode_row(row: &Row, columns: &[ColumnSpec], zone: &dyn Zone, out: &mut 
     out.clear();
     for c in columns {
         let cell = match &c.source {
+            Source::Skip => Cell::Null,
             Source::Raw => match c.target {
                 Target::Jsonb | Target::Json | Target::Text => convert(&row.value, c.target, &c.name, zone)?,
                 _ => return Err(Mismatch { column: c.name.clone(), value: "(the whole object)".into(), expected: c.target.sql() }),

@@ -89,7 +89,7 @@ mod tests {
         Spi::run("CREATE SERVER s2 FOREIGN DATA WRAPPER cyberbiz_fdw OPTIONS (page_size '500')").unwrap();
     }
 
-    #[pg_test(error = "invalid value for option \"requests_per_second\": must be a number of requests per second from 0.1 to 5, got \"6\"")]
+    #[pg_test(error = "invalid value for option \"requests_per_second\": must be a number of requests per second (the platform allows 5) from 0.1 to 5, got \"6\"")]
     fn requests_per_second_above_platform_limit_is_rejected() {
         Spi::run("CREATE SERVER s3 FOREIGN DATA WRAPPER cyberbiz_fdw OPTIONS (requests_per_second '6')").unwrap();
     }

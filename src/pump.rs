@@ -76,9 +76,29 @@ pub fn start(client: Arc<Client>, plan: RequestPlan) -> Pump {
     Pump { rx, task }
 }
 
-async fn ordered(handles: &mut VecDeque<JoinHandle<Result<Reply, FdwError>>>) -> Option<Result<Reply, FdwError>> {
+fn join_error(e: tokio::task::JoinError) -> FdwError {
+    FdwError::Transport { request: "a page request".into(), attempts: 0, cause: e.to_string() }
+}
+
+/// A spawned request, aborted (and so never sent, if it still waits for the limiter) when dropped.
+pub struct Request(JoinHandle<Result<Reply, FdwError>>);
+
+impl Drop for Request {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl std::future::Future for Request {
+    type Output = Result<Result<Reply, FdwError>, tokio::task::JoinError>;
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+        std::pin::Pin::new(&mut self.0).poll(cx)
+    }
+}
+
+async fn ordered(handles: &mut VecDeque<Request>) -> Option<Result<Reply, FdwError>> {
     let h = handles.pop_front()?;
-    Some(h.await.unwrap_or_else(|e| Err(FdwError::Transport { request: "a page request".into(), attempts: 0, cause: e.to_string() })))
+    Some(h.await.unwrap_or_else(|e| Err(join_error(e))))
 }
 
 async fn per_key(client: Arc<Client>, paths: Vec<String>, tx: &mpsc::Sender<Result<Page, FdwError>>) -> Result<(), ()> {
@@ -88,7 +108,7 @@ async fn per_key(client: Arc<Client>, paths: Vec<String>, tx: &mpsc::Sender<Resu
         while inflight.len() < IN_FLIGHT {
             let Some(p) = queue.pop_front() else { break };
             let c = client.clone();
-            inflight.push_back(tokio::spawn(async move { c.get(&p).await }));
+            inflight.push_back(Request(tokio::spawn(async move { c.get(&p).await })));
         }
         let Some(r) = ordered(&mut inflight).await else { return Ok(()) };
         let page = match r {
@@ -106,30 +126,41 @@ async fn per_key(client: Arc<Client>, paths: Vec<String>, tx: &mpsc::Sender<Resu
 }
 
 async fn list(client: Arc<Client>, path: String, page_size: u32, tx: &mpsc::Sender<Result<Page, FdwError>>) -> Result<(), ()> {
-    let url = |page: u64| format!("{path}?per_page={page_size}&page={page}");
-    let first = match found(client.get(&url(1)).await, &format!("GET {}", url(1))) {
+    let url = move |page: u64| format!("{path}?per_page={page_size}&page={page}");
+    let fetch = |page: u64| {
+        let (c, u) = (client.clone(), url(page));
+        Request(tokio::spawn(async move { found(c.get(&u).await, &format!("GET {u}")) }))
+    };
+    let count_page = || client.stats.pages.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    // Page 2 is queued at once: it waits for the limiter's next slot, and is dropped unsent if
+    // page 1 answers first that there is no page 2. With a slow API this saves a round trip.
+    let first = fetch(1);
+    let mut second = Some(fetch(2));
+    let first = match first.await.unwrap_or_else(|e| Err(join_error(e))) {
         Ok(r) => r,
         Err(e) => return tx.send(Err(e)).await.map_err(|_| ()),
     };
     let total_pages = first.total_pages;
-    let first_len = array_len(&first.body);
-    client.stats.pages.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut len = array_len(&first.body);
+    count_page();
     tx.send(Ok(page_of(first))).await.map_err(|_| ())?;
     match total_pages {
         // The total is known: keep the following pages in flight.
         Some(tp) => {
-            let mut next = 2;
             let mut inflight = VecDeque::new();
+            if tp >= 2 {
+                inflight.extend(second.take());
+            }
+            let mut next = 3;
             loop {
                 while inflight.len() < IN_FLIGHT && next <= tp {
-                    let (c, u) = (client.clone(), url(next));
-                    inflight.push_back(tokio::spawn(async move { found(c.get(&u).await, &format!("GET {u}")) }));
+                    inflight.push_back(fetch(next));
                     next += 1;
                 }
                 let Some(r) = ordered(&mut inflight).await else { return Ok(()) };
                 let stop = r.is_err();
                 if r.is_ok() {
-                    client.stats.pages.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    count_page();
                 }
                 tx.send(r.map(page_of)).await.map_err(|_| ())?;
                 if stop {
@@ -139,14 +170,14 @@ async fn list(client: Arc<Client>, path: String, page_size: u32, tx: &mpsc::Send
         }
         // No pagination headers (an endpoint outside the catalog): page until a short page.
         None => {
-            let mut len = first_len;
             let mut page = 2;
             while len.is_some_and(|n| n >= page_size as usize) {
-                let r = found(client.get(&url(page)).await, &format!("GET {}", url(page)));
+                let handle = second.take().unwrap_or_else(|| fetch(page));
+                let r = handle.await.unwrap_or_else(|e| Err(join_error(e)));
                 len = r.as_ref().ok().and_then(|r| array_len(&r.body));
                 let stop = r.is_err();
                 if r.is_ok() {
-                    client.stats.pages.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    count_page();
                 }
                 tx.send(r.map(page_of)).await.map_err(|_| ())?;
                 if stop {

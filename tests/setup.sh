@@ -62,7 +62,8 @@ start_sandbox() {
   out=$(mktemp)
   "$bin" serve --listen 127.0.0.1:0 "$@" >"$out" 2>&1 &
   SANDBOX_PID=$!
-  for _ in $(seq 1 100); do
+  # Generating a large shop takes a while (100,000 orders: about 10 s).
+  for _ in $(seq 1 1200); do
     SANDBOX_URL=$(head -n 1 "$out" 2>/dev/null || true)
     case "$SANDBOX_URL" in http://*) break ;; esac
     sleep 0.1

@@ -287,12 +287,40 @@ unsafe extern "C-unwind" fn get_foreign_plan(
     let quals = key_quals(scan_clauses, (*baserel).relid, relid, &key_columns(&st.info.source));
     let mut exprs = PgList::<pg_sys::Expr>::new();
     let mut private = PgList::<pg_sys::Node>::new();
+    private.push(string_node(&needed_columns(baserel)));
     for q in &quals {
         exprs.push(pg_sys::copyObjectImpl(q.expr as *const std::ffi::c_void) as *mut pg_sys::Expr);
         private.push(string_node(&q.column));
         private.push(string_node(if q.is_array { "any" } else { "eq" }));
     }
     pg_sys::make_foreignscan(tlist, local, (*baserel).relid, exprs.into_pg(), private.into_pg(), std::ptr::null_mut(), std::ptr::null_mut(), outer_plan)
+}
+
+/// The columns the query reads (target list and quals), as `3,5,7`, or `*` for all (a
+/// whole-row reference). Only these are decoded.
+unsafe fn needed_columns(baserel: *mut pg_sys::RelOptInfo) -> String {
+    let relid = (*baserel).relid;
+    let mut attrs: *mut pg_sys::Bitmapset = std::ptr::null_mut();
+    pg_sys::pull_varattnos((*(*baserel).reltarget).exprs as *mut pg_sys::Node, relid, &mut attrs);
+    for ri in PgList::<pg_sys::RestrictInfo>::from_pg((*baserel).baserestrictinfo).iter_ptr() {
+        pg_sys::pull_varattnos((*ri).clause as *mut pg_sys::Node, relid, &mut attrs);
+    }
+    let mut out = Vec::new();
+    let mut x = -1;
+    loop {
+        x = pg_sys::bms_next_member(attrs, x);
+        if x < 0 {
+            break;
+        }
+        let attno = x + pg_sys::FirstLowInvalidHeapAttributeNumber;
+        if attno == 0 {
+            return "*".into();
+        }
+        if attno > 0 {
+            out.push(attno.to_string());
+        }
+    }
+    out.join(",")
 }
 
 /// A Postgres column as the decoder and the slot filler see it.
@@ -490,10 +518,20 @@ unsafe extern "C-unwind" fn begin_foreign_scan(node: *mut pg_sys::ForeignScanSta
     let (specs, columns) = build_columns(rel, &info);
     let private = PgList::<pg_sys::Node>::from_pg((*plan).fdw_private);
     let exprs = PgList::<pg_sys::Expr>::from_pg((*plan).fdw_exprs);
+    let (mut specs, columns) = (specs, columns);
+    let needed = private.get_ptr(0).map(|n| node_string(n)).unwrap_or_else(|| "*".into());
+    if needed != "*" {
+        let keep: Vec<usize> = needed.split(',').filter_map(|a| a.parse::<usize>().ok()).collect();
+        for (i, spec) in specs.iter_mut().enumerate() {
+            if !keep.contains(&(i + 1)) {
+                spec.source = Source::Skip;
+            }
+        }
+    }
     let mut key_exprs = Vec::new();
     for (i, e) in exprs.iter_ptr().enumerate() {
-        let column = private.get_ptr(2 * i).map(|n| node_string(n)).unwrap_or_default();
-        let is_array = private.get_ptr(2 * i + 1).map(|n| node_string(n) == "any").unwrap_or(false);
+        let column = private.get_ptr(1 + 2 * i).map(|n| node_string(n)).unwrap_or_default();
+        let is_array = private.get_ptr(2 + 2 * i).map(|n| node_string(n) == "any").unwrap_or(false);
         key_exprs.push(KeyExpr { column, expr: e, state: pg_sys::ExecInitExpr(e, node as *mut pg_sys::PlanState), is_array });
     }
     let zone = zone_for(&info.server.time_zone);

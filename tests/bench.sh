@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Benchmarks of the read path (numbers go to the README). Usage: bash tests/bench.sh [p1|p4|p5|all]
+#   P1  full scan of 2,500 orders, sandbox --rps 5 --latency-ms 300: rows/s against the bound of
+#       250 rows/s (5 requests/s x 50 rows)
+#   P4  backend peak RSS growth (VmHWM) during a scan of 100,000 orders, sandbox --rps 0
+#   P5  decode rate of SELECT count(*) over orders (sandbox --rps 0) against Postgres's own
+#       jsonb_to_recordset over the same page bodies loaded into a local table, in one run
+source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
+cd "$REPO_ROOT"
+which=${1:-all}
+DB=cyberbiz_bench
+
+install_extension
+cargo build --release -p cyberbiz-sandbox --quiet
+BIN="$REPO_ROOT/target/release/cyberbiz-sandbox"
+TOKEN=$("$BIN" token --ttl-secs 86400)
+PIDS=()
+trap 'kill "${PIDS[@]}" 2>/dev/null || true' EXIT
+su postgres -c "psql -X -q -c 'DROP DATABASE IF EXISTS $DB' -c 'CREATE DATABASE $DB'"
+q() { su postgres -c "psql -X -q -v ON_ERROR_STOP=1 -d $DB -At" ; }
+echo "CREATE EXTENSION cyberbiz_fdw;" | q
+
+# server NAME URL RPS: a server on a sandbox with every table imported into schema NAME.
+server() {
+  q <<SQL
+CREATE SERVER $1 FOREIGN DATA WRAPPER cyberbiz_fdw OPTIONS (api_url '$2', requests_per_second '$3');
+CREATE USER MAPPING FOR CURRENT_USER SERVER $1 OPTIONS (api_token '$TOKEN');
+CREATE SCHEMA $1;
+IMPORT FOREIGN SCHEMA cyberbiz LIMIT TO (orders) FROM SERVER $1 INTO $1;
+SQL
+}
+
+# Milliseconds of a statement's execution (EXPLAIN ANALYZE's Execution Time).
+exec_ms() {
+  echo "EXPLAIN (ANALYZE, FORMAT JSON, TIMING OFF) $1" | q | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["Execution Time"])'
+}
+
+if [ "$which" = all ] || [ "$which" = p1 ]; then
+  start_sandbox "$BIN" --rps 5 --latency-ms 300 --orders 2500; PIDS+=("$SANDBOX_PID")
+  server p1 "$SANDBOX_URL" 5
+  ms=$(exec_ms "SELECT count(*) FROM p1.orders")
+  python3 - "$ms" <<'PY'
+import sys
+ms = float(sys.argv[1]); rate = 2500 / (ms / 1000)
+print(f"P1 full scan of 2,500 orders at --rps 5 --latency-ms 300: {ms/1000:.2f} s, {rate:.1f} rows/s = {rate/250*100:.1f}% of the 250 rows/s bound")
+PY
+  curl -s "$SANDBOX_URL/__sandbox/requests" | python3 -c 'import json,sys; l=json.load(sys.stdin); n=sum(1 for e in l if e["status"]==429); print(f"    requests: {len(l)}, 429s: {n}")'
+fi
+
+if [ "$which" = all ] || [ "$which" = p4 ]; then
+  start_sandbox "$BIN" --rps 0 --orders 100000 --customers 2000 --products 200; PIDS+=("$SANDBOX_PID")
+  server p4 "$SANDBOX_URL" 1000
+  # One session: warm up (library, runtime, first request), then read the backend's own peak
+  # RSS (VmHWM) before and after the scan.
+  out=$(su postgres -c "psql -X -q -At -d $DB" <<'SQL'
+SELECT count(*) FROM p4.orders WHERE id = 0;
+SELECT 'before ' || substring(pg_read_file('/proc/self/status') from 'VmHWM:\s+(\d+)');
+SELECT 'rows ' || count(*) || ' ' || sum(total_price)::bigint || ' ' || count(DISTINCT customer_id) FROM p4.orders;
+SELECT 'after ' || substring(pg_read_file('/proc/self/status') from 'VmHWM:\s+(\d+)');
+SQL
+)
+  echo "$out" | python3 -c '
+import sys
+v = {l.split()[0]: l.split()[1:] for l in sys.stdin.read().split("\n") if l.strip()}
+b, a, n = int(v["before"][0]), int(v["after"][0]), v["rows"][0]
+print(f"P4 scan of 100,000 orders (count {n}): backend peak RSS {b/1024:.1f} MB -> {a/1024:.1f} MB, growth {(a-b)/1024:.1f} MB")'
+fi
+
+if [ "$which" = all ] || [ "$which" = p5 ]; then
+  start_sandbox "$BIN" --rps 0 --orders 20000; PIDS+=("$SANDBOX_PID")
+  server p5 "$SANDBOX_URL" 1000
+  # The same page bodies, loaded locally (one row per page).
+  tmp=$(mktemp); chmod 644 "$tmp"
+  for p in $(seq 1 400); do
+    curl -s -H "Authorization: Bearer $TOKEN" "$SANDBOX_URL/v1/orders?per_page=50&page=$p"; echo
+  done > "$tmp"
+  echo "CREATE TABLE pages (body text); COPY pages FROM '$tmp' WITH (FORMAT csv, QUOTE E'\x01', DELIMITER E'\x02'); ANALYZE pages;" | q
+  fdw=$(exec_ms "SELECT count(*) FROM p5.orders")
+  fdw2=$(exec_ms "SELECT count(*) FROM p5.orders")
+  loc=$(exec_ms "SELECT count(*) FROM pages, jsonb_to_recordset(body::jsonb) AS o(id bigint)")
+  loc2=$(exec_ms "SELECT count(*) FROM pages, jsonb_to_recordset(body::jsonb) AS o(id bigint)")
+  tfdw=$(exec_ms "SELECT count(created_at), sum(total_price), count(financial_status), max(customer_name), count(tags) FROM p5.orders")
+  tloc=$(exec_ms "SELECT count(created_at), sum((prices->>'total_price')::numeric), count(statuses->>'financial_status'), max(customer->>'name'), count(tags) FROM pages, jsonb_to_recordset(body::jsonb) AS o(id bigint, created_at timestamp, prices jsonb, statuses jsonb, customer jsonb, tags jsonb)")
+  python3 - "$fdw" "$fdw2" "$loc" "$loc2" "$tfdw" "$tloc" <<'PY'
+import sys
+fdw, fdw2, loc, loc2, tfdw, tloc = map(float, sys.argv[1:])
+f, l = min(fdw, fdw2), min(loc, loc2)
+print(f"P5 count(*) over 20,000 orders: FDW (HTTP on loopback + decode) {20000/(f/1000):,.0f} rows/s ({f:.0f} ms); "
+      f"local jsonb_to_recordset over the same bodies {20000/(l/1000):,.0f} rows/s ({l:.0f} ms); ratio {l/f:.2f}x")
+print(f"    typed columns (created_at, total_price, financial_status, customer_name, tags): FDW {20000/(tfdw/1000):,.0f} rows/s; "
+      f"local {20000/(tloc/1000):,.0f} rows/s; ratio {tloc/tfdw:.2f}x")
+PY
+  rm -f "$tmp"
+fi
