@@ -185,15 +185,29 @@ impl Client {
     /// 429 waits `Retry-After` or backs off; 5xx, timeouts and dropped connections back off
     /// exponentially up to max_retries. 404 is returned to the caller (lookups treat it as none).
     pub async fn get(&self, path_and_query: &str) -> Result<Reply, FdwError> {
+        self.acquire().await;
+        self.get_paced(path_and_query).await
+    }
+
+    /// Waits for the limiter's next slot. Cancel-safe: dropping the wait takes no slot.
+    pub async fn acquire(&self) {
+        let t0 = Instant::now();
+        self.limiter.until_ready().await;
+        self.stats.limiter_wait_us.fetch_add(t0.elapsed().as_micros() as u64, Ordering::Relaxed);
+    }
+
+    /// `get` for a caller that has already taken a limiter slot for the first attempt (so that
+    /// a scan's pages are sent in order); retries wait for slots of their own.
+    pub async fn get_paced(&self, path_and_query: &str) -> Result<Reply, FdwError> {
         let url = format!("{}{}", self.settings.api_url, path_and_query);
         let request = format!("GET {path_and_query}");
         let mut attempt: u32 = 0;
         let mut backoff = Duration::from_millis(500);
         loop {
             attempt += 1;
-            let t0 = Instant::now();
-            self.limiter.until_ready().await;
-            self.stats.limiter_wait_us.fetch_add(t0.elapsed().as_micros() as u64, Ordering::Relaxed);
+            if attempt > 1 {
+                self.acquire().await;
+            }
             self.stats.requests.fetch_add(1, Ordering::Relaxed);
             let sent = self.http.get(&url).bearer_auth(&self.token).header("Accept", "application/json").send().await;
             let retry_wait: Duration;

@@ -58,6 +58,7 @@ pub mod pg_test {
             // Tests that read a request log get a sandbox of their own (tests run in parallel).
             ("counted", base.clone()),
             ("keys", base.clone()),
+            ("shifting", Config { latency_ms: 100, ..base.clone() }),
             ("limited", Config { rps: 2, ..base.clone() }),
             ("flaky", Config { fail_rate: 0.3, drop_rate: 0.2, seed: 3, ..base.clone() }),
             ("slow", Config { latency_ms: 20_000, ..base.clone() }),

@@ -325,6 +325,28 @@ mod tests {
     }
 
     #[pg_test]
+    fn rows_shifted_by_a_concurrent_insert_are_not_repeated() {
+        connect("r14", "shifting", "token", "page_size '10'");
+        let (url, token) = (fixture("shifting"), fixture("token"));
+        // Products list newest first: a product created mid-scan shifts every later page by one.
+        let writer = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(500));
+            crate::http::runtime().block_on(async {
+                let body = serde_json::json!({"title": "新品", "handle": "new", "published": true, "price": 100});
+                reqwest::Client::new().post(format!("{url}/v1/products")).bearer_auth(token).json(&body).send().await.unwrap().status().as_u16()
+            })
+        });
+        let counts = Spi::get_two::<i64, i64>("SELECT count(*), count(DISTINCT id) FROM r14.products").unwrap();
+        assert_eq!(writer.join().unwrap(), 201);
+        let log = request_log("shifting");
+        let post = log.iter().find(|e| e["method"] == "POST").unwrap()["timestamp"].as_f64().unwrap();
+        let last_get = log.iter().filter(|e| e["method"] == "GET").map(|e| e["timestamp"].as_f64().unwrap()).fold(0.0, f64::max);
+        assert!(post < last_get, "the insert landed during the scan");
+        assert_eq!(counts.0, counts.1, "no row repeated");
+        assert_eq!(counts.0, Some(60));
+    }
+
+    #[pg_test]
     fn token_never_appears_in_errors() {
         Spi::run("CREATE SERVER s11 FOREIGN DATA WRAPPER cyberbiz_fdw").unwrap();
         let err = PgTryBuilder::new(|| {

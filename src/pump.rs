@@ -125,67 +125,79 @@ async fn per_key(client: Arc<Client>, paths: Vec<String>, tx: &mpsc::Sender<Resu
     }
 }
 
+/// What the scan knows about the list's length.
+enum Extent {
+    /// Page 1 has not answered yet: page 2 may be prepared speculatively.
+    Unknown,
+    /// X-Total-Pages said so (followed upwards if rows are added during the scan).
+    Pages(u64),
+    /// No pagination headers (an endpoint outside the catalog): page until a short page.
+    UntilShort { done: bool },
+}
+
+/// Pages a list in order. Limiter slots are taken here, one page after another, so requests
+/// leave in page order; each request then runs as its own task so several can be in flight.
 async fn list(client: Arc<Client>, path: String, page_size: u32, tx: &mpsc::Sender<Result<Page, FdwError>>) -> Result<(), ()> {
-    let url = move |page: u64| format!("{path}?per_page={page_size}&page={page}");
-    let fetch = |page: u64| {
+    let url = |page: u64| format!("{path}?per_page={page_size}&page={page}");
+    let launch = |page: u64| {
         let (c, u) = (client.clone(), url(page));
-        Request(tokio::spawn(async move { found(c.get(&u).await, &format!("GET {u}")) }))
+        Request(tokio::spawn(async move { found(c.get_paced(&u).await, &format!("GET {u}")) }))
     };
-    let count_page = || client.stats.pages.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    // Page 2 is queued at once: it waits for the limiter's next slot, and is dropped unsent if
-    // page 1 answers first that there is no page 2. With a slow API this saves a round trip.
-    let first = fetch(1);
-    let mut second = Some(fetch(2));
-    let first = match first.await.unwrap_or_else(|e| Err(join_error(e))) {
-        Ok(r) => r,
-        Err(e) => return tx.send(Err(e)).await.map_err(|_| ()),
-    };
-    let total_pages = first.total_pages;
-    let mut len = array_len(&first.body);
-    count_page();
-    tx.send(Ok(page_of(first))).await.map_err(|_| ())?;
-    match total_pages {
-        // The total is known: keep the following pages in flight.
-        Some(tp) => {
-            let mut inflight = VecDeque::new();
-            if tp >= 2 {
-                inflight.extend(second.take());
-            }
-            let mut next = 3;
-            loop {
-                while inflight.len() < IN_FLIGHT && next <= tp {
-                    inflight.push_back(fetch(next));
-                    next += 1;
-                }
-                let Some(r) = ordered(&mut inflight).await else { return Ok(()) };
-                let stop = r.is_err();
-                if r.is_ok() {
-                    count_page();
-                }
-                tx.send(r.map(page_of)).await.map_err(|_| ())?;
-                if stop {
-                    return Ok(());
-                }
-            }
+    let mut extent = Extent::Unknown;
+    let mut next: u64 = 1;
+    let mut head: Option<Request> = None;
+    let mut queue: VecDeque<Request> = VecDeque::new();
+    loop {
+        let in_flight = head.is_some() as usize + queue.len();
+        let may_launch = in_flight < IN_FLIGHT
+            && match extent {
+                // Page 2 waits for its slot meanwhile, and is never sent if page 1 answers
+                // first that there is no page 2: with a slow API this saves a round trip.
+                Extent::Unknown => next <= 2,
+                Extent::Pages(tp) => next <= tp,
+                Extent::UntilShort { done } => !done && in_flight == 0,
+            };
+        if head.is_none() {
+            head = queue.pop_front();
         }
-        // No pagination headers (an endpoint outside the catalog): page until a short page.
-        None => {
-            let mut page = 2;
-            while len.is_some_and(|n| n >= page_size as usize) {
-                let handle = second.take().unwrap_or_else(|| fetch(page));
-                let r = handle.await.unwrap_or_else(|e| Err(join_error(e)));
-                len = r.as_ref().ok().and_then(|r| array_len(&r.body));
+        if head.is_none() && !may_launch {
+            return Ok(());
+        }
+        tokio::select! {
+            biased;
+            r = async { head.as_mut().expect("checked").await }, if head.is_some() => {
+                head = None;
+                let r = r.unwrap_or_else(|e| Err(join_error(e)));
                 let stop = r.is_err();
-                if r.is_ok() {
-                    count_page();
+                if let Ok(reply) = &r {
+                    client.stats.pages.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    extent = match (&extent, reply.total_pages) {
+                        // Rows added during the scan push the last ones onto a new page: follow them.
+                        (Extent::Unknown, Some(tp)) => Extent::Pages(tp),
+                        (Extent::Pages(tp), Some(now)) => Extent::Pages((*tp).max(now)),
+                        (Extent::Pages(tp), None) => Extent::Pages(*tp),
+                        (_, None) => Extent::UntilShort { done: array_len(&reply.body).is_none_or(|n| n < page_size as usize) },
+                        (Extent::UntilShort { .. }, Some(tp)) => Extent::Pages(tp),
+                    };
+                    // A speculative page beyond the end is dropped (unsent if it still waits).
+                    let last = match extent {
+                        Extent::Pages(tp) => tp,
+                        Extent::UntilShort { done: true } => next - 1 - queue.len() as u64,
+                        _ => u64::MAX,
+                    };
+                    while next - 1 > last && queue.pop_back().is_some() {
+                        next -= 1;
+                    }
                 }
                 tx.send(r.map(page_of)).await.map_err(|_| ())?;
                 if stop {
                     return Ok(());
                 }
-                page += 1;
             }
-            Ok(())
+            _ = client.acquire(), if may_launch => {
+                queue.push_back(launch(next));
+                next += 1;
+            }
         }
     }
 }
