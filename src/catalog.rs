@@ -73,6 +73,83 @@ pub struct Parent {
     pub key_column: &'static str,
 }
 
+/// How a WHERE clause on a column becomes part of a request (from the reference's parameters).
+#[derive(Debug, Clone, Copy)]
+pub enum Push {
+    /// Ranges on a timestamp column -> inclusive `from`/`to` parameters in the server's zone
+    /// (`YYYY-MM-DD HH:MM:SS`).
+    TimeRange { column: &'static str, from: &'static str, to: &'static str },
+    /// Ranges on a timestamp column -> inclusive `from`/`to` date parameters (`YYYY-MM-DD`).
+    DateRange { column: &'static str, from: &'static str, to: &'static str },
+    /// `= / IN` -> one comma-separated parameter.
+    AnyOf { column: &'static str, param: &'static str },
+    /// `=` with one value -> one parameter (the API documents no lists for it).
+    One { column: &'static str, param: &'static str },
+    /// `= / IN` on a column the API can only look up: `path?param=v1,v2` answers objects whose
+    /// `id_field` are the ids to GET.
+    Lookup { column: &'static str, path: &'static str, param: &'static str, id_field: &'static str },
+    /// `=` -> one request answering the object itself (`get_einvoice?invoice_no=`).
+    Direct { column: &'static str, path: &'static str, param: &'static str },
+    /// `id IN (...)` -> `path?param=1,2,3` in one request, up to `max` ids.
+    IdList { path: &'static str, param: &'static str, max: usize },
+}
+
+impl Push {
+    pub fn column(&self) -> &'static str {
+        match self {
+            Push::TimeRange { column, .. } | Push::DateRange { column, .. } | Push::AnyOf { column, .. } | Push::One { column, .. } | Push::Lookup { column, .. } | Push::Direct { column, .. } => column,
+            Push::IdList { .. } => "id",
+        }
+    }
+}
+
+const ORDER_PUSH: &[Push] = &[
+    Push::TimeRange { column: "created_at", from: "start_time", to: "end_time" },
+    Push::TimeRange { column: "updated_at", from: "updated_at_start_time", to: "updated_at_end_time" },
+    Push::TimeRange { column: "closed_at", from: "closed_at_start_time", to: "closed_at_end_time" },
+    Push::TimeRange { column: "cancelled_at", from: "cancelled_at_start_time", to: "cancelled_at_end_time" },
+    Push::TimeRange { column: "refund_at", from: "refund_at_start_time", to: "refund_at_end_time" },
+    Push::AnyOf { column: "order_status", param: "statuses" },
+    Push::AnyOf { column: "financial_status", param: "financial_statuses" },
+    Push::AnyOf { column: "fulfillment_status", param: "fulfillment_statuses" },
+    Push::AnyOf { column: "return_status", param: "return_statuses" },
+    Push::Lookup { column: "order_number", path: "/v1/orders/get_order_id", param: "order_numbers", id_field: "order_id" },
+];
+
+const CUSTOMER_PUSH: &[Push] = &[
+    Push::TimeRange { column: "updated_at", from: "updated_at_start_time", to: "updated_at_end_time" },
+    Push::Lookup { column: "email", path: "/v1/customers/get_customer_id", param: "customer_emails", id_field: "customer_id" },
+    Push::Lookup { column: "mobile", path: "/v1/customers/get_customer_id", param: "customer_mobiles", id_field: "customer_id" },
+    Push::IdList { path: "/v2/customers", param: "ids", max: 100 },
+];
+
+const AFFILIATE_PUSH: &[Push] = &[
+    Push::TimeRange { column: "created_at", from: "start_time", to: "end_time" },
+    Push::AnyOf { column: "order_status", param: "statuses" },
+];
+
+const COUPON_PUSH: &[Push] = &[Push::AnyOf { column: "coupon_type", param: "coupon_types" }];
+
+const STOCK_INVOICE_PUSH: &[Push] = &[
+    Push::One { column: "pos_shop_id", param: "pos_shop_id" },
+    Push::One { column: "status", param: "status" },
+    Push::One { column: "target_pos_shop_id", param: "target_pos_shop_id" },
+    Push::DateRange { column: "created_at", from: "start_date", to: "end_date" },
+];
+
+const STOCK_RECEIPT_PUSH: &[Push] = &[
+    Push::One { column: "pos_shop_id", param: "pos_shop_id" },
+    Push::One { column: "status", param: "status" },
+    Push::One { column: "source_pos_shop_id", param: "source_pos_shop_id" },
+    Push::DateRange { column: "created_at", from: "start_date", to: "end_date" },
+];
+
+const STOCK_REQUISITION_PUSH: &[Push] = &[Push::One { column: "status", param: "status" }, Push::DateRange { column: "created_at", from: "start_date", to: "end_date" }];
+
+const STOCK_ADJUSTMENT_PUSH: &[Push] = &[Push::One { column: "pos_shop_id", param: "pos_shop_id" }];
+
+const EINVOICE_PUSH: &[Push] = &[Push::Direct { column: "invoice_no", path: "/v1/einvoices/get_einvoice", param: "invoice_no" }];
+
 #[derive(Debug)]
 pub struct Resource {
     /// Table name, and the value of the `resource` table option.
@@ -86,6 +163,8 @@ pub struct Resource {
     pub get_by_id: bool,
     pub parent: Option<Parent>,
     pub columns: &'static [Column],
+    /// WHERE clauses the API can apply (beyond `id` and parent keys).
+    pub pushdown: &'static [Push],
     pub comment: &'static str,
 }
 
@@ -474,18 +553,18 @@ const EDM_COLUMNS: &[Column] = &[ID, c("title", Text, "Title"), RAW];
 const FEED_COLUMNS: &[Column] = &[c("name", Text, "Feed name"), c("url", Text, "Feed URL"), c("mime_type", Text, "MIME type"), RAW];
 
 const fn paged(name: &'static str, path: &'static str, scope_group: &'static str, columns: &'static [Column], comment: &'static str) -> Resource {
-    Resource { name, path, scope_group, access: Access::Paged, get_by_id: true, parent: None, columns, comment }
+    Resource { name, path, scope_group, access: Access::Paged, get_by_id: true, parent: None, columns, pushdown: &[], comment }
 }
 
 pub static RESOURCES: &[Resource] = &[
     Resource { access: Access::Whole { rows_at: Some("shop_info") }, get_by_id: false, ..paged("shop", "/shop", "", SHOP_COLUMNS, "The shop itself (商店資訊)") },
-    paged("orders", "/v1/orders", "orders", ORDER_COLUMNS, "Orders (訂單)"),
+    Resource { pushdown: ORDER_PUSH, ..paged("orders", "/v1/orders", "orders", ORDER_COLUMNS, "Orders (訂單)") },
     Resource {
         parent: Some(Parent { resource: "orders", array: "line_items", key_column: "order_id" }),
         get_by_id: false,
         ..paged("order_line_items", "/v1/orders", "orders", LINE_ITEM_COLUMNS, "Line items of orders (訂單商品), one row per item")
     },
-    paged("customers", "/v1/customers", "customers", CUSTOMER_COLUMNS, "Customers (顧客)"),
+    Resource { pushdown: CUSTOMER_PUSH, ..paged("customers", "/v1/customers", "customers", CUSTOMER_COLUMNS, "Customers (顧客)") },
     paged("products", "/v1/products", "products", PRODUCT_COLUMNS, "Products (商品)"),
     Resource {
         parent: Some(Parent { resource: "products", array: "product_variants", key_column: "product_id" }),
@@ -496,18 +575,18 @@ pub static RESOURCES: &[Resource] = &[
     paged("smart_collections", "/v1/smart_collections", "products", SMART_COLLECTION_COLUMNS, "Smart collections (智慧商品分類)"),
     paged("inventory_sync_groups", "/v1/inventory_sync_groups", "products", INVENTORY_SYNC_COLUMNS, "Inventory sync groups (庫存同步群組)"),
     Resource { get_by_id: false, ..paged("periodic_orders", "/v1/periodic_orders", "orders", PERIODIC_ORDER_COLUMNS, "Periodic (subscription) orders (定期定額訂單)") },
-    Resource { access: Access::KeyRequired { key: "id" }, ..paged("einvoices", "/v1/einvoices", "orders", EINVOICE_COLUMNS, "Electronic invoices (電子發票)") },
-    Resource { get_by_id: false, ..paged("affiliate_vendor_orders", "/v2/affiliate_vendor_orders", "affiliates", AFFILIATE_COLUMNS, "Affiliate vendor orders (導購訂單)") },
+    Resource { access: Access::KeyRequired { key: "id" }, pushdown: EINVOICE_PUSH, ..paged("einvoices", "/v1/einvoices", "orders", EINVOICE_COLUMNS, "Electronic invoices (電子發票)") },
+    Resource { get_by_id: false, pushdown: AFFILIATE_PUSH, ..paged("affiliate_vendor_orders", "/v2/affiliate_vendor_orders", "affiliates", AFFILIATE_COLUMNS, "Affiliate vendor orders (導購訂單)") },
     paged("discounts", "/v1/discounts", "discounts", DISCOUNT_COLUMNS, "Shop-wide discount campaigns (全店折扣)"),
     paged("add_buy_collections", "/v1/add_buy_collections", "discounts", ADD_BUY_COLUMNS, "Add-on purchase collections (加價購)"),
-    paged("shop_coupons", "/v1/shop_coupons", "discounts", COUPON_COLUMNS, "Shop coupons (優惠券)"),
+    Resource { pushdown: COUPON_PUSH, ..paged("shop_coupons", "/v1/shop_coupons", "discounts", COUPON_COLUMNS, "Shop coupons (優惠券)") },
     paged("special_collections", "/v1/special_collections", "discounts", SPECIAL_COLLECTION_COLUMNS, "Special (mix-and-match) collections (任選優惠)"),
     Resource { access: Access::Whole { rows_at: Some("current") }, ..paged("vip_groups", "/v1/vip_groups", "discounts", VIP_GROUP_COLUMNS, "VIP groups in effect (VIP 會員群組)") },
     paged("pos_shops", "/v1/pos_shops", "pos", POS_SHOP_COLUMNS, "POS shops (POS 門市)"),
-    paged("stock_adjustments", "/v1/stock_adjustments", "pos", STOCK_ADJUSTMENT_COLUMNS, "Stock adjustments (庫存調整單)"),
-    paged("stock_invoices", "/v1/stock_invoices", "pos", STOCK_INVOICE_COLUMNS, "Outbound stock invoices (出倉單)"),
-    paged("stock_receipts", "/v1/stock_receipts", "pos", STOCK_RECEIPT_COLUMNS, "Inbound stock receipts (進倉單)"),
-    paged("stock_requisitions", "/v1/stock_requisitions", "pos", STOCK_REQUISITION_COLUMNS, "Stock requisitions between warehouses (調倉單)"),
+    Resource { pushdown: STOCK_ADJUSTMENT_PUSH, ..paged("stock_adjustments", "/v1/stock_adjustments", "pos", STOCK_ADJUSTMENT_COLUMNS, "Stock adjustments (庫存調整單)") },
+    Resource { pushdown: STOCK_INVOICE_PUSH, ..paged("stock_invoices", "/v1/stock_invoices", "pos", STOCK_INVOICE_COLUMNS, "Outbound stock invoices (出倉單)") },
+    Resource { pushdown: STOCK_RECEIPT_PUSH, ..paged("stock_receipts", "/v1/stock_receipts", "pos", STOCK_RECEIPT_COLUMNS, "Inbound stock receipts (進倉單)") },
+    Resource { pushdown: STOCK_REQUISITION_PUSH, ..paged("stock_requisitions", "/v1/stock_requisitions", "pos", STOCK_REQUISITION_COLUMNS, "Stock requisitions between warehouses (調倉單)") },
     paged("branch_stores", "/v1/branch_stores", "branch_stores", BRANCH_STORE_COLUMNS, "Branch stores (門市)"),
     Resource {
         access: Access::Unavailable {

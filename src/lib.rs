@@ -59,6 +59,8 @@ pub mod pg_test {
             ("counted", base.clone()),
             ("keys", base.clone()),
             ("shifting", Config { latency_ms: 100, ..base.clone() }),
+            ("pushdown", base.clone()),
+            ("differential", Config { orders: 400, customers: 150, ..base.clone() }),
             ("limited", Config { rps: 2, ..base.clone() }),
             ("flaky", Config { fail_rate: 0.3, drop_rate: 0.2, seed: 3, ..base.clone() }),
             ("slow", Config { latency_ms: 20_000, ..base.clone() }),
@@ -77,7 +79,10 @@ pub mod pg_test {
         lines.push(format!("token {}", cyberbiz_sandbox::token(secret, cyberbiz_sandbox::ALL_SCOPES, 86_400)));
         lines.push(format!("token_products {}", cyberbiz_sandbox::token(secret, "read_products", 86_400)));
         lines.push(format!("token_expired {}", cyberbiz_sandbox::jwt::encode(secret, cyberbiz_sandbox::ALL_SCOPES, now_unix - 7200, 3600, 7109, "sandbox.cyberbiz.co")));
-        std::fs::write(crate::pg_tests::SANDBOX_URL_FILE, lines.join("\n")).expect("write the sandbox URL file");
+        let dir = std::env::var("CARGO_PGRX_TEST_PGDATA").unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/target/test-pgdata").to_string());
+        let _ = std::fs::create_dir_all(&dir);
+        let file = std::path::Path::new(&dir).join(crate::pg_tests::FIXTURE_FILE);
+        std::fs::write(&file, lines.join("\n")).expect("write the fixture file");
         keep
     }
 

@@ -5,7 +5,7 @@
 
 use crate::error::FdwError;
 use crate::http::{runtime, Client, Reply};
-use crate::plan::RequestPlan;
+use crate::plan::{effective_page_size, RequestPlan};
 use bytes::Bytes;
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -55,6 +55,26 @@ fn found(r: Result<Reply, FdwError>, request: &str) -> Result<Reply, FdwError> {
     }
 }
 
+/// Percent-encodes a query value (`2026-11-21 00:00:00`, e-mails with `+`).
+fn encode(v: &str) -> String {
+    url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>().replace("%2C", ",")
+}
+
+/// The ids a lookup answered: an array of objects carrying `id_field`; `null`, `[]` (the
+/// platform's 206) and 404 mean none.
+fn lookup_ids(r: &Reply, request: &str, id_field: &str) -> Result<Vec<i64>, FdwError> {
+    if r.status == 404 {
+        return Ok(vec![]);
+    }
+    let v: serde_json::Value = serde_json::from_slice(&r.body).map_err(|e| FdwError::BadBody { request: format!("GET {request}"), detail: format!("malformed JSON ({e})") })?;
+    let items = match v {
+        serde_json::Value::Null => vec![],
+        serde_json::Value::Array(a) => a,
+        other => vec![other],
+    };
+    Ok(items.iter().filter_map(|o| o.get(id_field).and_then(|x| x.as_i64().or_else(|| x.as_str().and_then(|s| s.parse().ok())))).collect())
+}
+
 /// Counts the elements of a top-level JSON array without building values.
 fn array_len(body: &[u8]) -> Option<usize> {
     serde_json::from_slice::<Vec<serde::de::IgnoredAny>>(body).ok().map(|v| v.len())
@@ -69,7 +89,15 @@ pub fn start(client: Arc<Client>, plan: RequestPlan) -> Pump {
                 Err(e) => tx.send(Err(e)).await.map_err(|_| ()),
             },
             RequestPlan::PerKey { .. } => per_key(client, plan.key_paths(), &tx).await,
-            RequestPlan::List { path, page_size } => list(client, path, page_size, &tx).await,
+            RequestPlan::List { path, params, page_size, cap } => {
+                let query: String = params.iter().map(|(k, v)| format!("{k}={}&", encode(v))).collect();
+                list(client, format!("{path}?{query}"), effective_page_size(page_size, cap), cap, &tx).await
+            }
+            RequestPlan::Lookup { lookup, id_field, prefix } => match client.get(&lookup).await.and_then(|r| lookup_ids(&r, &lookup, &id_field)) {
+                Ok(ids) => per_key(client, ids.iter().map(|id| format!("{prefix}/{id}")).collect(), &tx).await,
+                Err(e) => tx.send(Err(e)).await.map_err(|_| ()),
+            },
+            RequestPlan::Nothing => Ok(()),
         };
         let _ = result;
     });
@@ -137,8 +165,10 @@ enum Extent {
 
 /// Pages a list in order. Limiter slots are taken here, one page after another, so requests
 /// leave in page order; each request then runs as its own task so several can be in flight.
-async fn list(client: Arc<Client>, path: String, page_size: u32, tx: &mpsc::Sender<Result<Page, FdwError>>) -> Result<(), ()> {
-    let url = |page: u64| format!("{path}?per_page={page_size}&page={page}");
+async fn list(client: Arc<Client>, base: String, page_size: u32, cap: Option<u64>, tx: &mpsc::Sender<Result<Page, FdwError>>) -> Result<(), ()> {
+    let url = |page: u64| format!("{base}per_page={page_size}&page={page}");
+    // With a LIMIT cap, never ask for pages past it.
+    let cap_pages = cap.map(|c| c.div_ceil(page_size as u64).max(1)).unwrap_or(u64::MAX);
     let launch = |page: u64| {
         let (c, u) = (client.clone(), url(page));
         Request(tokio::spawn(async move { found(c.get_paced(&u).await, &format!("GET {u}")) }))
@@ -150,6 +180,7 @@ async fn list(client: Arc<Client>, path: String, page_size: u32, tx: &mpsc::Send
     loop {
         let in_flight = head.is_some() as usize + queue.len();
         let may_launch = in_flight < IN_FLIGHT
+            && next <= cap_pages
             && match extent {
                 // Page 2 waits for its slot meanwhile, and is never sent if page 1 answers
                 // first that there is no page 2: with a slow API this saves a round trip.

@@ -7,7 +7,8 @@ use crate::decode::{self, Cell, ColumnSpec, Row, Source, Target, Zone};
 use crate::error::FdwError;
 use crate::http::{Client, Settings, Stats};
 use crate::options::{self, ServerOptions, TableSource};
-use crate::plan::{self, KeyFilter, ScanPlan};
+use crate::limiter;
+use crate::plan::{self, Op, Qual, ScanPlan, Value};
 use crate::pump::{self, Pump};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
@@ -20,8 +21,9 @@ use std::time::Duration;
 /// Planner cost of one API request: at 5 requests/s a request is worth far more than any local
 /// work, so the planner prefers plans that make fewer of them.
 pub const REQUEST_COST: f64 = 1000.0;
-/// Rows assumed for a list whose size nobody told us.
-pub const DEFAULT_ROWS: f64 = 1000.0;
+/// Rows assumed for a large list (orders, customers, ...) whose size nobody told us: the
+/// planner then prefers per-key GETs for joins from small local tables.
+pub const DEFAULT_ROWS: f64 = 10_000.0;
 
 pub fn install(routine: &mut pg_sys::FdwRoutine) {
     routine.GetForeignRelSize = Some(get_foreign_rel_size);
@@ -68,19 +70,21 @@ pub(crate) unsafe fn api_token(info: &TableInfo) -> String {
     }
 }
 
-/// A key equality found in the WHERE clause: `col = expr` or `col = ANY(expr)`.
-struct KeyQual {
+/// A WHERE clause the API may apply: `col op expr` or `col = ANY(expr)`; `expr` is computable
+/// before the scan (constants, parameters, stable functions, outer columns of a nested loop).
+struct QualExpr {
     column: String,
+    op: Op,
     expr: *mut pg_sys::Expr,
     is_array: bool,
 }
 
-/// Columns that can serve as request keys for this table.
-fn key_columns(source: &TableSource) -> Vec<&'static str> {
+/// Columns whose quals can become requests for this table.
+fn pushable(source: &TableSource) -> Vec<&'static str> {
     match source {
         TableSource::Endpoint(_) => vec![],
         TableSource::Resource(r) => {
-            let mut v = Vec::new();
+            let mut v: Vec<&'static str> = r.pushdown.iter().map(|p| p.column()).collect();
             if r.get_by_id {
                 v.push("id");
             }
@@ -95,6 +99,19 @@ fn key_columns(source: &TableSource) -> Vec<&'static str> {
     }
 }
 
+/// Columns a join can turn into per-key GETs (parameterized paths).
+fn key_columns(source: &TableSource) -> Vec<&'static str> {
+    match source {
+        TableSource::Resource(r) => match (&r.parent, r.access) {
+            (Some(p), _) => vec![p.key_column],
+            (None, catalog::Access::KeyRequired { key }) => vec![key],
+            (None, _) if r.get_by_id => vec!["id"],
+            _ => vec![],
+        },
+        TableSource::Endpoint(_) => vec![],
+    }
+}
+
 unsafe fn strip_relabel(mut n: *mut pg_sys::Node) -> *mut pg_sys::Node {
     while !n.is_null() && (*n).type_ == pg_sys::NodeTag::T_RelabelType {
         n = (*(n as *mut pg_sys::RelabelType)).arg as *mut pg_sys::Node;
@@ -102,8 +119,9 @@ unsafe fn strip_relabel(mut n: *mut pg_sys::Node) -> *mut pg_sys::Node {
     n
 }
 
-/// Whether `n` is a plain column of the scanned relation; returns its name.
-unsafe fn our_column(n: *mut pg_sys::Node, relid: pg_sys::Index, table: pg_sys::Oid) -> Option<String> {
+/// If `n` is a column of the scanned relation whose JSON path is the catalog's (so the API's
+/// parameter means the same thing), its name.
+unsafe fn our_column(n: *mut pg_sys::Node, relid: pg_sys::Index, table: pg_sys::Oid, source: &TableSource) -> Option<String> {
     let n = strip_relabel(n);
     if n.is_null() || (*n).type_ != pg_sys::NodeTag::T_Var {
         return None;
@@ -112,71 +130,86 @@ unsafe fn our_column(n: *mut pg_sys::Node, relid: pg_sys::Index, table: pg_sys::
     if (*v).varno as pg_sys::Index != relid || (*v).varlevelsup != 0 || (*v).varattno <= 0 {
         return None;
     }
-    Some(cstr(pg_sys::get_attname(table, (*v).varattno, false)))
+    let name = cstr(pg_sys::get_attname(table, (*v).varattno, false));
+    let TableSource::Resource(r) = source else { return None };
+    let catalog_col = r.column(&name)?;
+    let opts = def_options(pg_sys::GetForeignColumnOptions(table, (*v).varattno));
+    let path = opts.iter().find(|(k, _)| k == "json_path").map(|(_, v)| v.as_str()).unwrap_or(catalog_col.json_path());
+    (path == catalog_col.json_path()).then_some(name)
 }
 
-/// A value the executor can compute before the scan: a constant or a parameter.
-unsafe fn is_value(n: *mut pg_sys::Node) -> bool {
-    let n = strip_relabel(n);
-    !n.is_null() && matches!((*n).type_, pg_sys::NodeTag::T_Const | pg_sys::NodeTag::T_Param)
+/// Whether `n` can be computed before the scan: no column of this relation, nothing volatile.
+unsafe fn is_value(root: *mut pg_sys::PlannerInfo, n: *mut pg_sys::Node, relid: pg_sys::Index) -> bool {
+    !n.is_null()
+        && !pg_sys::bms_is_member(relid as i32, pg_sys::pull_varnos(root, n))
+        && !pg_sys::contain_volatile_functions(n)
+        && !pg_sys::contain_agg_clause(n)
 }
 
-unsafe fn integer_type(t: pg_sys::Oid) -> bool {
-    t == pg_sys::INT8OID || t == pg_sys::INT4OID || t == pg_sys::INT2OID
+/// Types whose values the planner understands.
+fn value_type(t: pg_sys::Oid) -> bool {
+    [pg_sys::INT8OID, pg_sys::INT4OID, pg_sys::INT2OID, pg_sys::TEXTOID, pg_sys::VARCHAROID, pg_sys::BPCHAROID, pg_sys::TIMESTAMPTZOID].contains(&t)
 }
 
-/// Finds key equalities among `clauses` (RestrictInfos).
-unsafe fn key_quals(clauses: *mut pg_sys::List, relid: pg_sys::Index, table: pg_sys::Oid, keys: &[&str]) -> Vec<KeyQual> {
+fn op_of(name: &str, commuted: bool) -> Option<Op> {
+    Some(match (name, commuted) {
+        ("=", _) => Op::Eq,
+        ("<", false) | (">", true) => Op::Lt,
+        ("<=", false) | (">=", true) => Op::Le,
+        (">", false) | ("<", true) => Op::Gt,
+        (">=", false) | ("<=", true) => Op::Ge,
+        _ => return None,
+    })
+}
+
+/// Splits `clauses` (RestrictInfos) into quals the API may apply, and a count of the rest
+/// (which stay local only, and keep LIMIT from being pushed).
+unsafe fn extract_quals(root: *mut pg_sys::PlannerInfo, clauses: *mut pg_sys::List, relid: pg_sys::Index, table: pg_sys::Oid, source: &TableSource) -> (Vec<QualExpr>, usize) {
+    let cols = pushable(source);
     let mut out = Vec::new();
-    if keys.is_empty() {
-        return out;
-    }
+    let mut other = 0;
     for ri in PgList::<pg_sys::RestrictInfo>::from_pg(clauses).iter_ptr() {
         let clause = (*ri).clause as *mut pg_sys::Node;
-        match (*clause).type_ {
+        let found = match (*clause).type_ {
             pg_sys::NodeTag::T_OpExpr => {
                 let op = clause as *mut pg_sys::OpExpr;
                 let args = PgList::<pg_sys::Node>::from_pg((*op).args);
-                if args.len() != 2 || cstr(pg_sys::get_opname((*op).opno)) != "=" {
-                    continue;
-                }
-                let (l, r) = (args.get_ptr(0).unwrap_or(std::ptr::null_mut()), args.get_ptr(1).unwrap_or(std::ptr::null_mut()));
-                for (col, val) in [(l, r), (r, l)] {
-                    if let Some(name) = our_column(col, relid, table) {
-                        if keys.contains(&name.as_str()) && is_value(val) && integer_type(pg_sys::exprType(val)) {
-                            out.push(KeyQual { column: name, expr: val as *mut pg_sys::Expr, is_array: false });
-                        }
-                    }
+                let name = cstr(pg_sys::get_opname((*op).opno));
+                match (args.len(), args.get_ptr(0), args.get_ptr(1)) {
+                    (2, Some(l), Some(r)) => [(l, r, false), (r, l, true)].into_iter().find_map(|(col, val, commuted)| {
+                        let column = our_column(col, relid, table, source)?;
+                        let op = op_of(&name, commuted)?;
+                        (cols.contains(&column.as_str()) && is_value(root, val, relid) && value_type(pg_sys::exprType(val)))
+                            .then_some(QualExpr { column, op, expr: val as *mut pg_sys::Expr, is_array: false })
+                    }),
+                    _ => None,
                 }
             }
             pg_sys::NodeTag::T_ScalarArrayOpExpr => {
                 let op = clause as *mut pg_sys::ScalarArrayOpExpr;
                 let args = PgList::<pg_sys::Node>::from_pg((*op).args);
-                if !(*op).useOr || args.len() != 2 || cstr(pg_sys::get_opname((*op).opno)) != "=" {
-                    continue;
-                }
-                let (l, r) = (args.get_ptr(0).unwrap_or(std::ptr::null_mut()), args.get_ptr(1).unwrap_or(std::ptr::null_mut()));
-                if let Some(name) = our_column(l, relid, table) {
-                    let elem = pg_sys::get_element_type(pg_sys::exprType(r));
-                    if keys.contains(&name.as_str()) && is_value(r) && integer_type(elem) {
-                        out.push(KeyQual { column: name, expr: r as *mut pg_sys::Expr, is_array: true });
-                    }
+                match (args.len(), args.get_ptr(0), args.get_ptr(1)) {
+                    (2, Some(l), Some(r)) if (*op).useOr && cstr(pg_sys::get_opname((*op).opno)) == "=" => our_column(l, relid, table, source).and_then(|column| {
+                        (cols.contains(&column.as_str()) && is_value(root, r, relid) && value_type(pg_sys::get_element_type(pg_sys::exprType(r))))
+                            .then_some(QualExpr { column, op: Op::Eq, expr: r as *mut pg_sys::Expr, is_array: true })
+                    }),
+                    _ => None,
                 }
             }
-            _ => {}
+            _ => None,
+        };
+        match found {
+            Some(q) => out.push(q),
+            None => other += 1,
         }
     }
-    // One key column is enough: keep the first found.
-    if let Some(first) = out.first().map(|k| k.column.clone()) {
-        out.retain(|k| k.column == first);
-        out.truncate(1);
-    }
-    out
+    (out, other)
 }
 
-/// Plan-time values of a key expression (None for parameters).
-unsafe fn const_values(expr: *mut pg_sys::Expr, is_array: bool) -> Option<Vec<i64>> {
-    let n = strip_relabel(expr as *mut pg_sys::Node);
+/// Plan-time values of a qual's expression: constants (after folding), else None.
+unsafe fn const_values(root: *mut pg_sys::PlannerInfo, expr: *mut pg_sys::Expr, is_array: bool) -> Option<Vec<Value>> {
+    let folded = if root.is_null() { expr as *mut pg_sys::Node } else { pg_sys::estimate_expression_value(root, expr as *mut pg_sys::Node) };
+    let n = strip_relabel(folded);
     if (*n).type_ != pg_sys::NodeTag::T_Const {
         return None;
     }
@@ -184,13 +217,13 @@ unsafe fn const_values(expr: *mut pg_sys::Expr, is_array: bool) -> Option<Vec<i6
     if (*c).constisnull {
         return Some(vec![]);
     }
-    Some(datum_keys((*c).constvalue, (*c).consttype, is_array))
+    Some(datum_values((*c).constvalue, (*c).consttype, is_array))
 }
 
-/// Integer key values of a datum (a scalar or an array of integers).
-unsafe fn datum_keys(d: pg_sys::Datum, typ: pg_sys::Oid, is_array: bool) -> Vec<i64> {
+/// Values of a datum (a scalar, or an array when `is_array`).
+unsafe fn datum_values(d: pg_sys::Datum, typ: pg_sys::Oid, is_array: bool) -> Vec<Value> {
     if !is_array {
-        return int_of(d, typ).into_iter().collect();
+        return value_of(d, typ).into_iter().collect();
     }
     let arr = pg_sys::pg_detoast_datum(d.cast_mut_ptr()) as *mut pg_sys::ArrayType;
     let elem = (*arr).elemtype;
@@ -200,66 +233,195 @@ unsafe fn datum_keys(d: pg_sys::Datum, typ: pg_sys::Oid, is_array: bool) -> Vec<
     let mut nulls: *mut bool = std::ptr::null_mut();
     let mut n: i32 = 0;
     pg_sys::deconstruct_array(arr, elem, typlen as i32, byval, align, &mut values, &mut nulls, &mut n);
-    (0..n as usize).filter(|i| !*nulls.add(*i)).filter_map(|i| int_of(*values.add(i), elem)).collect()
+    (0..n as usize).filter(|i| !*nulls.add(*i)).filter_map(|i| value_of(*values.add(i), elem)).collect()
 }
 
-unsafe fn int_of(d: pg_sys::Datum, typ: pg_sys::Oid) -> Option<i64> {
-    match typ {
-        t if t == pg_sys::INT8OID => Some(d.value() as i64),
-        t if t == pg_sys::INT4OID => Some(d.value() as i32 as i64),
-        t if t == pg_sys::INT2OID => Some(d.value() as i16 as i64),
-        _ => None,
-    }
+/// Microseconds from 1970 to Postgres's 2000 epoch.
+const PG_EPOCH_US: i64 = 946_684_800 * 1_000_000;
+
+unsafe fn value_of(d: pg_sys::Datum, typ: pg_sys::Oid) -> Option<Value> {
+    Some(match typ {
+        t if t == pg_sys::INT8OID => Value::Int(d.value() as i64),
+        t if t == pg_sys::INT4OID => Value::Int(d.value() as i32 as i64),
+        t if t == pg_sys::INT2OID => Value::Int(d.value() as i16 as i64),
+        t if t == pg_sys::TIMESTAMPTZOID => Value::Time(d.value() as i64 + PG_EPOCH_US),
+        t if t == pg_sys::TEXTOID || t == pg_sys::VARCHAROID || t == pg_sys::BPCHAROID => {
+            let p = pg_sys::text_to_cstring(d.cast_mut_ptr());
+            let v = cstr(p);
+            Value::Text(if t == pg_sys::BPCHAROID { v.trim_end().to_string() } else { v })
+        }
+        _ => return None,
+    })
 }
 
-/// Row estimate and cost of a scan.
-fn estimate(info: &TableInfo, filters: &[KeyFilter], clamp_rows: f64) -> (f64, f64, f64) {
-    let plan = plan::plan_scan(&info.name, &info.source, filters, info.server.page_size, info.server.max_key_lookups);
-    let (rows, requests) = match plan.as_ref().map(|p| &p.request) {
-        Ok(plan::RequestPlan::PerKey { keys, .. }) => {
-            let n = keys.as_ref().map(|k| k.len()).unwrap_or(1).max(1) as f64;
-            (n, n)
+/// What the planner knows before execution: quals with constant values, and "other" quals.
+fn plan_quals(quals: &[(String, Op, Option<Vec<Value>>)], other: usize) -> Vec<Qual> {
+    let mut v: Vec<Qual> = quals.iter().map(|(c, op, vals)| Qual { column: c.clone(), op: *op, values: vals.clone() }).collect();
+    v.extend((0..other).map(|_| Qual { column: String::new(), op: Op::Eq, values: None }));
+    v
+}
+
+/// Base row count of a list: the table's `rows` option, else a default by kind of resource.
+fn base_rows(info: &TableInfo) -> f64 {
+    info.rows.unwrap_or(match &info.source {
+        TableSource::Resource(r) if matches!(r.access, catalog::Access::Whole { .. }) => 10.0,
+        TableSource::Resource(r) if matches!(r.name, "orders" | "customers" | "order_line_items" | "product_variants" | "products" | "affiliate_vendor_orders") => DEFAULT_ROWS,
+        _ => 100.0,
+    })
+}
+
+/// Row estimate, start-up and total cost of a scan planned from `quals`.
+fn estimate(info: &TableInfo, quals: &[Qual], limit: Option<u64>) -> (f64, f64, f64) {
+    let zone = decode::TAIPEI;
+    let base = base_rows(info);
+    let (rows, requests) = match plan::plan_scan(&info.name, &info.source, quals, limit, info.server.page_size, info.server.max_key_lookups, &zone) {
+        Ok(p) => {
+            let rows = match &p.request {
+                plan::RequestPlan::PerKey { keys, .. } => keys.as_ref().map(|k| k.len() as f64).unwrap_or(1.0),
+                plan::RequestPlan::Lookup { .. } => p.pushed.iter().filter_map(|&i| quals[i].values.as_ref()).map(|v| v.len() as f64).next().unwrap_or(1.0),
+                plan::RequestPlan::Nothing => 1.0,
+                plan::RequestPlan::Whole { .. } => base,
+                plan::RequestPlan::List { cap, .. } => {
+                    // Each pushed qual narrows: equality lists a little per value, ranges by a third.
+                    let mut sel = 1.0;
+                    for &i in &p.pushed {
+                        sel *= match (quals[i].op, &quals[i].values) {
+                            (Op::Eq, Some(v)) => (0.2 * v.len() as f64).min(1.0),
+                            (Op::Eq, None) => 0.2,
+                            _ => 0.33,
+                        };
+                    }
+                    let r = (base * sel).max(1.0);
+                    cap.map(|c| r.min(c as f64)).unwrap_or(r)
+                }
+            };
+            let requests = p.request.requests(match &p.request {
+                plan::RequestPlan::List { .. } => rows,
+                _ => base,
+            });
+            (rows, requests)
         }
-        Ok(plan::RequestPlan::Whole { .. }) => (info.rows.unwrap_or(10.0), 1.0),
-        Ok(plan::RequestPlan::List { .. }) | Err(_) => {
-            let rows = info.rows.unwrap_or(DEFAULT_ROWS);
-            (rows, (rows / info.server.page_size as f64).ceil().max(1.0))
-        }
+        Err(_) => (base, 1.0),
     };
-    let rows = rows.min(clamp_rows.max(1.0)).max(1.0);
-    let startup = REQUEST_COST;
-    let total = requests * REQUEST_COST / info.server.requests_per_second * 5.0 + rows * 0.01;
-    (rows, startup, total.max(startup))
+    let per_request = REQUEST_COST * limiter::SAFETY_MARGIN * 5.0 / info.server.requests_per_second;
+    let startup = per_request.min(requests * per_request);
+    let total = requests * per_request + rows * 0.01;
+    (rows.max(1.0), startup, total.max(startup))
 }
 
 /// Planner state for one foreign relation, kept between the planning callbacks.
 struct RelState {
     info: TableInfo,
+    /// Rows the query needs at most (LIMIT + OFFSET), when nothing else stands in between.
+    limit: Option<u64>,
+}
+
+/// LIMIT + OFFSET when they apply directly to this scan: one relation, constant LIMIT, no
+/// aggregate, grouping, DISTINCT, window, ORDER BY, set operation or locking in between.
+unsafe fn scan_limit(root: *mut pg_sys::PlannerInfo) -> Option<u64> {
+    let parse = (*root).parse;
+    if parse.is_null()
+        || (*parse).commandType != pg_sys::CmdType::CMD_SELECT
+        || (*parse).hasAggs
+        || (*parse).hasWindowFuncs
+        || (*parse).hasTargetSRFs
+        || !(*parse).groupClause.is_null()
+        || !(*parse).groupingSets.is_null()
+        || !(*parse).distinctClause.is_null()
+        || !(*parse).sortClause.is_null()
+        || !(*parse).setOperations.is_null()
+        || !(*parse).havingQual.is_null()
+        || !(*parse).rowMarks.is_null()
+        || (*parse).limitOption != pg_sys::LimitOption::LIMIT_OPTION_COUNT
+        || pg_sys::bms_membership((*root).all_baserels) != pg_sys::BMS_Membership::BMS_SINGLETON
+    {
+        return None;
+    }
+    let konst = |n: *mut pg_sys::Node| -> Option<Option<i64>> {
+        if n.is_null() {
+            return Some(None);
+        }
+        let n = pg_sys::estimate_expression_value(root, n);
+        if (*n).type_ != pg_sys::NodeTag::T_Const {
+            return None;
+        }
+        let c = n as *mut pg_sys::Const;
+        Some(if (*c).constisnull { None } else { Some((*c).constvalue.value() as i64) })
+    };
+    let count = konst((*parse).limitCount)??;
+    let offset = konst((*parse).limitOffset)?.unwrap_or(0);
+    (count >= 0 && offset >= 0).then(|| (count + offset) as u64)
 }
 
 #[pg_guard]
 unsafe extern "C-unwind" fn get_foreign_rel_size(root: *mut pg_sys::PlannerInfo, baserel: *mut pg_sys::RelOptInfo, relid: pg_sys::Oid) {
     let info = table_info(relid);
-    let quals = key_quals((*baserel).baserestrictinfo, (*baserel).relid, relid, &key_columns(&info.source));
-    let filters: Vec<KeyFilter> = quals.iter().map(|q| KeyFilter { column: q.column.clone(), values: const_values(q.expr, q.is_array) }).collect();
-    let (rows, _, _) = estimate(&info, &filters, f64::MAX);
-    let _ = root;
+    let limit = scan_limit(root);
+    let (quals, other) = extract_quals(root, (*baserel).baserestrictinfo, (*baserel).relid, relid, &info.source);
+    let known: Vec<_> = quals.iter().map(|q| (q.column.clone(), q.op, const_values(root, q.expr, q.is_array))).collect();
+    let (rows, _, _) = estimate(&info, &plan_quals(&known, other), limit);
     (*baserel).rows = rows;
-    (*baserel).fdw_private = Box::into_raw(Box::new(RelState { info })) as *mut std::ffi::c_void;
+    (*baserel).fdw_private = Box::into_raw(Box::new(RelState { info, limit })) as *mut std::ffi::c_void;
 }
 
 unsafe fn rel_state<'a>(baserel: *mut pg_sys::RelOptInfo) -> &'a RelState {
     &*((*baserel).fdw_private as *const RelState)
 }
 
+/// Matches equivalence-class members that are our key column (for parameterized paths).
+unsafe extern "C-unwind" fn ec_member_is_key(
+    _root: *mut pg_sys::PlannerInfo,
+    rel: *mut pg_sys::RelOptInfo,
+    _ec: *mut pg_sys::EquivalenceClass,
+    em: *mut pg_sys::EquivalenceMember,
+    arg: *mut std::ffi::c_void,
+) -> bool {
+    let attno = *(arg as *const i16);
+    let e = strip_relabel((*em).em_expr as *mut pg_sys::Node);
+    !e.is_null() && (*e).type_ == pg_sys::NodeTag::T_Var && (*(e as *mut pg_sys::Var)).varno as pg_sys::Index == (*rel).relid && (*(e as *mut pg_sys::Var)).varattno == attno
+}
+
 #[pg_guard]
 unsafe extern "C-unwind" fn get_foreign_paths(root: *mut pg_sys::PlannerInfo, baserel: *mut pg_sys::RelOptInfo, relid: pg_sys::Oid) {
     let st = rel_state(baserel);
-    let quals = key_quals((*baserel).baserestrictinfo, (*baserel).relid, relid, &key_columns(&st.info.source));
-    let filters: Vec<KeyFilter> = quals.iter().map(|q| KeyFilter { column: q.column.clone(), values: const_values(q.expr, q.is_array) }).collect();
-    let (rows, startup, total) = estimate(&st.info, &filters, f64::MAX);
+    let (quals, other) = extract_quals(root, (*baserel).baserestrictinfo, (*baserel).relid, relid, &st.info.source);
+    let known: Vec<_> = quals.iter().map(|q| (q.column.clone(), q.op, const_values(root, q.expr, q.is_array))).collect();
+    let (rows, startup, total) = estimate(&st.info, &plan_quals(&known, other), st.limit);
     let path = pg_sys::create_foreignscan_path(root, baserel, std::ptr::null_mut(), rows, startup, total, std::ptr::null_mut(), std::ptr::null_mut(), std::ptr::null_mut(), std::ptr::null_mut());
     pg_sys::add_path(baserel, path as *mut pg_sys::Path);
+
+    // Parameterized paths: `key = outer.col` from a join becomes one GET per outer row, which
+    // beats a full list when the outer side is small.
+    for key in key_columns(&st.info.source) {
+        let name = CString::new(key).unwrap_or_default();
+        let attno = pg_sys::get_attnum(relid, name.as_ptr());
+        if attno <= 0 {
+            continue;
+        }
+        let mut clauses: Vec<*mut pg_sys::RestrictInfo> = Vec::new();
+        let mut arg = attno;
+        let implied = pg_sys::generate_implied_equalities_for_column(root, baserel, Some(ec_member_is_key), &mut arg as *mut i16 as *mut std::ffi::c_void, (*baserel).lateral_referencers);
+        clauses.extend(PgList::<pg_sys::RestrictInfo>::from_pg(implied).iter_ptr());
+        clauses.extend(PgList::<pg_sys::RestrictInfo>::from_pg((*baserel).joininfo).iter_ptr());
+        for ri in clauses {
+            if !pg_sys::join_clause_is_movable_to(ri, baserel) {
+                continue;
+            }
+            let mut one = PgList::<pg_sys::RestrictInfo>::new();
+            one.push(ri);
+            let (q, _) = extract_quals(root, one.as_ptr(), (*baserel).relid, relid, &st.info.source);
+            if !q.iter().any(|q| q.column == key && q.op == Op::Eq) {
+                continue;
+            }
+            let required_outer = pg_sys::bms_del_member(pg_sys::bms_copy((*ri).clause_relids), (*baserel).relid as i32);
+            if pg_sys::bms_is_empty(required_outer) {
+                continue;
+            }
+            let per_request = REQUEST_COST * limiter::SAFETY_MARGIN * 5.0 / st.info.server.requests_per_second;
+            let path = pg_sys::create_foreignscan_path(root, baserel, std::ptr::null_mut(), 1.0, per_request, per_request, std::ptr::null_mut(), required_outer, std::ptr::null_mut(), std::ptr::null_mut());
+            pg_sys::add_path(baserel, path as *mut pg_sys::Path);
+        }
+    }
 }
 
 unsafe fn string_node(s: &str) -> *mut pg_sys::Node {
@@ -271,9 +433,19 @@ unsafe fn node_string(n: *mut pg_sys::Node) -> String {
     cstr((*(n as *mut pg_sys::String)).sval)
 }
 
+fn op_name(op: Op) -> &'static str {
+    match op {
+        Op::Eq => "=",
+        Op::Lt => "<",
+        Op::Le => "<=",
+        Op::Gt => ">",
+        Op::Ge => ">=",
+    }
+}
+
 #[pg_guard]
 unsafe extern "C-unwind" fn get_foreign_plan(
-    _root: *mut pg_sys::PlannerInfo,
+    root: *mut pg_sys::PlannerInfo,
     baserel: *mut pg_sys::RelOptInfo,
     relid: pg_sys::Oid,
     _best_path: *mut pg_sys::ForeignPath,
@@ -284,14 +456,19 @@ unsafe extern "C-unwind" fn get_foreign_plan(
     let st = rel_state(baserel);
     // Every qual stays a local recheck: pushdown may narrow a result, never change it.
     let local = pg_sys::extract_actual_clauses(scan_clauses, false);
-    let quals = key_quals(scan_clauses, (*baserel).relid, relid, &key_columns(&st.info.source));
+    let (quals, other) = extract_quals(root, scan_clauses, (*baserel).relid, relid, &st.info.source);
     let mut exprs = PgList::<pg_sys::Expr>::new();
     let mut private = PgList::<pg_sys::Node>::new();
+    // fdw_private: needed columns, LIMIT rows, count of local-only quals, then per qual:
+    // column, operator, "any"/"one" (fdw_exprs holds the value expressions, in order).
     private.push(string_node(&needed_columns(baserel)));
+    private.push(string_node(&st.limit.map(|l| l.to_string()).unwrap_or_default()));
+    private.push(string_node(&other.to_string()));
     for q in &quals {
         exprs.push(pg_sys::copyObjectImpl(q.expr as *const std::ffi::c_void) as *mut pg_sys::Expr);
         private.push(string_node(&q.column));
-        private.push(string_node(if q.is_array { "any" } else { "eq" }));
+        private.push(string_node(op_name(q.op)));
+        private.push(string_node(if q.is_array { "any" } else { "one" }));
     }
     pg_sys::make_foreignscan(tlist, local, (*baserel).relid, exprs.into_pg(), private.into_pg(), std::ptr::null_mut(), std::ptr::null_mut(), outer_plan)
 }
@@ -332,9 +509,10 @@ struct PgColumn {
     dropped: bool,
 }
 
-/// A key expression of the plan, and its executor state.
+/// A qual of the plan whose value the executor computes, and its executor state.
 struct KeyExpr {
     column: String,
+    op: Op,
     expr: *mut pg_sys::Expr,
     state: *mut pg_sys::ExprState,
     is_array: bool,
@@ -348,6 +526,9 @@ struct ScanState {
     columns: Vec<PgColumn>,
     zone: Box<dyn Zone>,
     key_exprs: Vec<KeyExpr>,
+    /// Quals that stay local only (they keep LIMIT from being pushed).
+    other_quals: usize,
+    limit: Option<u64>,
     plan: Option<ScanPlan>,
     pump: Option<Pump>,
     rows: VecDeque<Row>,
@@ -519,7 +700,8 @@ unsafe extern "C-unwind" fn begin_foreign_scan(node: *mut pg_sys::ForeignScanSta
     let private = PgList::<pg_sys::Node>::from_pg((*plan).fdw_private);
     let exprs = PgList::<pg_sys::Expr>::from_pg((*plan).fdw_exprs);
     let (mut specs, columns) = (specs, columns);
-    let needed = private.get_ptr(0).map(|n| node_string(n)).unwrap_or_else(|| "*".into());
+    let text_at = |i: usize| private.get_ptr(i).map(|n| node_string(n)).unwrap_or_default();
+    let needed = text_at(0);
     if needed != "*" {
         let keep: Vec<usize> = needed.split(',').filter_map(|a| a.parse::<usize>().ok()).collect();
         for (i, spec) in specs.iter_mut().enumerate() {
@@ -528,11 +710,18 @@ unsafe extern "C-unwind" fn begin_foreign_scan(node: *mut pg_sys::ForeignScanSta
             }
         }
     }
+    let limit = text_at(1).parse::<u64>().ok();
+    let other_quals = text_at(2).parse::<usize>().unwrap_or(0);
     let mut key_exprs = Vec::new();
     for (i, e) in exprs.iter_ptr().enumerate() {
-        let column = private.get_ptr(1 + 2 * i).map(|n| node_string(n)).unwrap_or_default();
-        let is_array = private.get_ptr(2 + 2 * i).map(|n| node_string(n) == "any").unwrap_or(false);
-        key_exprs.push(KeyExpr { column, expr: e, state: pg_sys::ExecInitExpr(e, node as *mut pg_sys::PlanState), is_array });
+        let op = match text_at(4 + 3 * i).as_str() {
+            "<" => Op::Lt,
+            "<=" => Op::Le,
+            ">" => Op::Gt,
+            ">=" => Op::Ge,
+            _ => Op::Eq,
+        };
+        key_exprs.push(KeyExpr { column: text_at(3 + 3 * i), op, expr: e, state: pg_sys::ExecInitExpr(e, node as *mut pg_sys::PlanState), is_array: text_at(5 + 3 * i) == "any" });
     }
     let zone = zone_for(&info.server.time_zone);
     let st = Box::new(ScanState {
@@ -542,6 +731,8 @@ unsafe extern "C-unwind" fn begin_foreign_scan(node: *mut pg_sys::ForeignScanSta
         columns,
         zone,
         key_exprs,
+        other_quals,
+        limit,
         plan: None,
         pump: None,
         rows: VecDeque::new(),
@@ -559,17 +750,19 @@ unsafe extern "C-unwind" fn begin_foreign_scan(node: *mut pg_sys::ForeignScanSta
     pg_sys::MemoryContextRegisterResetCallback(pg_sys::CurrentMemoryContext, cb);
 }
 
-/// Evaluates the key expressions (constants and parameters) and plans the requests.
+/// Evaluates the qual expressions (constants, parameters, stable functions) and plans the
+/// requests.
 unsafe fn plan_now(st: &mut ScanState) -> ScanPlan {
-    let mut filters = Vec::new();
+    let mut quals = Vec::new();
     for k in &st.key_exprs {
         let mut isnull = false;
         let d = pg_sys::ExecEvalExpr(k.state, st.econtext, &mut isnull);
         let typ = pg_sys::exprType(k.expr as *mut pg_sys::Node);
-        let values = if isnull { vec![] } else { datum_keys(d, typ, k.is_array) };
-        filters.push(KeyFilter { column: k.column.clone(), values: Some(values) });
+        let values = if isnull { vec![] } else { datum_values(d, typ, k.is_array) };
+        quals.push((k.column.clone(), k.op, Some(values)));
     }
-    plan::plan_scan(&st.info.name, &st.info.source, &filters, st.info.server.page_size, st.info.server.max_key_lookups).or_raise()
+    let quals = plan_quals(&quals, st.other_quals);
+    plan::plan_scan(&st.info.name, &st.info.source, &quals, st.limit, st.info.server.page_size, st.info.server.max_key_lookups, st.zone.as_ref()).or_raise()
 }
 
 unsafe fn start(st: &mut ScanState) {
@@ -691,20 +884,32 @@ unsafe fn explain_int(label: &str, unit: Option<&str>, value: u64, es: *mut pg_s
 unsafe extern "C-unwind" fn explain_foreign_scan(node: *mut pg_sys::ForeignScanState, es: *mut pg_sys::ExplainState) {
     let st = state(node);
     // Plain EXPLAIN sends nothing: describe the plan from the constants we know.
-    let request = match &st.plan {
-        Some(p) => p.request.describe(),
-        None => {
-            let filters: Vec<KeyFilter> = st.key_exprs.iter().map(|k| KeyFilter { column: k.column.clone(), values: const_values(k.expr, k.is_array) }).collect();
-            match plan::plan_scan(&st.info.name, &st.info.source, &filters, st.info.server.page_size, st.info.server.max_key_lookups) {
-                Ok(p) => p.request.describe(),
-                Err(e) => format!("none ({e})"),
-            }
-        }
+    let known: Vec<_> = st.key_exprs.iter().map(|k| (k.column.clone(), k.op, const_values(std::ptr::null_mut(), k.expr, k.is_array))).collect();
+    let quals = plan_quals(&known, st.other_quals);
+    let planned = match &st.plan {
+        Some(p) => Ok(p.clone()),
+        None => plan::plan_scan(&st.info.name, &st.info.source, &quals, st.limit, st.info.server.page_size, st.info.server.max_key_lookups, st.zone.as_ref()),
+    };
+    let request = match &planned {
+        Ok(p) => p.request.describe(),
+        Err(e) => format!("none ({e})"),
     };
     explain_text("CYBERBIZ Request", &request, es);
     if (*es).verbose {
-        let keys: Vec<String> = st.key_exprs.iter().map(|k| format!("{} {}", k.column, if k.is_array { "= ANY (...)" } else { "= ..." })).collect();
-        explain_text("CYBERBIZ Keys", &if keys.is_empty() { "none".to_string() } else { keys.join(", ") }, es);
+        let pushed: Vec<usize> = planned.as_ref().map(|p| p.pushed.clone()).unwrap_or_default();
+        let show = |k: &KeyExpr| format!("{} {}{}", k.column, op_name(k.op), if k.is_array { " ANY" } else { "" });
+        let sent: Vec<String> = st.key_exprs.iter().enumerate().filter(|(i, _)| pushed.contains(i)).map(|(_, k)| show(k)).collect();
+        let mut kept: Vec<String> = st.key_exprs.iter().enumerate().filter(|(i, _)| !pushed.contains(i)).map(|(_, k)| show(k)).collect();
+        if st.other_quals > 0 {
+            kept.push(format!("{} other condition(s)", st.other_quals));
+        }
+        let join = |v: Vec<String>| if v.is_empty() { "none".to_string() } else { v.join(", ") };
+        explain_text("CYBERBIZ Pushed", &join(sent), es);
+        explain_text("CYBERBIZ Local Only", &join(kept), es);
+        if let Some(l) = st.limit {
+            let applied = planned.as_ref().is_ok_and(|p| matches!(p.request, plan::RequestPlan::List { cap: Some(_), .. }));
+            explain_text("CYBERBIZ Limit", &format!("{l} rows{}", if applied { " (pushed)" } else { " (not pushed: some condition is checked locally)" }), es);
+        }
     }
     if (*es).analyze {
         let s = &st.stats;
