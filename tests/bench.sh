@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Benchmarks of the read path (numbers go to the README). Usage: bash tests/bench.sh [p1|p4|p5|all]
+# Benchmarks of the read path (numbers go to the README). Usage: bash tests/bench.sh [p1|p2|p4|p5|all]
 #   P1  full scan of 2,500 orders, sandbox --rps 5 --latency-ms 300: rows/s against the bound of
 #       250 rows/s (5 requests/s x 50 rows)
+#   P2  requests per query (pushdown) against a sandbox of 5,000 orders, against the minimum
+#       the API allows and a naive full scan (100 pages)
 #   P4  backend peak RSS growth (VmHWM) during a scan of 100,000 orders, sandbox --rps 0
 #   P5  decode rate of SELECT count(*) over orders (sandbox --rps 0) against Postgres's own
 #       jsonb_to_recordset over the same page bodies loaded into a local table, in one run
@@ -45,6 +47,31 @@ ms = float(sys.argv[1]); rate = 2500 / (ms / 1000)
 print(f"P1 full scan of 2,500 orders at --rps 5 --latency-ms 300: {ms/1000:.2f} s, {rate:.1f} rows/s = {rate/250*100:.1f}% of the 250 rows/s bound")
 PY
   curl -s "$SANDBOX_URL/__sandbox/requests" | python3 -c 'import json,sys; l=json.load(sys.stdin); n=sum(1 for e in l if e["status"]==429); print(f"    requests: {len(l)}, 429s: {n}")'
+fi
+
+if [ "$which" = all ] || [ "$which" = p2 ]; then
+  start_sandbox "$BIN" --rps 0 --orders 5000 --now "2026-11-28 12:00:00"; PIDS+=("$SANDBOX_PID")
+  server p2 "$SANDBOX_URL" 1000
+  echo "IMPORT FOREIGN SCHEMA cyberbiz LIMIT TO (order_line_items) FROM SERVER p2 INTO p2;" | q
+  echo "CREATE TABLE p2_local AS SELECT id, order_number FROM (SELECT id, order_number FROM p2.orders OFFSET 0) o; CREATE TABLE p2_pick AS SELECT id FROM p2_local ORDER BY id LIMIT 20; ANALYZE p2_pick;" | q
+  ID=$(echo "SELECT id FROM p2_local ORDER BY id OFFSET 2500 LIMIT 1" | q)
+  IDS=$(echo "SELECT string_agg(id::text, ',') FROM (SELECT id FROM p2_local ORDER BY id OFFSET 100 LIMIT 5) x" | q)
+  NUM=$(echo "SELECT order_number FROM p2_local ORDER BY id OFFSET 2500 LIMIT 1" | q)
+  PAID=$(echo "SELECT count(*) FROM (SELECT * FROM p2.orders OFFSET 0) o WHERE financial_status = 'paid' AND created_at >= timestamptz '2026-11-28 12:00:00+08' - interval '7 days'" | q)
+  printf '%-52s %8s %8s %10s\n' "P2 query (5,000 orders)" requests minimum full-scan
+  p2() {
+    curl -s -X DELETE "$SANDBOX_URL/__sandbox/requests" >/dev/null
+    echo "$2" | q >/dev/null
+    n=$(curl -s "$SANDBOX_URL/__sandbox/requests" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+    printf '%-52s %8s %8s %10s\n' "$1" "$n" "$3" 100
+  }
+  p2 "id = c" "SELECT * FROM p2.orders WHERE id = $ID" 1
+  p2 "id IN (5 ids)" "SELECT * FROM p2.orders WHERE id IN ($IDS)" 5
+  p2 "paid orders of the last 7 days ($PAID rows)" "SELECT * FROM p2.orders WHERE financial_status = 'paid' AND created_at >= timestamptz '2026-11-28 12:00:00+08' - interval '7 days'" $(( (PAID + 49) / 50 > 0 ? (PAID + 49) / 50 : 1 ))
+  p2 "LIMIT 10" "SELECT * FROM p2.orders LIMIT 10" 1
+  p2 "join of 20 local order ids" "SELECT o.order_number FROM p2_pick p JOIN p2.orders o ON o.id = p.id" 20
+  p2 "order_number = c (lookup, then the order)" "SELECT * FROM p2.orders WHERE order_number = $NUM" 2
+  p2 "order_line_items WHERE order_id = c" "SELECT * FROM p2.order_line_items WHERE order_id = $ID" 1
 fi
 
 if [ "$which" = all ] || [ "$which" = p4 ]; then
