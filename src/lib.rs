@@ -60,6 +60,7 @@ pub mod pg_test {
             ("keys", base.clone()),
             ("shifting", Config { latency_ms: 100, ..base.clone() }),
             ("pushdown", base.clone()),
+            ("estimate", base.clone()),
             ("differential", Config { orders: 400, customers: 150, ..base.clone() }),
             ("limited", Config { rps: 2, ..base.clone() }),
             ("flaky", Config { fail_rate: 0.3, drop_rate: 0.2, seed: 3, ..base.clone() }),

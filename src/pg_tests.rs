@@ -382,6 +382,23 @@ mod tests {
     }
 
     #[pg_test]
+    fn remote_estimates_read_x_total_once() {
+        connect("est", "estimate", "token", "use_remote_estimate 'true'");
+        clear_log("estimate");
+        let plan_rows = |sql: &str| -> f64 {
+            let j = Spi::get_one::<pgrx::Json>(&format!("EXPLAIN (FORMAT JSON) {sql}")).unwrap().unwrap().0;
+            j[0]["Plan"]["Plan Rows"].as_f64().unwrap()
+        };
+        let paid = Spi::get_one::<i64>("SELECT count(*) FROM (SELECT * FROM est.orders OFFSET 0) o WHERE financial_status = 'paid'").unwrap().unwrap();
+        clear_log("estimate");
+        assert_eq!(plan_rows("SELECT * FROM est.orders WHERE financial_status = 'paid'"), paid as f64);
+        assert_eq!(plan_rows("SELECT * FROM est.orders WHERE financial_status = 'paid'"), paid as f64, "cached");
+        let log = request_log("estimate");
+        let paths: Vec<&str> = log.iter().filter_map(|e| e["path"].as_str()).collect();
+        assert_eq!(paths, vec!["/v1/orders?financial_statuses=paid&per_page=1&page=1"], "one request, then the cache; plain EXPLAIN fetches no rows");
+    }
+
+    #[pg_test]
     fn pushdown_results_equal_a_full_scan() {
         connect("df", "differential", "token", "requests_per_second '1000'");
         Spi::run("CREATE TEMP TABLE lo AS SELECT * FROM (SELECT * FROM df.orders OFFSET 0) o; CREATE TEMP TABLE lc AS SELECT * FROM (SELECT * FROM df.customers OFFSET 0) c").unwrap();

@@ -270,11 +270,54 @@ fn base_rows(info: &TableInfo) -> f64 {
     })
 }
 
+/// X-Total of a list request, asked with `per_page=1` (server option `use_remote_estimate`),
+/// remembered by the backend for a minute.
+unsafe fn remote_total(info: &TableInfo, request: &plan::RequestPlan) -> Option<f64> {
+    use once_cell::sync::Lazy;
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    use std::time::Instant;
+    static CACHE: Lazy<Mutex<HashMap<String, (f64, Instant)>>> = Lazy::new(|| Mutex::new(HashMap::new()));
+    let plan::RequestPlan::List { path, params, .. } = request else { return None };
+    if params.iter().any(|(_, v)| v == "?") {
+        return None;
+    }
+    let query: String = params.iter().map(|(k, v)| format!("{k}={}&", url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>())).collect();
+    let path = format!("{path}?{query}per_page=1&page=1");
+    let key = format!("{}{path}", info.server.api_url);
+    if let Some((n, at)) = CACHE.lock().ok()?.get(&key) {
+        if at.elapsed() < Duration::from_secs(60) {
+            return Some(*n);
+        }
+    }
+    let settings = Settings {
+        api_url: info.server.api_url.clone(),
+        requests_per_second: info.server.requests_per_second,
+        timeout: Duration::from_secs_f64(info.server.timeout_secs),
+        max_retries: info.server.max_retries,
+    };
+    let client = Client::new(settings, api_token(info), info.name.clone(), None).or_raise();
+    let reply = wait(|| crate::http::block_on(client.get(&path), &interrupt_pending)).or_raise();
+    let total = reply.total? as f64;
+    if let Ok(mut c) = CACHE.lock() {
+        c.insert(key, (total, Instant::now()));
+    }
+    Some(total)
+}
+
 /// Row estimate, start-up and total cost of a scan planned from `quals`.
-fn estimate(info: &TableInfo, quals: &[Qual], limit: Option<u64>) -> (f64, f64, f64) {
+unsafe fn estimate(info: &TableInfo, quals: &[Qual], limit: Option<u64>) -> (f64, f64, f64) {
     let zone = decode::TAIPEI;
     let base = base_rows(info);
     let (rows, requests) = match plan::plan_scan(&info.name, &info.source, quals, limit, info.server.page_size, info.server.max_key_lookups, &zone) {
+        Ok(p) if info.server.use_remote_estimate && remote_total(info, &p.request).is_some() => {
+            let total = remote_total(info, &p.request).unwrap_or(base).max(1.0);
+            let rows = match &p.request {
+                plan::RequestPlan::List { cap: Some(c), .. } => total.min(*c as f64),
+                _ => total,
+            };
+            (rows, p.request.requests(total))
+        }
         Ok(p) => {
             let rows = match &p.request {
                 plan::RequestPlan::PerKey { keys, .. } => keys.as_ref().map(|k| k.len() as f64).unwrap_or(1.0),
@@ -361,6 +404,7 @@ unsafe extern "C-unwind" fn get_foreign_rel_size(root: *mut pg_sys::PlannerInfo,
     let known: Vec<_> = quals.iter().map(|q| (q.column.clone(), q.op, const_values(root, q.expr, q.is_array))).collect();
     let (rows, _, _) = estimate(&info, &plan_quals(&known, other), limit);
     (*baserel).rows = rows;
+    (*baserel).tuples = rows;
     (*baserel).fdw_private = Box::into_raw(Box::new(RelState { info, limit })) as *mut std::ffi::c_void;
 }
 
