@@ -150,6 +150,27 @@ const STOCK_ADJUSTMENT_PUSH: &[Push] = &[Push::One { column: "pos_shop_id", para
 
 const EINVOICE_PUSH: &[Push] = &[Push::Direct { column: "invoice_no", path: "/v1/einvoices/get_einvoice", param: "invoice_no" }];
 
+/// What INSERT / UPDATE / DELETE may do on a resource (from the reference's write endpoints).
+#[derive(Debug, Clone, Copy)]
+pub struct Writes {
+    /// INSERT -> POST to the list path.
+    pub create: bool,
+    /// UPDATE -> PUT `{path}/{id}` with the changed writable fields.
+    pub update: bool,
+    /// DELETE -> DELETE `{path}/{id}`.
+    pub delete: bool,
+    /// JSON keys the API accepts in bodies (`tags` is sent as the platform's `tags_text`).
+    pub fields: &'static [&'static str],
+    /// Columns changed through action endpoints instead of PUT (orders' statuses).
+    pub actions: &'static [&'static str],
+}
+
+pub const READ_ONLY: Writes = Writes { create: false, update: false, delete: false, fields: &[], actions: &[] };
+
+const fn crud(fields: &'static [&'static str]) -> Writes {
+    Writes { create: true, update: true, delete: true, fields, actions: &[] }
+}
+
 #[derive(Debug)]
 pub struct Resource {
     /// Table name, and the value of the `resource` table option.
@@ -165,6 +186,7 @@ pub struct Resource {
     pub columns: &'static [Column],
     /// WHERE clauses the API can apply (beyond `id` and parent keys).
     pub pushdown: &'static [Push],
+    pub writes: Writes,
     pub comment: &'static str,
 }
 
@@ -553,41 +575,42 @@ const EDM_COLUMNS: &[Column] = &[ID, c("title", Text, "Title"), RAW];
 const FEED_COLUMNS: &[Column] = &[c("name", Text, "Feed name"), c("url", Text, "Feed URL"), c("mime_type", Text, "MIME type"), RAW];
 
 const fn paged(name: &'static str, path: &'static str, scope_group: &'static str, columns: &'static [Column], comment: &'static str) -> Resource {
-    Resource { name, path, scope_group, access: Access::Paged, get_by_id: true, parent: None, columns, pushdown: &[], comment }
+    Resource { name, path, scope_group, access: Access::Paged, get_by_id: true, parent: None, columns, pushdown: &[], writes: READ_ONLY, comment }
 }
 
 pub static RESOURCES: &[Resource] = &[
     Resource { access: Access::Whole { rows_at: Some("shop_info") }, get_by_id: false, ..paged("shop", "/shop", "", SHOP_COLUMNS, "The shop itself (商店資訊)") },
-    Resource { pushdown: ORDER_PUSH, ..paged("orders", "/v1/orders", "orders", ORDER_COLUMNS, "Orders (訂單)") },
+    Resource { writes: Writes { create: false, update: true, delete: false, fields: &["note", "delivery_date", "delivery_time"], actions: &["order_status", "financial_status"] }, pushdown: ORDER_PUSH, ..paged("orders", "/v1/orders", "orders", ORDER_COLUMNS, "Orders (訂單)") },
     Resource {
         parent: Some(Parent { resource: "orders", array: "line_items", key_column: "order_id" }),
         get_by_id: false,
         ..paged("order_line_items", "/v1/orders", "orders", LINE_ITEM_COLUMNS, "Line items of orders (訂單商品), one row per item")
     },
-    Resource { pushdown: CUSTOMER_PUSH, ..paged("customers", "/v1/customers", "customers", CUSTOMER_COLUMNS, "Customers (顧客)") },
-    paged("products", "/v1/products", "products", PRODUCT_COLUMNS, "Products (商品)"),
+    Resource { writes: Writes { create: true, update: true, delete: false, fields: &["name", "status", "email", "mobile", "gender", "birthday", "note", "tags", "accepts_marketing", "address", "password", "enable_cvs_pickup", "enable_cvs_cod", "country_calling_code"], actions: &[] }, pushdown: CUSTOMER_PUSH, ..paged("customers", "/v1/customers", "customers", CUSTOMER_COLUMNS, "Customers (顧客)") },
+    Resource { writes: crud(&["title", "english_title", "handle", "published", "sell_from", "sell_to", "product_type", "product_type_code", "slogan", "brief", "body_html", "vendor", "tags", "price", "tax_type_id", "searchable", "sku", "custom_collection_ids"]), ..paged("products", "/v1/products", "products", PRODUCT_COLUMNS, "Products (商品)") },
     Resource {
         parent: Some(Parent { resource: "products", array: "product_variants", key_column: "product_id" }),
         get_by_id: false,
+        writes: crud(&["name", "position", "price", "cost", "compare_at_price", "weight", "option1", "option2", "option3", "inventory_management", "inventory_quantity", "sold", "safety_inventory_quantity", "inventory_policy", "sku", "qc", "requires_shipping"]),
         ..paged("product_variants", "/v1/products", "products", VARIANT_COLUMNS, "Product variants (商品規格), one row per variant")
     },
-    paged("custom_collections", "/v1/custom_collections", "products", COLLECTION_COLUMNS, "Custom collections (自訂商品分類)"),
-    paged("smart_collections", "/v1/smart_collections", "products", SMART_COLLECTION_COLUMNS, "Smart collections (智慧商品分類)"),
-    paged("inventory_sync_groups", "/v1/inventory_sync_groups", "products", INVENTORY_SYNC_COLUMNS, "Inventory sync groups (庫存同步群組)"),
-    Resource { get_by_id: false, ..paged("periodic_orders", "/v1/periodic_orders", "orders", PERIODIC_ORDER_COLUMNS, "Periodic (subscription) orders (定期定額訂單)") },
+    Resource { writes: crud(&["title", "handle", "published", "body_html", "products_order"]), ..paged("custom_collections", "/v1/custom_collections", "products", COLLECTION_COLUMNS, "Custom collections (自訂商品分類)") },
+    Resource { writes: crud(&["title", "handle", "published", "body_html"]), ..paged("smart_collections", "/v1/smart_collections", "products", SMART_COLLECTION_COLUMNS, "Smart collections (智慧商品分類)") },
+    Resource { writes: crud(&["title", "inventory_quantity", "inventory_policy"]), ..paged("inventory_sync_groups", "/v1/inventory_sync_groups", "products", INVENTORY_SYNC_COLUMNS, "Inventory sync groups (庫存同步群組)") },
+    Resource { writes: Writes { create: false, update: true, delete: false, fields: &["note", "next_date", "delivery_time"], actions: &[] }, get_by_id: false, ..paged("periodic_orders", "/v1/periodic_orders", "orders", PERIODIC_ORDER_COLUMNS, "Periodic (subscription) orders (定期定額訂單)") },
     Resource { access: Access::KeyRequired { key: "id" }, pushdown: EINVOICE_PUSH, ..paged("einvoices", "/v1/einvoices", "orders", EINVOICE_COLUMNS, "Electronic invoices (電子發票)") },
     Resource { get_by_id: false, pushdown: AFFILIATE_PUSH, ..paged("affiliate_vendor_orders", "/v2/affiliate_vendor_orders", "affiliates", AFFILIATE_COLUMNS, "Affiliate vendor orders (導購訂單)") },
-    paged("discounts", "/v1/discounts", "discounts", DISCOUNT_COLUMNS, "Shop-wide discount campaigns (全店折扣)"),
-    paged("add_buy_collections", "/v1/add_buy_collections", "discounts", ADD_BUY_COLUMNS, "Add-on purchase collections (加價購)"),
-    Resource { pushdown: COUPON_PUSH, ..paged("shop_coupons", "/v1/shop_coupons", "discounts", COUPON_COLUMNS, "Shop coupons (優惠券)") },
-    paged("special_collections", "/v1/special_collections", "discounts", SPECIAL_COLLECTION_COLUMNS, "Special (mix-and-match) collections (任選優惠)"),
-    Resource { access: Access::Whole { rows_at: Some("current") }, ..paged("vip_groups", "/v1/vip_groups", "discounts", VIP_GROUP_COLUMNS, "VIP groups in effect (VIP 會員群組)") },
-    paged("pos_shops", "/v1/pos_shops", "pos", POS_SHOP_COLUMNS, "POS shops (POS 門市)"),
-    Resource { pushdown: STOCK_ADJUSTMENT_PUSH, ..paged("stock_adjustments", "/v1/stock_adjustments", "pos", STOCK_ADJUSTMENT_COLUMNS, "Stock adjustments (庫存調整單)") },
-    Resource { pushdown: STOCK_INVOICE_PUSH, ..paged("stock_invoices", "/v1/stock_invoices", "pos", STOCK_INVOICE_COLUMNS, "Outbound stock invoices (出倉單)") },
-    Resource { pushdown: STOCK_RECEIPT_PUSH, ..paged("stock_receipts", "/v1/stock_receipts", "pos", STOCK_RECEIPT_COLUMNS, "Inbound stock receipts (進倉單)") },
-    Resource { pushdown: STOCK_REQUISITION_PUSH, ..paged("stock_requisitions", "/v1/stock_requisitions", "pos", STOCK_REQUISITION_COLUMNS, "Stock requisitions between warehouses (調倉單)") },
-    paged("branch_stores", "/v1/branch_stores", "branch_stores", BRANCH_STORE_COLUMNS, "Branch stores (門市)"),
+    Resource { writes: crud(&["name", "threshold", "start_at", "end_at", "discount_type", "value"]), ..paged("discounts", "/v1/discounts", "discounts", DISCOUNT_COLUMNS, "Shop-wide discount campaigns (全店折扣)") },
+    Resource { writes: crud(&["title", "handle", "published", "price", "item_limit", "start_date", "end_date"]), ..paged("add_buy_collections", "/v1/add_buy_collections", "discounts", ADD_BUY_COLUMNS, "Add-on purchase collections (加價購)") },
+    Resource { writes: crud(&["title", "code", "coupon_type", "value", "order_price_threshold", "start_date", "end_date", "concurrently_apply", "usage_limit", "tags"]), pushdown: COUPON_PUSH, ..paged("shop_coupons", "/v1/shop_coupons", "discounts", COUPON_COLUMNS, "Shop coupons (優惠券)") },
+    Resource { writes: crud(&["title", "handle", "published", "start_date", "end_date", "body_html"]), ..paged("special_collections", "/v1/special_collections", "discounts", SPECIAL_COLLECTION_COLUMNS, "Special (mix-and-match) collections (任選優惠)") },
+    Resource { writes: Writes { create: true, update: false, delete: true, fields: &["name", "customer_tags"], actions: &[] }, access: Access::Whole { rows_at: Some("current") }, ..paged("vip_groups", "/v1/vip_groups", "discounts", VIP_GROUP_COLUMNS, "VIP groups in effect (VIP 會員群組)") },
+    Resource { writes: Writes { create: false, update: true, delete: false, fields: &["name", "phone", "county", "district", "address"], actions: &[] }, ..paged("pos_shops", "/v1/pos_shops", "pos", POS_SHOP_COLUMNS, "POS shops (POS 門市)") },
+    Resource { writes: Writes { create: true, update: false, delete: false, fields: &["pos_shop_id", "items"], actions: &[] }, pushdown: STOCK_ADJUSTMENT_PUSH, ..paged("stock_adjustments", "/v1/stock_adjustments", "pos", STOCK_ADJUSTMENT_COLUMNS, "Stock adjustments (庫存調整單)") },
+    Resource { writes: Writes { create: true, update: false, delete: false, fields: &["pos_shop_id", "target_pos_shop_id", "items", "comment"], actions: &[] }, pushdown: STOCK_INVOICE_PUSH, ..paged("stock_invoices", "/v1/stock_invoices", "pos", STOCK_INVOICE_COLUMNS, "Outbound stock invoices (出倉單)") },
+    Resource { writes: Writes { create: true, update: false, delete: false, fields: &["pos_shop_id", "source_pos_shop_id", "items", "comment"], actions: &[] }, pushdown: STOCK_RECEIPT_PUSH, ..paged("stock_receipts", "/v1/stock_receipts", "pos", STOCK_RECEIPT_COLUMNS, "Inbound stock receipts (進倉單)") },
+    Resource { writes: Writes { create: true, update: false, delete: false, fields: &["pos_shop_id", "source_pos_shop_id", "items", "comment"], actions: &[] }, pushdown: STOCK_REQUISITION_PUSH, ..paged("stock_requisitions", "/v1/stock_requisitions", "pos", STOCK_REQUISITION_COLUMNS, "Stock requisitions between warehouses (調倉單)") },
+    Resource { writes: crud(&["store_no", "name", "phone", "county", "district", "address", "zip", "opening_hours", "lat", "lng", "enabled"]), ..paged("branch_stores", "/v1/branch_stores", "branch_stores", BRANCH_STORE_COLUMNS, "Branch stores (門市)") },
     Resource {
         access: Access::Unavailable {
             reason: "the CYBERBIZ API reference documents no endpoint for EDMs (the read_edms scope exists, but no path to read them is published)",

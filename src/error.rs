@@ -31,6 +31,8 @@ pub enum SqlState {
     FdwUnableToCreateExecution,
     /// 57014 query_canceled (an interrupt arrived while waiting)
     QueryCanceled,
+    /// 54000 program_limit_exceeded (a body over max_request_bytes)
+    ProgramLimitExceeded,
 }
 
 impl SqlState {
@@ -48,6 +50,7 @@ impl SqlState {
             SqlState::FeatureNotSupported => "0A000",
             SqlState::FdwUnableToCreateExecution => "HV00L",
             SqlState::QueryCanceled => "57014",
+            SqlState::ProgramLimitExceeded => "54000",
         }
     }
 }
@@ -98,6 +101,18 @@ pub enum FdwError {
 
     #[error("canceling statement while waiting for CYBERBIZ")]
     Interrupted,
+
+    #[error("{message}")]
+    WriteUnsupported { message: String, hint: String },
+
+    #[error("the request body for {row} is {size} bytes, over the server's max_request_bytes ({limit}); nothing was sent")]
+    BodyTooLarge { row: String, size: usize, limit: u64 },
+
+    #[error("{request} may have reached CYBERBIZ but no answer came back ({cause}); the row may have been created")]
+    OutcomeUnknown { request: String, cause: String, hint: String },
+
+    #[error("{inner} ({written} row(s) of this statement were already written to CYBERBIZ; API writes cannot be rolled back)")]
+    PartiallyWritten { inner: Box<FdwError>, written: u64 },
 }
 
 impl FdwError {
@@ -115,6 +130,10 @@ impl FdwError {
             FdwError::ValueMismatch { .. } => SqlState::InvalidTextRepresentation,
             FdwError::KeyRequired { .. } | FdwError::Unavailable { .. } => SqlState::FeatureNotSupported,
             FdwError::Interrupted => SqlState::QueryCanceled,
+            FdwError::WriteUnsupported { .. } => SqlState::FeatureNotSupported,
+            FdwError::BodyTooLarge { .. } => SqlState::ProgramLimitExceeded,
+            FdwError::OutcomeUnknown { .. } => SqlState::FdwError,
+            FdwError::PartiallyWritten { inner, .. } => inner.sqlstate(),
         }
     }
 
@@ -124,7 +143,8 @@ impl FdwError {
             FdwError::UnknownOption { valid, .. } => Some(format!("Valid options here are: {}.", valid.join(", "))),
             FdwError::MissingOption { hint, .. } => Some((*hint).to_string()),
             FdwError::ConflictingOptions { hint, .. } => Some(hint.clone()),
-            FdwError::KeyRequired { hint, .. } => Some(hint.clone()),
+            FdwError::KeyRequired { hint, .. } | FdwError::WriteUnsupported { hint, .. } | FdwError::OutcomeUnknown { hint, .. } => Some(hint.clone()),
+            FdwError::PartiallyWritten { inner, .. } => inner.hint(),
             FdwError::NoUserMapping { server } => Some(format!("CREATE USER MAPPING FOR CURRENT_USER SERVER {server} OPTIONS (api_token '...');")),
             FdwError::MissingScope { scope, .. } => Some(format!("Tick {scope} for the custom app in the CYBERBIZ admin (APP MARKET > My extensions > Custom), then use its new token.")),
             _ => None,

@@ -271,6 +271,80 @@ impl Client {
     }
 }
 
+impl Client {
+    /// A write: `method` (POST, PUT, DELETE) with a JSON body. Bodies over `max_bytes` fail
+    /// before sending. PUT and DELETE retry like GET; a POST is retried only when it cannot
+    /// have reached the server (connection refused, 429), and an unknown outcome is an error
+    /// saying the row may have been created.
+    pub async fn send(&self, method: reqwest::Method, path: &str, body: Option<&[u8]>, max_bytes: u64, row: &str) -> Result<Reply, FdwError> {
+        let size = body.map(|b| b.len()).unwrap_or(0);
+        if size as u64 > max_bytes {
+            return Err(FdwError::BodyTooLarge { row: row.to_string(), size, limit: max_bytes });
+        }
+        let url = format!("{}{}", self.settings.api_url, path);
+        let request = format!("{method} {path}");
+        let is_post = method == reqwest::Method::POST;
+        let mut attempt: u32 = 0;
+        let mut backoff = Duration::from_millis(500);
+        loop {
+            attempt += 1;
+            self.acquire().await;
+            self.stats.requests.fetch_add(1, Ordering::Relaxed);
+            let mut rb = self.http.request(method.clone(), &url).bearer_auth(&self.token).header("Accept", "application/json");
+            if let Some(b) = body {
+                rb = rb.header("Content-Type", "application/json").body(b.to_vec());
+            }
+            let (wait, failure) = match rb.send().await {
+                Ok(resp) => {
+                    let status = resp.status().as_u16();
+                    let headers = resp.headers().clone();
+                    let body = resp.bytes().await.unwrap_or_default();
+                    self.stats.bytes.fetch_add(body.len() as u64, Ordering::Relaxed);
+                    match status {
+                        200..=299 => return Ok(Reply { status, body, total: None, total_pages: None }),
+                        401 => return Err(self.describe_401(&request)),
+                        403 => {
+                            return Err(match &self.scope {
+                                Some(scope) => FdwError::MissingScope { table: self.table.clone(), scope: scope.clone(), request, status },
+                                None => FdwError::Api { status, request, message: api_message(&body) },
+                            })
+                        }
+                        429 => {
+                            self.stats.throttled.fetch_add(1, Ordering::Relaxed);
+                            let wait = header_u64(&headers, "retry-after").map(|s| Duration::from_secs(s.min(60))).unwrap_or(backoff.max(Duration::from_secs(1)));
+                            (wait, FdwError::RetriesExhausted { status, request: request.clone(), attempts: attempt, message: api_message(&body) })
+                        }
+                        500..=599 if !is_post => (backoff, FdwError::RetriesExhausted { status, request: request.clone(), attempts: attempt, message: api_message(&body) }),
+                        500..=599 => {
+                            return Err(FdwError::OutcomeUnknown {
+                                request,
+                                cause: format!("the API answered {status}: {}", api_message(&body)),
+                                hint: "Check with a SELECT whether the row exists before inserting it again.".into(),
+                            })
+                        }
+                        _ => return Err(FdwError::Api { status, request, message: api_message(&body) }),
+                    }
+                }
+                Err(e) if is_post && !e.is_connect() => {
+                    return Err(FdwError::OutcomeUnknown {
+                        request,
+                        cause: cause(&e),
+                        hint: "Check with a SELECT whether the row exists before inserting it again.".into(),
+                    })
+                }
+                Err(e) => (backoff, FdwError::Transport { request: request.clone(), attempts: attempt, cause: cause(&e) }),
+            };
+            let limit = if matches!(failure, FdwError::RetriesExhausted { status: 429, .. }) { self.settings.max_retries + 5 } else { self.settings.max_retries };
+            if attempt > limit {
+                return Err(failure);
+            }
+            self.stats.retries.fetch_add(1, Ordering::Relaxed);
+            tokio::time::sleep(wait).await;
+            backoff = (backoff * 2).min(Duration::from_secs(8));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

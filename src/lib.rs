@@ -13,6 +13,7 @@ pub mod limiter;
 pub mod options;
 pub mod plan;
 pub mod pump;
+pub mod write;
 
 ::pgrx::pg_module_magic!(name, version);
 
@@ -61,6 +62,9 @@ pub mod pg_test {
             ("shifting", Config { latency_ms: 100, ..base.clone() }),
             ("pushdown", base.clone()),
             ("estimate", base.clone()),
+            ("writes", base.clone()),
+            ("apidemo", Config { max_body_bytes: 2048, ..base.clone() }),
+            ("dropping", Config { drop_rate: 1.0, ..base.clone() }),
             ("differential", Config { orders: 400, customers: 150, ..base.clone() }),
             ("limited", Config { rps: 2, ..base.clone() }),
             ("flaky", Config { fail_rate: 0.3, drop_rate: 0.2, seed: 3, ..base.clone() }),

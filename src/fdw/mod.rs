@@ -3,6 +3,7 @@
 //! only code that touches pgrx/pg_sys; everything it decides is done by the pure modules.
 
 mod import;
+mod modify;
 mod scan;
 
 use crate::error::{FdwError, SqlState};
@@ -27,6 +28,7 @@ pub fn report(e: &FdwError) -> ! {
         SqlState::FeatureNotSupported => PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
         SqlState::FdwUnableToCreateExecution => PgSqlErrorCode::ERRCODE_FDW_UNABLE_TO_CREATE_EXECUTION,
         SqlState::QueryCanceled => PgSqlErrorCode::ERRCODE_QUERY_CANCELED,
+        SqlState::ProgramLimitExceeded => PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
     };
     let mut report = pgrx::pg_sys::panic::ErrorReport::new(code, e.to_string(), "cyberbiz_fdw");
     if let Some(h) = e.hint() {
@@ -133,6 +135,7 @@ fn cyberbiz_fdw_handler() -> PgBox<pg_sys::FdwRoutine> {
     let mut routine = unsafe { PgBox::<pg_sys::FdwRoutine>::alloc_node(pg_sys::NodeTag::T_FdwRoutine) };
     scan::install(&mut routine);
     import::install(&mut routine);
+    modify::install(&mut routine);
     routine.into_pg_boxed()
 }
 

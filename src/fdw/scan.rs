@@ -545,12 +545,12 @@ unsafe fn needed_columns(baserel: *mut pg_sys::RelOptInfo) -> String {
 }
 
 /// A Postgres column as the decoder and the slot filler see it.
-struct PgColumn {
-    typoid: pg_sys::Oid,
-    typmod: i32,
-    input: pg_sys::FmgrInfo,
-    ioparam: pg_sys::Oid,
-    dropped: bool,
+pub(crate) struct PgColumn {
+    pub typoid: pg_sys::Oid,
+    pub typmod: i32,
+    pub input: pg_sys::FmgrInfo,
+    pub ioparam: pg_sys::Oid,
+    pub dropped: bool,
 }
 
 /// A qual of the plan whose value the executor computes, and its executor state.
@@ -619,7 +619,7 @@ fn civil(z: i64) -> (i64, u32, u32) {
     (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
-unsafe fn zone_for(name: &str) -> Box<dyn Zone> {
+pub(crate) unsafe fn zone_for(name: &str) -> Box<dyn Zone> {
     if name == "Asia/Taipei" {
         return Box::new(decode::TAIPEI);
     }
@@ -666,7 +666,7 @@ pub(crate) fn source_for(name: &str, json_path: Option<&str>, source: &TableSour
     Source::Own(vec![name.to_string()])
 }
 
-unsafe fn build_columns(rel: pg_sys::Relation, info: &TableInfo) -> (Vec<ColumnSpec>, Vec<PgColumn>) {
+pub(crate) unsafe fn build_columns(rel: pg_sys::Relation, info: &TableInfo) -> (Vec<ColumnSpec>, Vec<PgColumn>) {
     let tupdesc = (*rel).rd_att;
     let natts = (*tupdesc).natts as usize;
     let attrs = (*tupdesc).attrs.as_slice(natts);
@@ -694,7 +694,7 @@ unsafe fn input(col: &mut PgColumn, text: &str) -> pg_sys::Datum {
 }
 
 /// Turns a decoded cell into a Datum of the column's type.
-unsafe fn to_datum(cell: &Cell, col: &mut PgColumn) -> Option<pg_sys::Datum> {
+pub(crate) unsafe fn to_datum(cell: &Cell, col: &mut PgColumn) -> Option<pg_sys::Datum> {
     let t = col.typoid;
     Some(match cell {
         Cell::Null => return None,
