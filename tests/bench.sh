@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Benchmarks of the read path (numbers go to the README). Usage: bash tests/bench.sh [p1|p2|p4|p5|all]
+# Benchmarks (numbers go to the README). Usage: bash tests/bench.sh [p1|p2|p4|p5|w1|all]
 #   P1  full scan of 2,500 orders, sandbox --rps 5 --latency-ms 300: rows/s against the bound of
 #       250 rows/s (5 requests/s x 50 rows)
 #   P2  requests per query (pushdown) against a sandbox of 5,000 orders, against the minimum
 #       the API allows and a naive full scan (100 pages)
+#   W1  a 20-row UPDATE against a sandbox at --rps 5: wall time and 429s (expect about 4 s, none)
 #   P4  backend peak RSS growth (VmHWM) during a scan of 100,000 orders, sandbox --rps 0
 #   P5  decode rate of SELECT count(*) over orders (sandbox --rps 0) against Postgres's own
 #       jsonb_to_recordset over the same page bodies loaded into a local table, in one run
@@ -72,6 +73,24 @@ if [ "$which" = all ] || [ "$which" = p2 ]; then
   p2 "join of 20 local order ids" "SELECT o.order_number FROM p2_pick p JOIN p2.orders o ON o.id = p.id" 20
   p2 "order_number = c (lookup, then the order)" "SELECT * FROM p2.orders WHERE order_number = $NUM" 2
   p2 "order_line_items WHERE order_id = c" "SELECT * FROM p2.order_line_items WHERE order_id = $ID" 1
+fi
+
+if [ "$which" = all ] || [ "$which" = w1 ]; then
+  start_sandbox "$BIN" --rps 5 --products 40; PIDS+=("$SANDBOX_PID")
+  q <<SQL
+CREATE SERVER w1 FOREIGN DATA WRAPPER cyberbiz_fdw OPTIONS (api_url '$SANDBOX_URL', use_remote_estimate 'true');
+CREATE USER MAPPING FOR CURRENT_USER SERVER w1 OPTIONS (api_token '$TOKEN');
+CREATE SCHEMA w1;
+IMPORT FOREIGN SCHEMA cyberbiz LIMIT TO (products) FROM SERVER w1 INTO w1;
+CREATE TABLE w1_ids AS SELECT id FROM (SELECT id FROM w1.products OFFSET 0) p ORDER BY id LIMIT 20;
+SQL
+  curl -s -X DELETE "$SANDBOX_URL/__sandbox/requests" >/dev/null
+  ms=$(exec_ms "UPDATE w1.products SET published = NOT published WHERE id IN (SELECT id FROM w1_ids)")
+  curl -s "$SANDBOX_URL/__sandbox/requests" | python3 -c '
+import json,sys
+l=json.load(sys.stdin); ms=float(sys.argv[1])
+puts=[e for e in l if e["method"]=="PUT"]; n429=sum(1 for e in l if e["status"]==429)
+print(f"W1 UPDATE of 20 products at --rps 5: {ms/1000:.2f} s, {len(puts)} PUTs + {len(l)-len(puts)} GETs, {n429} 429s")' "$ms"
 fi
 
 if [ "$which" = all ] || [ "$which" = p4 ]; then
