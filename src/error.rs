@@ -111,6 +111,9 @@ pub enum FdwError {
     #[error("{request} may have reached CYBERBIZ but no answer came back ({cause}); the row may have been created")]
     OutcomeUnknown { request: String, cause: String, hint: String },
 
+    #[error("{message}")]
+    WebhookRejected { message: String, hint: String, too_large: bool },
+
     #[error("{inner} ({written} row(s) of this statement were already written to CYBERBIZ; API writes cannot be rolled back)")]
     PartiallyWritten { inner: Box<FdwError>, written: u64 },
 }
@@ -134,6 +137,9 @@ impl FdwError {
             FdwError::BodyTooLarge { .. } => SqlState::ProgramLimitExceeded,
             FdwError::OutcomeUnknown { .. } => SqlState::FdwError,
             FdwError::PartiallyWritten { inner, .. } => inner.sqlstate(),
+            FdwError::WebhookRejected { too_large: true, .. } => SqlState::ProgramLimitExceeded,
+            FdwError::WebhookRejected { message, .. } if message.starts_with("unknown") => SqlState::InvalidParameterValue,
+            FdwError::WebhookRejected { .. } => SqlState::InvalidAuthorization,
         }
     }
 
@@ -145,6 +151,7 @@ impl FdwError {
             FdwError::ConflictingOptions { hint, .. } => Some(hint.clone()),
             FdwError::KeyRequired { hint, .. } | FdwError::WriteUnsupported { hint, .. } | FdwError::OutcomeUnknown { hint, .. } => Some(hint.clone()),
             FdwError::PartiallyWritten { inner, .. } => inner.hint(),
+            FdwError::WebhookRejected { hint, .. } if !hint.is_empty() => Some(hint.clone()),
             FdwError::NoUserMapping { server } => Some(format!("CREATE USER MAPPING FOR CURRENT_USER SERVER {server} OPTIONS (api_token '...');")),
             FdwError::MissingScope { scope, .. } => Some(format!("Tick {scope} for the custom app in the CYBERBIZ admin (APP MARKET > My extensions > Custom), then use its new token.")),
             _ => None,

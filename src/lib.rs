@@ -13,6 +13,7 @@ pub mod limiter;
 pub mod options;
 pub mod plan;
 pub mod pump;
+pub mod webhook;
 pub mod write;
 
 ::pgrx::pg_module_magic!(name, version);

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Benchmarks (numbers go to the README). Usage: bash tests/bench.sh [p1|p2|p4|p5|w1|all]
+# Benchmarks (numbers go to the README). Usage: bash tests/bench.sh [p1|p2|p4|p5|p6|w1|all]
 #   P1  full scan of 2,500 orders, sandbox --rps 5 --latency-ms 300: rows/s against the bound of
 #       250 rows/s (5 requests/s x 50 rows)
 #   P2  requests per query (pushdown) against a sandbox of 5,000 orders, against the minimum
 #       the API allows and a naive full scan (100 pages)
+#   P6  webhook ingest rate of order-sized payloads in one session (verify + dedupe + mirror
+#       upsert) against plain INSERT INTO t VALUES ($1::jsonb) of the same payloads
 #   W1  a 20-row UPDATE against a sandbox at --rps 5: wall time and 429s (expect about 4 s, none)
 #   P4  backend peak RSS growth (VmHWM) during a scan of 100,000 orders, sandbox --rps 0
 #   P5  decode rate of SELECT count(*) over orders (sandbox --rps 0) against Postgres's own
@@ -73,6 +75,36 @@ if [ "$which" = all ] || [ "$which" = p2 ]; then
   p2 "join of 20 local order ids" "SELECT o.order_number FROM p2_pick p JOIN p2.orders o ON o.id = p.id" 20
   p2 "order_number = c (lookup, then the order)" "SELECT * FROM p2.orders WHERE order_number = $NUM" 2
   p2 "order_line_items WHERE order_id = c" "SELECT * FROM p2.order_line_items WHERE order_id = $ID" 1
+fi
+
+if [ "$which" = all ] || [ "$which" = p6 ]; then
+  start_sandbox "$BIN" --rps 0 --orders 5000; PIDS+=("$SANDBOX_PID")
+  tmp=$(mktemp); chmod 644 "$tmp"
+  for p in $(seq 1 100); do
+    curl -s -H "Authorization: Bearer $TOKEN" "$SANDBOX_URL/v1/orders?per_page=50&page=$p"; echo
+  done > "$tmp"
+  q <<SQL
+CREATE EXTENSION IF NOT EXISTS pgcrypto;
+CREATE SERVER p6 FOREIGN DATA WRAPPER cyberbiz_fdw OPTIONS (shop_domain 'bench.cyberbiz.co');
+CREATE USER MAPPING FOR CURRENT_USER SERVER p6 OPTIONS (api_token 'a.b.c', app_secret 'bench-secret');
+CREATE TABLE p6_pages (body text);
+COPY p6_pages FROM '$tmp' WITH (FORMAT csv, QUOTE E'\x01', DELIMITER E'\x02');
+CREATE TABLE p6_payloads AS SELECT o::text AS body FROM p6_pages, jsonb_array_elements(body::jsonb) o;
+ALTER TABLE p6_payloads ADD COLUMN sig text;
+UPDATE p6_payloads SET sig = encode(hmac(body, 'bench-secret', 'sha256'), 'hex');
+CREATE TABLE p6_plain (payload jsonb);
+SQL
+  n=$(echo "SELECT count(*) FROM p6_payloads" | q)
+  bytes=$(echo "SELECT avg(length(body))::int FROM p6_payloads" | q)
+  ingest=$(exec_ms "SELECT count(cyberbiz_ingest_webhook(body, 'orders/update', sig, 'bench.cyberbiz.co')) FROM p6_payloads")
+  plain=$(exec_ms "INSERT INTO p6_plain SELECT body::jsonb FROM p6_payloads")
+  dup=$(exec_ms "SELECT count(cyberbiz_ingest_webhook(body, 'orders/update', sig, 'bench.cyberbiz.co')) FROM p6_payloads")
+  python3 - "$n" "$bytes" "$ingest" "$plain" "$dup" <<'PY'
+import sys
+n, b = int(sys.argv[1]), int(sys.argv[2]); ingest, plain, dup = map(float, sys.argv[3:])
+print(f"P6 {n:,} order payloads (~{b:,} bytes): ingest {n/(ingest/1000):,.0f}/s ({ingest:.0f} ms), plain jsonb INSERT {n/(plain/1000):,.0f}/s ({plain:.0f} ms), ratio {plain/ingest:.2f}x; duplicate redelivery {n/(dup/1000):,.0f}/s")
+PY
+  rm -f "$tmp"
 fi
 
 if [ "$which" = all ] || [ "$which" = w1 ]; then

@@ -43,6 +43,22 @@ psql_pg -d postgres -c "\"CREATE DATABASE $DB\""
 psql_pg -d postgres -c "\"ALTER DATABASE $DB SET cyberbiz_test.api_url = '$SANDBOX_URL'\""
 psql_pg -d postgres -c "\"ALTER DATABASE $DB SET cyberbiz_test.api_token = '$TOKEN'\""
 psql_pg -d postgres -c "\"ALTER DATABASE $DB SET cyberbiz_test.slow_url = '$SLOW_URL'\""
+# Webhooks end to end: a receiver running as postgres (peer auth) calls cyberbiz_ingest_webhook;
+# a third sandbox posts signed webhooks to it for writes made through the FDW.
+RECV_OUT=$(mktemp); chmod 666 "$RECV_OUT"
+su postgres -s /bin/sh -c "exec $SANDBOX_BIN receive --postgres 'host=/var/run/postgresql dbname=$DB'" >"$RECV_OUT" 2>&1 &
+RECV_PID=$!
+for _ in $(seq 1 100); do
+  RECV_URL=$(head -n 1 "$RECV_OUT" 2>/dev/null || true)
+  case "$RECV_URL" in http://*) break ;; esac
+  sleep 0.1
+done
+case "$RECV_URL" in http://*) ;; *) echo "the webhook receiver did not start: $(cat "$RECV_OUT")" >&2; exit 1 ;; esac
+MAIN_URL=$SANDBOX_URL MAIN_PID=$SANDBOX_PID
+start_sandbox "$SANDBOX_BIN" --rps 0 --now "2026-11-28 12:00:00" --orders 30 --customers 20 --products 10 --webhook-url "$RECV_URL" --app-secret regress-app-secret
+HOOKS_PID=$SANDBOX_PID
+psql_pg -d postgres -c "\"ALTER DATABASE $DB SET cyberbiz_test.hooks_url = '$SANDBOX_URL'\""
+trap 'kill $MAIN_PID $SLOW_PID $HOOKS_PID 2>/dev/null || true; pkill -f "$SANDBOX_BIN receive" 2>/dev/null || true' EXIT
 OUT=$(mktemp -d)
 chown postgres:postgres "$OUT"
 TESTS=$(cd tests/pg_regress/sql && ls *.sql | sed 's/\.sql$//' | sort | tr '\n' ' ')

@@ -5,6 +5,7 @@
 mod import;
 mod modify;
 mod scan;
+mod webhook;
 
 use crate::error::{FdwError, SqlState};
 use crate::options::{self, OptionTarget};

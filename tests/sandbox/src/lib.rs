@@ -7,6 +7,7 @@ pub mod clock;
 pub mod config;
 pub mod data;
 pub mod jwt;
+pub mod receiver;
 pub mod rng;
 pub mod routes;
 pub mod server;

@@ -9,13 +9,16 @@ const USAGE: &str = "usage:
                          [--rps N] [--latency-ms N] [--max-body-bytes N] [--fail-rate F]
                          [--drop-rate F] [--jwt-secret S] [--webhook-url URL] [--app-secret S]
                          [--shop-domain D] [--now 'YYYY-MM-DD HH:MM:SS']
-  cyberbiz-sandbox token [--scopes \"read_orders write_products ...\"] [--ttl-secs N] [--jwt-secret S]";
+  cyberbiz-sandbox token [--scopes \"read_orders write_products ...\"] [--ttl-secs N] [--jwt-secret S]
+  cyberbiz-sandbox receive --postgres 'host=/var/run/postgresql dbname=shop' [--listen ADDR]
+      (a webhook receiver calling cyberbiz_ingest_webhook for each delivery)";
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let code = match args.first().map(String::as_str) {
         Some("serve") => serve(&args[1..]),
         Some("token") => print_token(&args[1..]),
+        Some("receive") => receive(&args[1..]),
         _ => Err(USAGE.to_string()),
     };
     if let Err(msg) = code {
@@ -38,6 +41,21 @@ fn serve(args: &[String]) -> Result<(), String> {
         }
         Ok(())
     })
+}
+
+fn receive(args: &[String]) -> Result<(), String> {
+    let mut listen = "127.0.0.1:0".to_string();
+    let mut conninfo = None;
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        let v = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
+        match flag.as_str() {
+            "--listen" => listen = v.clone(),
+            "--postgres" => conninfo = Some(v.clone()),
+            other => return Err(format!("unknown option {other:?}\n{USAGE}")),
+        }
+    }
+    cyberbiz_sandbox::receiver::run(&listen, &conninfo.ok_or("--postgres is required")?)
 }
 
 fn print_token(args: &[String]) -> Result<(), String> {

@@ -1,0 +1,307 @@
+//! Webhook ingestion, the Postgres side: the App Secret is read from the caller's user mapping
+//! and never leaves this function; events are stored and mirrors kept by the extension's SQL
+//! (`cyberbiz_ingest_webhook`, `cyberbiz_backfill`).
+
+use super::{def_options, raise};
+use crate::error::FdwError;
+use crate::options;
+use crate::webhook::{self, Refusal};
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+use std::ffi::CString;
+
+/// Checks a delivery's signature against the App Secret of `server` (the current user's user
+/// mapping). Raises 28000 on a missing or wrong signature, 54000 on an oversized body.
+#[pg_extern(parallel_unsafe)]
+fn cyberbiz_fdw_verify_webhook(body: &str, signature: Option<&str>, server: &str) {
+    let name = CString::new(server).unwrap_or_default();
+    // SAFETY: catalog lookups on the main thread; missing_ok=false raises a clear ERROR.
+    let secret = unsafe {
+        let srv = pg_sys::GetForeignServerByName(name.as_ptr(), false);
+        let um = pg_sys::GetUserMapping(pg_sys::GetUserId(), (*srv).serverid);
+        options::parse_user_mapping(&def_options((*um).options)).ok().and_then(|u| u.app_secret)
+    };
+    let Some(secret) = secret else {
+        raise(FdwError::WebhookRejected { message: format!("the user mapping for server \"{server}\" has no app_secret to verify webhooks with"), hint: "ALTER USER MAPPING ... OPTIONS (ADD app_secret '<the custom app App Secret>')".into(), too_large: false })
+    };
+    match webhook::verify(body.as_bytes(), signature.unwrap_or(""), secret.as_bytes()) {
+        Ok(()) => {}
+        Err(Refusal::Missing) => raise(FdwError::WebhookRejected { message: "webhook rejected: no X-Cyberbiz-Hmac-Sha256 signature".into(), hint: "Pass the X-Cyberbiz-Hmac-Sha256 header value as the signature argument.".into(), too_large: false }),
+        Err(Refusal::Mismatch) => raise(FdwError::WebhookRejected {
+            message: "webhook rejected: the signature does not match the body (HMAC-SHA256 under the App Secret, hex or base64)".into(),
+            hint: "Pass the raw body text exactly as received (not through json/jsonb, which reorders keys).".into(),
+            too_large: false,
+        }),
+        Err(Refusal::TooLarge(n)) => raise(FdwError::WebhookRejected { message: format!("webhook rejected: the body is {n} bytes, over the {} byte limit", webhook::MAX_BODY_BYTES), hint: String::new(), too_large: true }),
+    }
+}
+
+/// The resource an event is about; raises 22023 for an event CYBERBIZ does not send.
+#[pg_extern(immutable, parallel_safe)]
+fn cyberbiz_fdw_webhook_resource(event: &str) -> &'static str {
+    match webhook::resource_of(event) {
+        Some(r) => r,
+        None => raise(FdwError::WebhookRejected {
+            message: format!("unknown CYBERBIZ webhook event \"{event}\""),
+            hint: "Events are named resource/action, e.g. orders/paid, products/update, apps/uninstall (the X-Cyberbiz-Event header).".into(),
+            too_large: false,
+        }),
+    }
+}
+
+extension_sql!(
+    r#"
+-- Every accepted delivery, once. Deliveries carry no id: (event, resource id, payload
+-- updated_at) identifies one; events without an id (apps/uninstall) use the body's hash.
+CREATE TABLE cyberbiz_webhook_events (
+    id bigserial PRIMARY KEY,
+    received_at timestamptz NOT NULL DEFAULT now(),
+    event text NOT NULL,
+    shop_domain text,
+    server name NOT NULL,
+    resource text NOT NULL,
+    resource_id bigint,
+    resource_updated_at timestamptz,
+    payload jsonb NOT NULL,
+    body text NOT NULL,
+    dedupe_key text NOT NULL UNIQUE
+);
+COMMENT ON TABLE cyberbiz_webhook_events IS 'CYBERBIZ webhook deliveries accepted by cyberbiz_ingest_webhook (verified, deduplicated)';
+
+-- Local copies kept by webhooks and cyberbiz_backfill: one row per resource, newest payload wins.
+CREATE TABLE cyberbiz_orders_mirror (
+    id bigint PRIMARY KEY,
+    order_number bigint,
+    created_at timestamptz,
+    updated_at timestamptz,
+    order_status text,
+    financial_status text,
+    fulfillment_status text,
+    total_price numeric,
+    deleted_at timestamptz,
+    payload jsonb NOT NULL,
+    synced_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE cyberbiz_order_line_items_mirror (
+    order_id bigint NOT NULL REFERENCES cyberbiz_orders_mirror (id) ON DELETE CASCADE,
+    id bigint NOT NULL,
+    sku text,
+    quantity integer,
+    price numeric,
+    payload jsonb NOT NULL,
+    PRIMARY KEY (order_id, id)
+);
+CREATE TABLE cyberbiz_customers_mirror (
+    id bigint PRIMARY KEY,
+    name text,
+    email text,
+    mobile text,
+    updated_at timestamptz,
+    deleted_at timestamptz,
+    payload jsonb NOT NULL,
+    synced_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE cyberbiz_products_mirror (
+    id bigint PRIMARY KEY,
+    title text,
+    published boolean,
+    updated_at timestamptz,
+    deleted_at timestamptz,
+    payload jsonb NOT NULL,
+    synced_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE cyberbiz_product_variants_mirror (
+    id bigint PRIMARY KEY,
+    product_id bigint,
+    sku text,
+    price numeric,
+    inventory_quantity integer,
+    updated_at timestamptz,
+    payload jsonb NOT NULL
+);
+CREATE TABLE cyberbiz_backfill_state (
+    source regclass PRIMARY KEY,
+    resource text NOT NULL,
+    last_updated_at timestamptz,
+    last_run_at timestamptz NOT NULL
+);
+-- pg_dump keeps the data of these extension tables.
+SELECT pg_catalog.pg_extension_config_dump('cyberbiz_webhook_events', '');
+SELECT pg_catalog.pg_extension_config_dump('cyberbiz_orders_mirror', '');
+SELECT pg_catalog.pg_extension_config_dump('cyberbiz_order_line_items_mirror', '');
+SELECT pg_catalog.pg_extension_config_dump('cyberbiz_customers_mirror', '');
+SELECT pg_catalog.pg_extension_config_dump('cyberbiz_products_mirror', '');
+SELECT pg_catalog.pg_extension_config_dump('cyberbiz_product_variants_mirror', '');
+SELECT pg_catalog.pg_extension_config_dump('cyberbiz_backfill_state', '');
+
+-- Taipei wall-clock text -> timestamptz (NULL for NULL or empty).
+CREATE FUNCTION cyberbiz_taipei(t text) RETURNS timestamptz LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$ SELECT CASE WHEN t IS NULL OR t = '' THEN NULL ELSE t::timestamp AT TIME ZONE 'Asia/Taipei' END $$;
+
+-- Applies one payload to the mirrors. An older payload never overwrites a newer one; at equal
+-- updated_at a create event does not overwrite (creates come first in the platform's order).
+-- Returns whether the mirror changed.
+CREATE FUNCTION cyberbiz_mirror_apply(kind text, p jsonb, is_create boolean DEFAULT false) RETURNS boolean
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    rid bigint := (p->>'id')::bigint;
+    upd timestamptz := cyberbiz_taipei(p->>'updated_at');
+    applied boolean := false;
+BEGIN
+    IF kind = 'orders' THEN
+        INSERT INTO cyberbiz_orders_mirror AS m (id, order_number, created_at, updated_at, order_status, financial_status, fulfillment_status, total_price, payload)
+        VALUES (rid, (p->>'order_number')::bigint, cyberbiz_taipei(p->>'created_at'), upd, p->'statuses'->>'order_status', p->'statuses'->>'financial_status',
+                p->'statuses'->>'fulfillment_status', (p->'prices'->>'total_price')::numeric, p)
+        ON CONFLICT (id) DO UPDATE SET order_number = excluded.order_number, created_at = excluded.created_at, updated_at = excluded.updated_at,
+            order_status = excluded.order_status, financial_status = excluded.financial_status, fulfillment_status = excluded.fulfillment_status,
+            total_price = excluded.total_price, payload = excluded.payload, deleted_at = NULL, synced_at = now()
+        WHERE m.updated_at IS NULL OR excluded.updated_at > m.updated_at OR (excluded.updated_at = m.updated_at AND NOT is_create)
+        RETURNING true INTO applied;
+        IF applied THEN
+            DELETE FROM cyberbiz_order_line_items_mirror WHERE order_id = rid;
+            INSERT INTO cyberbiz_order_line_items_mirror (order_id, id, sku, quantity, price, payload)
+            SELECT rid, (li->>'id')::bigint, li->>'sku', (li->>'quantity')::integer, (li->>'price')::numeric, li
+            FROM jsonb_array_elements(CASE WHEN jsonb_typeof(p->'line_items') = 'array' THEN p->'line_items' ELSE '[]' END) li
+            WHERE li ? 'id'
+            ON CONFLICT DO NOTHING;
+        END IF;
+    ELSIF kind = 'customers' THEN
+        INSERT INTO cyberbiz_customers_mirror AS m (id, name, email, mobile, updated_at, payload)
+        VALUES (rid, p->>'name', p->>'email', p->>'mobile', upd, p)
+        ON CONFLICT (id) DO UPDATE SET name = excluded.name, email = excluded.email, mobile = excluded.mobile, updated_at = excluded.updated_at,
+            payload = excluded.payload, deleted_at = NULL, synced_at = now()
+        WHERE m.updated_at IS NULL OR excluded.updated_at > m.updated_at OR (excluded.updated_at = m.updated_at AND NOT is_create)
+        RETURNING true INTO applied;
+    ELSIF kind IN ('products', 'products_deleted') THEN
+        INSERT INTO cyberbiz_products_mirror AS m (id, title, published, updated_at, deleted_at, payload)
+        VALUES (rid, p->>'title', (p->>'published')::boolean, upd, CASE WHEN kind = 'products_deleted' THEN coalesce(upd, now()) END, p)
+        ON CONFLICT (id) DO UPDATE SET title = excluded.title, published = excluded.published, updated_at = excluded.updated_at,
+            deleted_at = excluded.deleted_at, payload = excluded.payload, synced_at = now()
+        WHERE m.updated_at IS NULL OR excluded.updated_at IS NULL OR excluded.updated_at > m.updated_at
+           OR (excluded.updated_at = m.updated_at AND (NOT is_create OR kind = 'products_deleted'))
+        RETURNING true INTO applied;
+        IF applied AND kind = 'products' AND jsonb_typeof(p->'product_variants') = 'array' THEN
+            DELETE FROM cyberbiz_product_variants_mirror WHERE product_id = rid
+              AND id NOT IN (SELECT (v->>'id')::bigint FROM jsonb_array_elements(p->'product_variants') v);
+            PERFORM cyberbiz_mirror_apply('product_variants', v || jsonb_build_object('product_id', rid), is_create)
+            FROM jsonb_array_elements(p->'product_variants') v WHERE v ? 'id';
+        END IF;
+    ELSIF kind = 'product_variants' THEN
+        INSERT INTO cyberbiz_product_variants_mirror AS m (id, product_id, sku, price, inventory_quantity, updated_at, payload)
+        VALUES (rid, (p->>'product_id')::bigint, p->>'sku', (p->>'price')::numeric, (p->>'inventory_quantity')::integer, upd, p)
+        ON CONFLICT (id) DO UPDATE SET product_id = excluded.product_id, sku = excluded.sku, price = excluded.price,
+            inventory_quantity = excluded.inventory_quantity, updated_at = excluded.updated_at, payload = excluded.payload
+        WHERE m.updated_at IS NULL OR excluded.updated_at > m.updated_at OR (excluded.updated_at = m.updated_at AND NOT is_create)
+        RETURNING true INTO applied;
+    ELSIF kind = 'product_variants_deleted' THEN
+        DELETE FROM cyberbiz_product_variants_mirror m WHERE m.id = rid AND (m.updated_at IS NULL OR upd IS NULL OR m.updated_at <= upd);
+        applied := FOUND;
+    END IF;
+    RETURN coalesce(applied, false);
+END
+$fn$;
+
+-- Verifies, stores and applies one webhook delivery; returns the event's id (the existing id
+-- for a duplicate delivery, which stores nothing new). Pass the raw body text exactly as
+-- received (never through json/jsonb: that reorders keys and breaks the signature), the
+-- X-Cyberbiz-Event, X-Cyberbiz-Hmac-Sha256 and X-Cyberbiz-Domain header values. The server
+-- whose user mapping holds the app_secret is `server`, else the one whose shop_domain option
+-- matches, else the only cyberbiz_fdw server.
+CREATE FUNCTION cyberbiz_ingest_webhook(body text, event text, signature text, shop_domain text DEFAULT NULL, server name DEFAULT NULL) RETURNS bigint
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    srv name := server;
+    n integer;
+    p jsonb;
+    kind text;
+    rid bigint;
+    upd timestamptz;
+    key text;
+    new_id bigint;
+BEGIN
+    IF body IS NULL OR event IS NULL THEN
+        RAISE EXCEPTION 'webhook body and event are required' USING ERRCODE = '22004';
+    END IF;
+    IF srv IS NULL THEN
+        SELECT min(s.srvname), count(*) INTO srv, n
+        FROM pg_foreign_server s JOIN pg_foreign_data_wrapper w ON w.oid = s.srvfdw
+        WHERE w.fdwname = 'cyberbiz_fdw'
+          AND EXISTS (SELECT 1 FROM unnest(s.srvoptions) o WHERE o = 'shop_domain=' || lower(cyberbiz_ingest_webhook.shop_domain));
+        IF n <> 1 THEN
+            SELECT min(s.srvname), count(*) INTO srv, n
+            FROM pg_foreign_server s JOIN pg_foreign_data_wrapper w ON w.oid = s.srvfdw WHERE w.fdwname = 'cyberbiz_fdw';
+            IF n <> 1 THEN
+                RAISE EXCEPTION 'cannot tell which CYBERBIZ server webhook from shop "%" belongs to (% servers)', cyberbiz_ingest_webhook.shop_domain, n
+                    USING ERRCODE = '28000', HINT = 'Set the server option shop_domain to the shop''s X-Cyberbiz-Domain, or pass server => ''name''.';
+            END IF;
+        END IF;
+    END IF;
+    PERFORM cyberbiz_fdw_verify_webhook(body, signature, srv);
+    kind := cyberbiz_fdw_webhook_resource(event);
+    BEGIN
+        p := body::jsonb;
+    EXCEPTION WHEN others THEN
+        RAISE EXCEPTION 'webhook body is not valid JSON: %', SQLERRM USING ERRCODE = '22P02';
+    END;
+    IF jsonb_typeof(p) <> 'object' THEN
+        RAISE EXCEPTION 'webhook body is a JSON %, not an object', jsonb_typeof(p) USING ERRCODE = '22023';
+    END IF;
+    IF jsonb_typeof(p->'id') = 'number' THEN
+        rid := (p->>'id')::bigint;
+    ELSIF kind <> 'app' THEN
+        RAISE EXCEPTION 'webhook payload for % has no numeric id', event USING ERRCODE = '22023';
+    END IF;
+    BEGIN
+        upd := cyberbiz_taipei(p->>'updated_at');
+    EXCEPTION WHEN others THEN
+        RAISE EXCEPTION 'webhook payload has an unreadable updated_at: %', p->>'updated_at' USING ERRCODE = '22007';
+    END;
+    key := event || '|' || coalesce(rid::text, md5(body)) || '|' || coalesce(p->>'updated_at', '');
+    INSERT INTO cyberbiz_webhook_events (event, shop_domain, server, resource, resource_id, resource_updated_at, payload, body, dedupe_key)
+    VALUES (event, cyberbiz_ingest_webhook.shop_domain, srv, kind, rid, upd, p, body, key)
+    ON CONFLICT (dedupe_key) DO NOTHING
+    RETURNING id INTO new_id;
+    IF new_id IS NULL THEN
+        SELECT e.id INTO new_id FROM cyberbiz_webhook_events e WHERE e.dedupe_key = key;
+        RETURN new_id;
+    END IF;
+    PERFORM cyberbiz_mirror_apply(kind, p, event LIKE '%/create');
+    RETURN new_id;
+END
+$fn$;
+
+-- Fills or refreshes a mirror through the FDW from a foreign table of orders, customers or
+-- products (incrementally: rows updated since the last run, with the updated_at pushed down
+-- where the API allows). Runs at the limiter's pace and can be cancelled.
+CREATE FUNCTION cyberbiz_backfill(source regclass) RETURNS bigint
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    res text;
+    since timestamptz;
+    newest timestamptz;
+    n bigint := 0;
+    r record;
+BEGIN
+    SELECT split_part(o, '=', 2) INTO res FROM pg_foreign_table ft, unnest(ft.ftoptions) o
+    WHERE ft.ftrelid = source AND o LIKE 'resource=%';
+    IF res IS NULL OR res NOT IN ('orders', 'customers', 'products') THEN
+        RAISE EXCEPTION '% is not a CYBERBIZ foreign table of orders, customers or products', source USING ERRCODE = '22023';
+    END IF;
+    SELECT last_updated_at INTO since FROM cyberbiz_backfill_state WHERE cyberbiz_backfill_state.source = cyberbiz_backfill.source;
+    FOR r IN EXECUTE CASE WHEN since IS NULL THEN format('SELECT raw FROM %s', source)
+                          ELSE format('SELECT raw FROM %s WHERE updated_at >= $1', source) END USING since LOOP
+        IF cyberbiz_mirror_apply(res, r.raw, false) THEN
+            n := n + 1;
+        END IF;
+        newest := greatest(newest, cyberbiz_taipei(r.raw->>'updated_at'));
+    END LOOP;
+    INSERT INTO cyberbiz_backfill_state AS s (source, resource, last_updated_at, last_run_at)
+    VALUES (source, res, coalesce(newest, since), now())
+    ON CONFLICT (source) DO UPDATE SET last_updated_at = greatest(s.last_updated_at, excluded.last_updated_at), last_run_at = now();
+    RETURN n;
+END
+$fn$;
+"#,
+    name = "webhooks",
+    requires = [cyberbiz_fdw_verify_webhook, cyberbiz_fdw_webhook_resource]
+);

@@ -1,0 +1,107 @@
+//! Webhooks: signature checks and event names. Pure Rust; `fdw/webhook.rs` finds the App Secret
+//! and the extension's SQL stores events and keeps the mirror tables.
+
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+/// Largest body accepted (the platform's request limit).
+pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+
+/// Why a delivery is refused.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// No signature header value.
+    Missing,
+    /// Neither the hex (production) nor the base64 (documented) HMAC matches.
+    Mismatch,
+    TooLarge(usize),
+}
+
+/// Verifies `signature` = HMAC-SHA256(body, secret) in hex or base64, in constant time.
+pub fn verify(body: &[u8], signature: &str, secret: &[u8]) -> Result<(), Refusal> {
+    if body.len() > MAX_BODY_BYTES {
+        return Err(Refusal::TooLarge(body.len()));
+    }
+    let sig = signature.trim();
+    if sig.is_empty() {
+        return Err(Refusal::Missing);
+    }
+    let mac = || {
+        let mut m = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes any key length");
+        m.update(body);
+        m
+    };
+    let hex = (sig.len() == 64).then(|| (0..32).map(|i| u8::from_str_radix(&sig[2 * i..2 * i + 2], 16).ok()).collect::<Option<Vec<u8>>>()).flatten();
+    if let Some(bytes) = hex {
+        if mac().verify_slice(&bytes).is_ok() {
+            return Ok(());
+        }
+    }
+    if let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(sig) {
+        if bytes.len() == 32 && mac().verify_slice(&bytes).is_ok() {
+            return Ok(());
+        }
+    }
+    Err(Refusal::Mismatch)
+}
+
+/// The resource an event is about (`orders/paid` -> `orders`), or None for an unknown event.
+/// `app` events (apps/uninstall) carry no resource id.
+pub fn resource_of(event: &str) -> Option<&'static str> {
+    Some(match event {
+        "customers/create" | "customers/update" | "uid_providers/create" | "uid_providers/update" | "customer_tags/update" => "customers",
+        "orders/create" | "orders/paid" | "orders/preparing" | "orders/fulfilled" | "orders/received" | "orders/arrived" | "orders/expired" | "orders/cancelled" | "orders/returned"
+        | "orders/partial_return" | "orders/refunded" | "orders/partial_refunded" | "orders/closed" | "orders/request_return" | "orders/opened" | "orders/update"
+        | "express_delivery_orders/update" => "orders",
+        "products/create" | "products/update" | "products/update_photos" | "products/update_options" => "products",
+        "products/delete" => "products_deleted",
+        "variants/create" | "variants/update" => "product_variants",
+        "variants/delete" => "product_variants_deleted",
+        "bonus_points/create" | "bonus_points/update" | "bonus_points/destroy" | "comment_bonus/create" => "bonus_points",
+        "coupons/create" | "coupons/update" | "coupons/destroy" => "coupons",
+        "customer_vip_level/update" => "customer_vip_level",
+        "affiliate_vendor_orders/create" | "affiliate_vendor_orders/closed" | "affiliate_vendor_orders/cancelled" => "affiliate_vendor_orders",
+        "collections/create" | "collections/update" | "collections/delete" => "collections",
+        "domains/create" | "domains/update" | "domains/destroy" => "domains",
+        "menus/create" | "menus/update" | "menus/destroy" => "menus",
+        "bulk_operations/finish" => "bulk_operations",
+        "apps/uninstall" => "app",
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hex_sig(body: &[u8], secret: &[u8]) -> String {
+        let mut m = Hmac::<Sha256>::new_from_slice(secret).unwrap();
+        m.update(body);
+        m.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    #[test]
+    fn hex_and_base64_signatures() {
+        let body = br#"{"id":1,"updated_at":"2026-11-28 12:00:00"}"#;
+        let hex = hex_sig(body, b"s3cret");
+        assert_eq!(verify(body, &hex, b"s3cret"), Ok(()));
+        assert_eq!(verify(body, &hex.to_uppercase(), b"s3cret"), Ok(()));
+        let raw: Vec<u8> = (0..32).map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap()).collect();
+        let b64 = base64::engine::general_purpose::STANDARD.encode(raw);
+        assert_eq!(verify(body, &b64, b"s3cret"), Ok(()));
+        assert_eq!(verify(body, &hex, b"wrong"), Err(Refusal::Mismatch));
+        assert_eq!(verify(br#"{"id":2,"updated_at":"2026-11-28 12:00:00"}"#, &hex, b"s3cret"), Err(Refusal::Mismatch), "tampered body");
+        assert_eq!(verify(body, "", b"s3cret"), Err(Refusal::Missing));
+        assert_eq!(verify(body, "zz", b"s3cret"), Err(Refusal::Mismatch));
+        assert!(matches!(verify(&vec![b' '; MAX_BODY_BYTES + 1], &hex, b"s3cret"), Err(Refusal::TooLarge(_))));
+    }
+
+    #[test]
+    fn events() {
+        assert_eq!(resource_of("orders/paid"), Some("orders"));
+        assert_eq!(resource_of("variants/delete"), Some("product_variants_deleted"));
+        assert_eq!(resource_of("apps/uninstall"), Some("app"));
+        assert_eq!(resource_of("orders/exploded"), None);
+    }
+}

@@ -1,0 +1,56 @@
+-- Webhooks end to end: writes made through the FDW make the sandbox post signed webhooks to a
+-- receiver (cyberbiz-sandbox receive, started by tests/test.sh), which calls
+-- cyberbiz_ingest_webhook; afterwards the mirror tables equal the API's state.
+\set VERBOSITY default
+\set SHOW_CONTEXT never
+SET TIME ZONE 'Asia/Taipei';
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS cyberbiz_fdw;
+RESET client_min_messages;
+DO $$
+BEGIN
+  EXECUTE format('CREATE SERVER hooks FOREIGN DATA WRAPPER cyberbiz_fdw OPTIONS (api_url %L, shop_domain %L, requests_per_second %L)',
+                 current_setting('cyberbiz_test.hooks_url'), 'sandbox.cyberbiz.co', '1000');
+  EXECUTE format('CREATE USER MAPPING FOR CURRENT_USER SERVER hooks OPTIONS (api_token %L, app_secret %L)',
+                 current_setting('cyberbiz_test.api_token'), 'regress-app-secret');
+END $$;
+CREATE SCHEMA h;
+IMPORT FOREIGN SCHEMA cyberbiz LIMIT TO (orders, customers, products) FROM SERVER hooks INTO h;
+
+-- The mirror starts complete (backfill through the FDW), and a second run is incremental.
+SELECT cyberbiz_backfill('h.orders') AS orders, cyberbiz_backfill('h.customers') AS customers, cyberbiz_backfill('h.products') AS products;
+SELECT cyberbiz_backfill('h.orders') AS orders_again;
+SELECT count(*) AS line_items FROM cyberbiz_order_line_items_mirror;
+
+-- Writes through the FDW; the sandbox posts a signed webhook for each.
+UPDATE h.orders SET note = '請改週五送達' WHERE id = (SELECT min(id) FROM h.orders);
+UPDATE h.orders SET order_status = 'cancelled' WHERE id = (SELECT max(id) FROM h.orders WHERE order_status = 'open');
+UPDATE h.customers SET note = 'VIP 客戶' WHERE id = (SELECT min(id) FROM h.customers);
+INSERT INTO h.products (title, published, price, raw) VALUES ('新品 茶包', true, 99, '{"handle": "new-tea"}');
+UPDATE h.products SET published = NOT published WHERE id = (SELECT min(id) FROM h.products);
+DELETE FROM h.products WHERE id = (SELECT max(id) FROM h.products WHERE title <> '新品 茶包');
+SELECT pg_sleep(2);
+
+SELECT event, resource, count(*) FROM cyberbiz_webhook_events GROUP BY 1, 2 ORDER BY 1;
+
+-- The mirrors equal the API.
+SELECT count(*) AS orders_differing
+FROM cyberbiz_orders_mirror m FULL JOIN (SELECT id, raw FROM h.orders OFFSET 0) a USING (id)
+WHERE m.payload IS DISTINCT FROM a.raw;
+SELECT count(*) AS customers_differing
+FROM cyberbiz_customers_mirror m FULL JOIN (SELECT id, raw FROM h.customers OFFSET 0) a USING (id)
+WHERE m.payload IS DISTINCT FROM a.raw;
+SELECT count(*) AS products_differing
+FROM cyberbiz_products_mirror m FULL JOIN (SELECT id, raw FROM h.products OFFSET 0) a USING (id)
+WHERE (m.deleted_at IS NULL AND m.payload IS DISTINCT FROM a.raw) OR (m.deleted_at IS NOT NULL AND a.id IS NOT NULL);
+SELECT count(*) AS deleted_products FROM cyberbiz_products_mirror WHERE deleted_at IS NOT NULL;
+SELECT note, order_status FROM cyberbiz_orders_mirror WHERE note IS NOT NULL OR order_status = 'cancelled' ORDER BY id;
+
+-- A delivery with a wrong signature is refused and stores nothing.
+SELECT count(*) AS events_before FROM cyberbiz_webhook_events;
+SELECT cyberbiz_ingest_webhook('{"id": 1, "updated_at": "2026-11-28 12:00:00"}', 'orders/update', 'deadbeef', 'sandbox.cyberbiz.co');
+SELECT count(*) AS events_after FROM cyberbiz_webhook_events;
+
+SET client_min_messages = warning;
+DROP SCHEMA h CASCADE;
+DROP SERVER hooks CASCADE;
