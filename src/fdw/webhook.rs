@@ -140,7 +140,7 @@ AS $$ SELECT CASE WHEN t IS NULL OR t = '' THEN NULL ELSE t::timestamp AT TIME Z
 
 -- Applies one payload to the mirrors. An older payload never overwrites a newer one; at equal
 -- updated_at a create event does not overwrite (creates come first in the platform's order).
--- Returns whether the mirror changed.
+-- Identical payloads change nothing. Returns whether the mirror changed.
 CREATE FUNCTION cyberbiz_mirror_apply(kind text, p jsonb, is_create boolean DEFAULT false) RETURNS boolean
 LANGUAGE plpgsql AS $fn$
 DECLARE
@@ -155,7 +155,8 @@ BEGIN
         ON CONFLICT (id) DO UPDATE SET order_number = excluded.order_number, created_at = excluded.created_at, updated_at = excluded.updated_at,
             order_status = excluded.order_status, financial_status = excluded.financial_status, fulfillment_status = excluded.fulfillment_status,
             total_price = excluded.total_price, payload = excluded.payload, deleted_at = NULL, synced_at = now()
-        WHERE m.updated_at IS NULL OR excluded.updated_at > m.updated_at OR (excluded.updated_at = m.updated_at AND NOT is_create)
+        WHERE m.payload IS DISTINCT FROM excluded.payload
+          AND (m.updated_at IS NULL OR excluded.updated_at > m.updated_at OR (excluded.updated_at = m.updated_at AND NOT is_create))
         RETURNING true INTO applied;
         IF applied THEN
             DELETE FROM cyberbiz_order_line_items_mirror WHERE order_id = rid;
@@ -170,15 +171,17 @@ BEGIN
         VALUES (rid, p->>'name', p->>'email', p->>'mobile', upd, p)
         ON CONFLICT (id) DO UPDATE SET name = excluded.name, email = excluded.email, mobile = excluded.mobile, updated_at = excluded.updated_at,
             payload = excluded.payload, deleted_at = NULL, synced_at = now()
-        WHERE m.updated_at IS NULL OR excluded.updated_at > m.updated_at OR (excluded.updated_at = m.updated_at AND NOT is_create)
+        WHERE m.payload IS DISTINCT FROM excluded.payload
+          AND (m.updated_at IS NULL OR excluded.updated_at > m.updated_at OR (excluded.updated_at = m.updated_at AND NOT is_create))
         RETURNING true INTO applied;
     ELSIF kind IN ('products', 'products_deleted') THEN
         INSERT INTO cyberbiz_products_mirror AS m (id, title, published, updated_at, deleted_at, payload)
         VALUES (rid, p->>'title', (p->>'published')::boolean, upd, CASE WHEN kind = 'products_deleted' THEN coalesce(upd, now()) END, p)
         ON CONFLICT (id) DO UPDATE SET title = excluded.title, published = excluded.published, updated_at = excluded.updated_at,
             deleted_at = excluded.deleted_at, payload = excluded.payload, synced_at = now()
-        WHERE m.updated_at IS NULL OR excluded.updated_at IS NULL OR excluded.updated_at > m.updated_at
-           OR (excluded.updated_at = m.updated_at AND (NOT is_create OR kind = 'products_deleted'))
+        WHERE (m.payload IS DISTINCT FROM excluded.payload OR m.deleted_at IS DISTINCT FROM excluded.deleted_at)
+          AND (m.updated_at IS NULL OR excluded.updated_at IS NULL OR excluded.updated_at > m.updated_at
+               OR (excluded.updated_at = m.updated_at AND (NOT is_create OR kind = 'products_deleted')))
         RETURNING true INTO applied;
         IF applied AND kind = 'products' AND jsonb_typeof(p->'product_variants') = 'array' THEN
             DELETE FROM cyberbiz_product_variants_mirror WHERE product_id = rid
@@ -191,7 +194,8 @@ BEGIN
         VALUES (rid, (p->>'product_id')::bigint, p->>'sku', (p->>'price')::numeric, (p->>'inventory_quantity')::integer, upd, p)
         ON CONFLICT (id) DO UPDATE SET product_id = excluded.product_id, sku = excluded.sku, price = excluded.price,
             inventory_quantity = excluded.inventory_quantity, updated_at = excluded.updated_at, payload = excluded.payload
-        WHERE m.updated_at IS NULL OR excluded.updated_at > m.updated_at OR (excluded.updated_at = m.updated_at AND NOT is_create)
+        WHERE m.payload IS DISTINCT FROM excluded.payload
+          AND (m.updated_at IS NULL OR excluded.updated_at > m.updated_at OR (excluded.updated_at = m.updated_at AND NOT is_create))
         RETURNING true INTO applied;
     ELSIF kind = 'product_variants_deleted' THEN
         DELETE FROM cyberbiz_product_variants_mirror m WHERE m.id = rid AND (m.updated_at IS NULL OR upd IS NULL OR m.updated_at <= upd);
@@ -273,7 +277,7 @@ $fn$;
 -- Fills or refreshes a mirror through the FDW from a foreign table of orders, customers or
 -- products (incrementally: rows updated since the last run, with the updated_at pushed down
 -- where the API allows). Runs at the limiter's pace and can be cancelled.
-CREATE FUNCTION cyberbiz_backfill(source regclass) RETURNS bigint
+CREATE FUNCTION cyberbiz_backfill(foreign_table regclass) RETURNS bigint
 LANGUAGE plpgsql AS $fn$
 DECLARE
     res text;
@@ -283,20 +287,20 @@ DECLARE
     r record;
 BEGIN
     SELECT split_part(o, '=', 2) INTO res FROM pg_foreign_table ft, unnest(ft.ftoptions) o
-    WHERE ft.ftrelid = source AND o LIKE 'resource=%';
+    WHERE ft.ftrelid = foreign_table AND o LIKE 'resource=%';
     IF res IS NULL OR res NOT IN ('orders', 'customers', 'products') THEN
-        RAISE EXCEPTION '% is not a CYBERBIZ foreign table of orders, customers or products', source USING ERRCODE = '22023';
+        RAISE EXCEPTION '% is not a CYBERBIZ foreign table of orders, customers or products', foreign_table USING ERRCODE = '22023';
     END IF;
-    SELECT last_updated_at INTO since FROM cyberbiz_backfill_state WHERE cyberbiz_backfill_state.source = cyberbiz_backfill.source;
-    FOR r IN EXECUTE CASE WHEN since IS NULL THEN format('SELECT raw FROM %s', source)
-                          ELSE format('SELECT raw FROM %s WHERE updated_at >= $1', source) END USING since LOOP
+    SELECT st.last_updated_at INTO since FROM cyberbiz_backfill_state st WHERE st.source = foreign_table;
+    FOR r IN EXECUTE CASE WHEN since IS NULL THEN format('SELECT raw FROM %s', foreign_table)
+                          ELSE format('SELECT raw FROM %s WHERE updated_at >= $1', foreign_table) END USING since LOOP
         IF cyberbiz_mirror_apply(res, r.raw, false) THEN
             n := n + 1;
         END IF;
         newest := greatest(newest, cyberbiz_taipei(r.raw->>'updated_at'));
     END LOOP;
     INSERT INTO cyberbiz_backfill_state AS s (source, resource, last_updated_at, last_run_at)
-    VALUES (source, res, coalesce(newest, since), now())
+    VALUES (foreign_table, res, coalesce(newest, since), now())
     ON CONFLICT (source) DO UPDATE SET last_updated_at = greatest(s.last_updated_at, excluded.last_updated_at), last_run_at = now();
     RETURN n;
 END
