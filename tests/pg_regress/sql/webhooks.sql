@@ -29,7 +29,7 @@ UPDATE h.customers SET note = 'VIP 客戶' WHERE id = (SELECT min(id) FROM h.cus
 INSERT INTO h.products (title, published, price, raw) VALUES ('新品 茶包', true, 99, '{"handle": "new-tea"}');
 UPDATE h.products SET published = NOT published WHERE id = (SELECT min(id) FROM h.products);
 DELETE FROM h.products WHERE id = (SELECT max(id) FROM h.products WHERE title <> '新品 茶包');
-SELECT pg_sleep(2);
+SELECT pg_sleep(3);
 
 SELECT event, resource, count(*) FROM cyberbiz_webhook_events GROUP BY 1, 2 ORDER BY 1;
 
@@ -44,7 +44,7 @@ SELECT count(*) AS products_differing
 FROM cyberbiz_products_mirror m FULL JOIN (SELECT id, raw FROM h.products OFFSET 0) a USING (id)
 WHERE (m.deleted_at IS NULL AND m.payload IS DISTINCT FROM a.raw) OR (m.deleted_at IS NOT NULL AND a.id IS NOT NULL);
 SELECT count(*) AS deleted_products FROM cyberbiz_products_mirror WHERE deleted_at IS NOT NULL;
-SELECT note, order_status FROM cyberbiz_orders_mirror WHERE note IS NOT NULL OR order_status = 'cancelled' ORDER BY id;
+SELECT payload->>'note' AS note, order_status FROM cyberbiz_orders_mirror WHERE payload->>'note' = '請改週五送達' OR order_status = 'cancelled' ORDER BY id;
 
 -- A delivery with a wrong signature is refused and stores nothing.
 SELECT count(*) AS events_before FROM cyberbiz_webhook_events;
