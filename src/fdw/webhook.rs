@@ -62,8 +62,8 @@ CREATE TABLE cyberbiz_webhook_events (
     resource text NOT NULL,
     resource_id bigint,
     resource_updated_at timestamptz,
-    payload jsonb NOT NULL,
-    body text NOT NULL,
+    payload jsonb COMPRESSION lz4 NOT NULL,
+    body text COMPRESSION lz4 NOT NULL,
     dedupe_key text NOT NULL UNIQUE
 );
 COMMENT ON TABLE cyberbiz_webhook_events IS 'CYBERBIZ webhook deliveries accepted by cyberbiz_ingest_webhook (verified, deduplicated)';
@@ -79,16 +79,19 @@ CREATE TABLE cyberbiz_orders_mirror (
     fulfillment_status text,
     total_price numeric,
     deleted_at timestamptz,
-    payload jsonb NOT NULL,
+    payload jsonb COMPRESSION lz4 NOT NULL,
     synced_at timestamptz NOT NULL DEFAULT now()
 );
+-- Line items as rows (the full objects stay in the order's payload).
 CREATE TABLE cyberbiz_order_line_items_mirror (
     order_id bigint NOT NULL REFERENCES cyberbiz_orders_mirror (id) ON DELETE CASCADE,
     id bigint NOT NULL,
+    product_id bigint,
+    product_variant_id bigint,
     sku text,
+    title text,
     quantity integer,
     price numeric,
-    payload jsonb NOT NULL,
     PRIMARY KEY (order_id, id)
 );
 CREATE TABLE cyberbiz_customers_mirror (
@@ -98,7 +101,7 @@ CREATE TABLE cyberbiz_customers_mirror (
     mobile text,
     updated_at timestamptz,
     deleted_at timestamptz,
-    payload jsonb NOT NULL,
+    payload jsonb COMPRESSION lz4 NOT NULL,
     synced_at timestamptz NOT NULL DEFAULT now()
 );
 CREATE TABLE cyberbiz_products_mirror (
@@ -107,7 +110,7 @@ CREATE TABLE cyberbiz_products_mirror (
     published boolean,
     updated_at timestamptz,
     deleted_at timestamptz,
-    payload jsonb NOT NULL,
+    payload jsonb COMPRESSION lz4 NOT NULL,
     synced_at timestamptz NOT NULL DEFAULT now()
 );
 CREATE TABLE cyberbiz_product_variants_mirror (
@@ -160,8 +163,9 @@ BEGIN
         RETURNING true INTO applied;
         IF applied THEN
             DELETE FROM cyberbiz_order_line_items_mirror WHERE order_id = rid;
-            INSERT INTO cyberbiz_order_line_items_mirror (order_id, id, sku, quantity, price, payload)
-            SELECT rid, (li->>'id')::bigint, li->>'sku', (li->>'quantity')::integer, (li->>'price')::numeric, li
+            INSERT INTO cyberbiz_order_line_items_mirror (order_id, id, product_id, product_variant_id, sku, title, quantity, price)
+            SELECT rid, (li->>'id')::bigint, (li->>'product_id')::bigint, (li->>'product_variant_id')::bigint, li->>'sku', li->>'title',
+                   (li->>'quantity')::integer, (li->>'price')::numeric
             FROM jsonb_array_elements(CASE WHEN jsonb_typeof(p->'line_items') = 'array' THEN p->'line_items' ELSE '[]' END) li
             WHERE li ? 'id'
             ON CONFLICT DO NOTHING;
