@@ -92,12 +92,23 @@ pub enum Push {
     Direct { column: &'static str, path: &'static str, param: &'static str },
     /// `id IN (...)` -> `path?param=1,2,3` in one request, up to `max` ids.
     IdList { path: &'static str, param: &'static str, max: usize },
+    /// `tags ? 'x'` / `tags ?| array[...]` on a jsonb array -> one comma-separated parameter.
+    Has { column: &'static str, param: &'static str },
+    /// `col IS NULL` / `IS NOT NULL` -> `param=when_null` / `param=when_not_null`.
+    NullTest { column: &'static str, param: &'static str, when_null: &'static str, when_not_null: &'static str },
 }
 
 impl Push {
     pub fn column(&self) -> &'static str {
         match self {
-            Push::TimeRange { column, .. } | Push::DateRange { column, .. } | Push::AnyOf { column, .. } | Push::One { column, .. } | Push::Lookup { column, .. } | Push::Direct { column, .. } => column,
+            Push::TimeRange { column, .. }
+            | Push::DateRange { column, .. }
+            | Push::AnyOf { column, .. }
+            | Push::One { column, .. }
+            | Push::Lookup { column, .. }
+            | Push::Direct { column, .. }
+            | Push::Has { column, .. }
+            | Push::NullTest { column, .. } => column,
             Push::IdList { .. } => "id",
         }
     }
@@ -114,6 +125,9 @@ const ORDER_PUSH: &[Push] = &[
     Push::AnyOf { column: "fulfillment_status", param: "fulfillment_statuses" },
     Push::AnyOf { column: "return_status", param: "return_statuses" },
     Push::Lookup { column: "order_number", path: "/v1/orders/get_order_id", param: "order_numbers", id_field: "order_id" },
+    Push::Has { column: "tags", param: "tags" },
+    // POS orders carry their POS shop; online (ec) orders have none.
+    Push::NullTest { column: "pos_shop_id", param: "data_source", when_null: "ec", when_not_null: "pos" },
 ];
 
 const CUSTOMER_PUSH: &[Push] = &[

@@ -163,6 +163,21 @@ impl Client {
         Ok(Client { http, settings, token, limiter, stats: Arc::new(Stats::default()), table, scope })
     }
 
+    /// A 401 or 403: why the token was refused (expired, missing scope, ...).
+    fn refused(&self, status: u16, request: String, body: &[u8]) -> FdwError {
+        match (status, &self.scope) {
+            (401, _) => self.describe_401(&request),
+            (_, Some(scope)) => FdwError::MissingScope { table: self.table.clone(), scope: scope.clone(), request, status },
+            (_, None) => FdwError::Api { status, request, message: api_message(body) },
+        }
+    }
+
+    /// Counts a 429 and says how long to wait: Retry-After if sent, else the backoff (>= 1 s).
+    fn throttled(&self, headers: &reqwest::header::HeaderMap, backoff: Duration) -> Duration {
+        self.stats.throttled.fetch_add(1, Ordering::Relaxed);
+        header_u64(headers, "retry-after").map(|s| Duration::from_secs(s.min(60))).unwrap_or(backoff.max(Duration::from_secs(1)))
+    }
+
     fn describe_401(&self, request: &str) -> FdwError {
         let reason = match token_claims(&self.token) {
             None => "the token is not a CYBERBIZ API token (not a readable JWT)".to_string(),
@@ -234,16 +249,9 @@ impl Client {
                         200..=299 | 404 => {
                             return Ok(Reply { status, total: header_u64(&headers, "x-total"), total_pages: header_u64(&headers, "x-total-pages"), body })
                         }
-                        401 => return Err(self.describe_401(&request)),
-                        403 => {
-                            return Err(match &self.scope {
-                                Some(scope) => FdwError::MissingScope { table: self.table.clone(), scope: scope.clone(), request, status },
-                                None => FdwError::Api { status, request, message: api_message(&body) },
-                            })
-                        }
+                        401 | 403 => return Err(self.refused(status, request, &body)),
                         429 => {
-                            self.stats.throttled.fetch_add(1, Ordering::Relaxed);
-                            retry_wait = header_u64(&headers, "retry-after").map(|s| Duration::from_secs(s.min(60))).unwrap_or(backoff.max(Duration::from_secs(1)));
+                            retry_wait = self.throttled(&headers, backoff);
                             failure = FdwError::RetriesExhausted { status, request: request.clone(), attempts: attempt, message: api_message(&body) };
                         }
                         500..=599 => {
@@ -302,18 +310,8 @@ impl Client {
                     self.stats.bytes.fetch_add(body.len() as u64, Ordering::Relaxed);
                     match status {
                         200..=299 => return Ok(Reply { status, body, total: None, total_pages: None }),
-                        401 => return Err(self.describe_401(&request)),
-                        403 => {
-                            return Err(match &self.scope {
-                                Some(scope) => FdwError::MissingScope { table: self.table.clone(), scope: scope.clone(), request, status },
-                                None => FdwError::Api { status, request, message: api_message(&body) },
-                            })
-                        }
-                        429 => {
-                            self.stats.throttled.fetch_add(1, Ordering::Relaxed);
-                            let wait = header_u64(&headers, "retry-after").map(|s| Duration::from_secs(s.min(60))).unwrap_or(backoff.max(Duration::from_secs(1)));
-                            (wait, FdwError::RetriesExhausted { status, request: request.clone(), attempts: attempt, message: api_message(&body) })
-                        }
+                        401 | 403 => return Err(self.refused(status, request, &body)),
+                        429 => (self.throttled(&headers, backoff), FdwError::RetriesExhausted { status, request: request.clone(), attempts: attempt, message: api_message(&body) }),
                         500..=599 if !is_post => (backoff, FdwError::RetriesExhausted { status, request: request.clone(), attempts: attempt, message: api_message(&body) }),
                         500..=599 => {
                             return Err(FdwError::OutcomeUnknown {

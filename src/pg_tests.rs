@@ -502,6 +502,39 @@ mod tests {
     }
 
     #[pg_test]
+    fn every_writable_resource_round_trips() {
+        connect("w7", "writes", "token", "");
+        // (table, INSERT columns and values, the column an UPDATE changes, its new value)
+        let cases = [
+            ("custom_collections", "title, handle, published", "'c', 'c', true", "title", "'c2'"),
+            ("smart_collections", "title, handle, published", "'s', 's', true", "title", "'s2'"),
+            ("inventory_sync_groups", "title, inventory_quantity", "'g', 5", "title", "'g2'"),
+            ("discounts", "name, threshold", "'d', 100", "name", "'d2'"),
+            ("add_buy_collections", "title, handle, price", "'a', 'a', 99", "title", "'a2'"),
+            ("special_collections", "title, handle, published", "'p', 'p', true", "title", "'p2'"),
+            ("branch_stores", "name, store_no", "'b', 'B9'", "name", "'b2'"),
+            ("shop_coupons", "title, code, coupon_type, order_price_threshold, usage_limit, raw", "'k', 'K1', 'price', 0, 5, '{\"value\": 10, \"concurrently_apply\": true}'", "title", "'k2'"),
+        ];
+        for (table, cols, vals, col, new) in cases {
+            let id = Spi::get_one::<i64>(&format!("INSERT INTO w7.{table} ({cols}) VALUES ({vals}) RETURNING id")).unwrap().unwrap_or_else(|| panic!("{table}: no id"));
+            Spi::run(&format!("UPDATE w7.{table} SET {col} = {new} WHERE id = {id}")).unwrap();
+            let now = Spi::get_one::<String>(&format!("SELECT {col}::text FROM w7.{table} WHERE id = {id}")).unwrap();
+            assert_eq!(now.as_deref(), Some(new.trim_matches('\'')), "{table}");
+            Spi::run(&format!("DELETE FROM w7.{table} WHERE id = {id}")).unwrap();
+            assert_eq!(Spi::get_one::<i64>(&format!("SELECT count(*) FROM w7.{table} WHERE id = {id}")).unwrap(), Some(0), "{table}");
+        }
+        let vg = Spi::get_one::<i64>("INSERT INTO w7.vip_groups (name) VALUES ('鑽石會員') RETURNING id").unwrap().unwrap();
+        Spi::run(&format!("DELETE FROM w7.vip_groups WHERE id = {vg}")).unwrap();
+        let ps = Spi::get_one::<i64>("SELECT min(id) FROM w7.pos_shops").unwrap().unwrap();
+        Spi::run(&format!("UPDATE w7.pos_shops SET phone = '0222222222' WHERE id = {ps}")).unwrap();
+        assert_eq!(Spi::get_one::<String>(&format!("SELECT phone FROM w7.pos_shops WHERE id = {ps}")).unwrap().as_deref(), Some("0222222222"));
+        let st = Spi::get_one::<i64>("INSERT INTO w7.stock_adjustments (pos_shop_id, items) VALUES (1446, '[{\"sku\": \"SKU-1\", \"quantity\": 3}]') RETURNING id").unwrap();
+        assert!(st.is_some());
+        let cu = Spi::get_one::<i64>("INSERT INTO w7.customers (name, email, raw) VALUES ('王小明', 'wang@example.com', '{\"password\": \"pw-123456\", \"enable_cvs_pickup\": true, \"accepts_marketing\": false}') RETURNING id").unwrap();
+        assert!(cu.is_some());
+    }
+
+    #[pg_test]
     fn impossible_writes_fail_before_any_request() {
         connect("w2", "writes", "token", "");
         clear_log("writes");

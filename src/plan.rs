@@ -37,6 +37,10 @@ pub enum Op {
     Le,
     Gt,
     Ge,
+    /// jsonb `?` (one value) or `?|` (any of several values).
+    Has,
+    IsNull,
+    IsNotNull,
 }
 
 /// A WHERE clause on one column: `col op value(s)`.
@@ -141,21 +145,10 @@ pub fn local_text(unix_secs: i64, zone: &dyn Zone) -> String {
     let local = unix_secs + zone.offset_at_local(guess);
     let days = local.div_euclid(86400);
     let tod = local.rem_euclid(86400);
-    let (y, m, d) = civil(days);
+    let (y, m, d) = crate::decode::civil_from_days(days);
     format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}", tod / 3600, tod % 3600 / 60, tod % 60)
 }
 
-fn civil(z: i64) -> (i64, u32, u32) {
-    let z = z + 719468;
-    let era = if z >= 0 { z } else { z - 146096 } / 146097;
-    let doe = z - era * 146097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
 
 /// Inclusive whole-second bounds [lo, hi] that timestamps of second precision satisfy exactly
 /// when they satisfy the quals: `> t` is `>= floor(t) + 1`, `<= t` is `<= floor(t)`, and so on.
@@ -174,6 +167,7 @@ fn second_bounds(quals: &[&Qual]) -> (Option<i64>, Option<i64>, bool) {
             Op::Gt => lo = Some(lo.map_or(floor + 1, |l| l.max(floor + 1))),
             Op::Le => hi = Some(hi.map_or(floor, |h| h.min(floor))),
             Op::Lt => hi = Some(hi.map_or(ceil - 1, |h| h.min(ceil - 1))),
+            Op::Has | Op::IsNull | Op::IsNotNull => {}
             Op::Eq => {
                 if us % 1_000_000 != 0 {
                     // No whole-second timestamp equals it.
@@ -400,6 +394,30 @@ pub fn plan_scan(
                     pushed.extend(eq_idx(column));
                 }
             }
+            Push::Has { column, param } => {
+                let idx = indexes(quals, column, &[Op::Has]);
+                // Only one tag list can be sent (the API ORs it); a second `?` stays local.
+                if let Some(&i) = idx.first() {
+                    match &quals[i].values {
+                        Some(v) if v.is_empty() => nothing = true,
+                        Some(v) => params.push((param.to_string(), v.iter().map(Value::text).collect::<Vec<_>>().join(","))),
+                        None => params.push((param.to_string(), "?".into())),
+                    }
+                    pushed.push(i);
+                }
+            }
+            Push::NullTest { column, param, when_null, when_not_null } => {
+                let nulls = indexes(quals, column, &[Op::IsNull]);
+                let not_nulls = indexes(quals, column, &[Op::IsNotNull]);
+                match (nulls.is_empty(), not_nulls.is_empty()) {
+                    (false, false) => nothing = true,
+                    (false, true) => params.push((param.to_string(), when_null.to_string())),
+                    (true, false) => params.push((param.to_string(), when_not_null.to_string())),
+                    (true, true) => continue,
+                }
+                pushed.extend(nulls);
+                pushed.extend(not_nulls);
+            }
             _ => {}
         }
     }
@@ -501,6 +519,14 @@ mod tests {
         assert!(e.hint().unwrap().contains("WHERE id = "));
         let e = plan_scan("edms", &res("edms"), &[], None, 50, 50, &TAIPEI).unwrap_err();
         assert!(e.to_string().contains("documents no endpoint"), "{e}");
+    }
+
+    #[test]
+    fn tags_and_data_source() {
+        let p = plan("orders", &[q("tags", Op::Has, texts(&["VIP", "團購"])), Qual { column: "pos_shop_id".into(), op: Op::IsNull, values: Some(vec![]) }], Some(5));
+        assert_eq!(p.request.describe(), "GET /v1/orders?tags=VIP,團購&data_source=ec&per_page=5 (first 5 rows)");
+        let p = plan("orders", &[Qual { column: "pos_shop_id".into(), op: Op::IsNotNull, values: Some(vec![]) }], None);
+        assert_eq!(p.request.describe(), "GET /v1/orders?data_source=pos&per_page=50");
     }
 
     #[test]

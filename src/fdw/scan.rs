@@ -154,6 +154,7 @@ fn value_type(t: pg_sys::Oid) -> bool {
 fn op_of(name: &str, commuted: bool) -> Option<Op> {
     Some(match (name, commuted) {
         ("=", _) => Op::Eq,
+        ("?", false) => Op::Has,
         ("<", false) | (">", true) => Op::Lt,
         ("<=", false) | (">=", true) => Op::Le,
         (">", false) | ("<", true) => Op::Gt,
@@ -171,6 +172,24 @@ unsafe fn extract_quals(root: *mut pg_sys::PlannerInfo, clauses: *mut pg_sys::Li
     for ri in PgList::<pg_sys::RestrictInfo>::from_pg(clauses).iter_ptr() {
         let clause = (*ri).clause as *mut pg_sys::Node;
         let found = match (*clause).type_ {
+            pg_sys::NodeTag::T_NullTest => {
+                let nt = clause as *mut pg_sys::NullTest;
+                our_column((*nt).arg as *mut pg_sys::Node, relid, table, source).filter(|c| cols.contains(&c.as_str())).map(|column| {
+                    let op = if (*nt).nulltesttype == pg_sys::NullTestType::IS_NULL { Op::IsNull } else { Op::IsNotNull };
+                    // No value: an empty constant array stands in for the expression.
+                    QualExpr { column, op, expr: std::ptr::null_mut(), is_array: false }
+                })
+            }
+            pg_sys::NodeTag::T_OpExpr if cstr(pg_sys::get_opname((*(clause as *mut pg_sys::OpExpr)).opno)) == "?|" => {
+                let op = clause as *mut pg_sys::OpExpr;
+                let args = PgList::<pg_sys::Node>::from_pg((*op).args);
+                match (args.len(), args.get_ptr(0), args.get_ptr(1)) {
+                    (2, Some(l), Some(r)) => our_column(l, relid, table, source).and_then(|column| {
+                        (cols.contains(&column.as_str()) && is_value(root, r, relid)).then_some(QualExpr { column, op: Op::Has, expr: r as *mut pg_sys::Expr, is_array: true })
+                    }),
+                    _ => None,
+                }
+            }
             pg_sys::NodeTag::T_OpExpr => {
                 let op = clause as *mut pg_sys::OpExpr;
                 let args = PgList::<pg_sys::Node>::from_pg((*op).args);
@@ -206,8 +225,12 @@ unsafe fn extract_quals(root: *mut pg_sys::PlannerInfo, clauses: *mut pg_sys::Li
     (out, other)
 }
 
-/// Plan-time values of a qual's expression: constants (after folding), else None.
+/// Plan-time values of a qual's expression: constants (after folding), else None. A qual
+/// without expression (IS NULL) has no values.
 unsafe fn const_values(root: *mut pg_sys::PlannerInfo, expr: *mut pg_sys::Expr, is_array: bool) -> Option<Vec<Value>> {
+    if expr.is_null() {
+        return Some(vec![]);
+    }
     let folded = if root.is_null() { expr as *mut pg_sys::Node } else { pg_sys::estimate_expression_value(root, expr as *mut pg_sys::Node) };
     let n = strip_relabel(folded);
     if (*n).type_ != pg_sys::NodeTag::T_Const {
@@ -479,6 +502,9 @@ unsafe fn node_string(n: *mut pg_sys::Node) -> String {
 
 fn op_name(op: Op) -> &'static str {
     match op {
+        Op::Has => "?",
+        Op::IsNull => "IS NULL",
+        Op::IsNotNull => "IS NOT NULL",
         Op::Eq => "=",
         Op::Lt => "<",
         Op::Le => "<=",
@@ -509,7 +535,12 @@ unsafe extern "C-unwind" fn get_foreign_plan(
     private.push(string_node(&st.limit.map(|l| l.to_string()).unwrap_or_default()));
     private.push(string_node(&other.to_string()));
     for q in &quals {
-        exprs.push(pg_sys::copyObjectImpl(q.expr as *const std::ffi::c_void) as *mut pg_sys::Expr);
+        let e = if q.expr.is_null() {
+            pg_sys::makeNullConst(pg_sys::INT8OID, -1, pg_sys::InvalidOid) as *mut pg_sys::Expr
+        } else {
+            pg_sys::copyObjectImpl(q.expr as *const std::ffi::c_void) as *mut pg_sys::Expr
+        };
+        exprs.push(e);
         private.push(string_node(&q.column));
         private.push(string_node(op_name(q.op)));
         private.push(string_node(if q.is_array { "any" } else { "one" }));
@@ -591,7 +622,7 @@ impl Zone for PgZone {
     fn offset_at_local(&self, local_secs: i64) -> i64 {
         let days = local_secs.div_euclid(86400);
         let tod = local_secs.rem_euclid(86400);
-        let (y, m, d) = civil(days);
+        let (y, m, d) = crate::decode::civil_from_days(days);
         // SAFETY: DetermineTimeZoneOffset reads the broken-down time and the zone; main thread.
         unsafe {
             let mut tm: pg_sys::pg_tm = std::mem::zeroed();
@@ -607,17 +638,6 @@ impl Zone for PgZone {
     }
 }
 
-fn civil(z: i64) -> (i64, u32, u32) {
-    let z = z + 719468;
-    let era = if z >= 0 { z } else { z - 146096 } / 146097;
-    let doe = z - era * 146097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
 
 pub(crate) unsafe fn zone_for(name: &str) -> Box<dyn Zone> {
     if name == "Asia/Taipei" {
@@ -759,6 +779,9 @@ unsafe extern "C-unwind" fn begin_foreign_scan(node: *mut pg_sys::ForeignScanSta
     let mut key_exprs = Vec::new();
     for (i, e) in exprs.iter_ptr().enumerate() {
         let op = match text_at(4 + 3 * i).as_str() {
+            "?" => Op::Has,
+            "IS NULL" => Op::IsNull,
+            "IS NOT NULL" => Op::IsNotNull,
             "<" => Op::Lt,
             "<=" => Op::Le,
             ">" => Op::Gt,

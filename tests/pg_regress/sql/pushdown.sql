@@ -41,6 +41,11 @@ EXPLAIN (VERBOSE, COSTS OFF) SELECT id FROM cb.orders WHERE financial_status IN 
 EXPLAIN (VERBOSE, COSTS OFF) SELECT id FROM cb.orders WHERE order_status IN ('open', 'closed') AND order_status = 'cancelled';
 SELECT count(*) AS none FROM cb.orders WHERE order_status IN ('open', 'closed') AND order_status = 'cancelled';
 EXPLAIN (VERBOSE, COSTS OFF) SELECT id FROM cb.stock_invoices WHERE status = 'done' AND created_at >= '2026-10-20';
+-- tags (jsonb ? / ?|) and data_source (POS orders have a pos_shop_id)
+EXPLAIN (VERBOSE, COSTS OFF) SELECT id FROM cb.orders WHERE tags ? 'VIP' AND pos_shop_id IS NULL;
+EXPLAIN (VERBOSE, COSTS OFF) SELECT id FROM cb.orders WHERE tags ?| array['VIP', '急件'] AND pos_shop_id IS NOT NULL;
+SELECT (SELECT count(*) FROM cb.orders WHERE tags ? 'VIP' AND pos_shop_id IS NULL)
+     = (SELECT count(*) FROM (SELECT * FROM cb.orders OFFSET 0) o WHERE tags ? 'VIP' AND pos_shop_id IS NULL) AS same_count;
 
 -- LIMIT: pushed only when every qual is pushed and nothing stands between scan and LIMIT
 EXPLAIN (VERBOSE, COSTS OFF) SELECT id FROM cb.orders LIMIT 10;
