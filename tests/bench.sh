@@ -10,6 +10,7 @@
 #   P4  backend peak RSS growth (VmHWM) during a scan of 100,000 orders, sandbox --rps 0
 #   P5  decode rate of SELECT count(*) over orders (sandbox --rps 0) against Postgres's own
 #       jsonb_to_recordset over the same page bodies loaded into a local table, in one run
+EXTRA_PACKAGES="python3 curl"
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 cd "$REPO_ROOT"
 which=${1:-all}

@@ -10,7 +10,8 @@ export PATH="$HOME/.cargo/bin:$PATH"
 log() { printf '\n==> %s\n' "$*" >&2; }
 
 need_apt=()
-for pkg in postgresql-15 postgresql-server-dev-15 libclang-dev clang pkg-config sudo curl ca-certificates build-essential; do
+EXTRA_PACKAGES=${EXTRA_PACKAGES:-}
+for pkg in postgresql-15 postgresql-server-dev-15 libclang-dev clang pkg-config libssl-dev sudo curl ca-certificates build-essential $EXTRA_PACKAGES; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then
