@@ -333,41 +333,40 @@ unsafe fn estimate(info: &TableInfo, quals: &[Qual], limit: Option<u64>) -> (f64
     let zone = decode::TAIPEI;
     let base = base_rows(info);
     let (rows, requests) = match plan::plan_scan(&info.name, &info.source, quals, limit, info.server.page_size, info.server.max_key_lookups, &zone) {
-        Ok(p) if info.server.use_remote_estimate && remote_total(info, &p.request).is_some() => {
-            let total = remote_total(info, &p.request).unwrap_or(base).max(1.0);
-            let rows = match &p.request {
-                plan::RequestPlan::List { cap: Some(c), .. } => total.min(*c as f64),
-                _ => total,
-            };
-            (rows, p.request.requests(total))
-        }
-        Ok(p) => {
-            let rows = match &p.request {
-                plan::RequestPlan::PerKey { keys, .. } => keys.as_ref().map(|k| k.len() as f64).unwrap_or(1.0),
-                plan::RequestPlan::Lookup { .. } => p.pushed.iter().filter_map(|&i| quals[i].values.as_ref()).map(|v| v.len() as f64).next().unwrap_or(1.0),
-                plan::RequestPlan::Nothing => 1.0,
-                plan::RequestPlan::Whole { .. } => base,
-                plan::RequestPlan::List { cap, .. } => {
-                    // Each pushed qual narrows: equality lists a little per value, ranges by a third.
-                    let mut sel = 1.0;
-                    for &i in &p.pushed {
-                        sel *= match (quals[i].op, &quals[i].values) {
-                            (Op::Eq, Some(v)) => (0.2 * v.len() as f64).min(1.0),
-                            (Op::Eq, None) => 0.2,
-                            _ => 0.33,
-                        };
-                    }
-                    let r = (base * sel).max(1.0);
-                    cap.map(|c| r.min(c as f64)).unwrap_or(r)
-                }
-            };
-            let requests = p.request.requests(match &p.request {
-                plan::RequestPlan::List { .. } => rows,
-                _ => base,
-            });
-            (rows, requests)
-        }
         Err(_) => (base, 1.0),
+        Ok(p) => match info.server.use_remote_estimate.then(|| remote_total(info, &p.request)).flatten() {
+            Some(total) => {
+                let total = total.max(1.0);
+                let rows = match &p.request {
+                    plan::RequestPlan::List { cap: Some(c), .. } => total.min(*c as f64),
+                    _ => total,
+                };
+                (rows, p.request.requests(total))
+            }
+            None => {
+                let rows = match &p.request {
+                    plan::RequestPlan::PerKey { keys, .. } => keys.as_ref().map(|k| k.len() as f64).unwrap_or(1.0),
+                    plan::RequestPlan::Lookup { .. } => p.pushed.iter().filter_map(|&i| quals[i].values.as_ref()).map(|v| v.len() as f64).next().unwrap_or(1.0),
+                    plan::RequestPlan::Nothing => 1.0,
+                    plan::RequestPlan::Whole { .. } => base,
+                    plan::RequestPlan::List { cap, .. } => {
+                        // Each pushed qual narrows: equality lists a little per value, ranges by a third.
+                        let mut sel = 1.0;
+                        for &i in &p.pushed {
+                            sel *= match (quals[i].op, &quals[i].values) {
+                                (Op::Eq, Some(v)) => (0.2 * v.len() as f64).min(1.0),
+                                (Op::Eq, None) => 0.2,
+                                _ => 0.33,
+                            };
+                        }
+                        let r = (base * sel).max(1.0);
+                        cap.map(|c| r.min(c as f64)).unwrap_or(r)
+                    }
+                };
+                let listed = if matches!(p.request, plan::RequestPlan::List { .. }) { rows } else { base };
+                (rows, p.request.requests(listed))
+            }
+        },
     };
     let per_request = REQUEST_COST * limiter::SAFETY_MARGIN * 5.0 / info.server.requests_per_second;
     let startup = per_request.min(requests * per_request);
@@ -378,6 +377,9 @@ unsafe fn estimate(info: &TableInfo, quals: &[Qual], limit: Option<u64>) -> (f64
 /// Planner state for one foreign relation, kept between the planning callbacks.
 struct RelState {
     info: TableInfo,
+    /// Rows, start-up and total cost of the unparameterized scan (planned once, in
+    /// GetForeignRelSize; GetForeignPaths reuses it).
+    estimate: (f64, f64, f64),
     /// Rows the query needs at most (LIMIT + OFFSET), when nothing else stands in between.
     limit: Option<u64>,
 }
@@ -425,10 +427,10 @@ unsafe extern "C-unwind" fn get_foreign_rel_size(root: *mut pg_sys::PlannerInfo,
     let limit = scan_limit(root);
     let (quals, other) = extract_quals(root, (*baserel).baserestrictinfo, (*baserel).relid, relid, &info.source);
     let known: Vec<_> = quals.iter().map(|q| (q.column.clone(), q.op, const_values(root, q.expr, q.is_array))).collect();
-    let (rows, _, _) = estimate(&info, &plan_quals(&known, other), limit);
-    (*baserel).rows = rows;
-    (*baserel).tuples = rows;
-    (*baserel).fdw_private = Box::into_raw(Box::new(RelState { info, limit })) as *mut std::ffi::c_void;
+    let estimate = estimate(&info, &plan_quals(&known, other), limit);
+    (*baserel).rows = estimate.0;
+    (*baserel).tuples = estimate.0;
+    (*baserel).fdw_private = Box::into_raw(Box::new(RelState { info, estimate, limit })) as *mut std::ffi::c_void;
 }
 
 unsafe fn rel_state<'a>(baserel: *mut pg_sys::RelOptInfo) -> &'a RelState {
@@ -451,9 +453,7 @@ unsafe extern "C-unwind" fn ec_member_is_key(
 #[pg_guard]
 unsafe extern "C-unwind" fn get_foreign_paths(root: *mut pg_sys::PlannerInfo, baserel: *mut pg_sys::RelOptInfo, relid: pg_sys::Oid) {
     let st = rel_state(baserel);
-    let (quals, other) = extract_quals(root, (*baserel).baserestrictinfo, (*baserel).relid, relid, &st.info.source);
-    let known: Vec<_> = quals.iter().map(|q| (q.column.clone(), q.op, const_values(root, q.expr, q.is_array))).collect();
-    let (rows, startup, total) = estimate(&st.info, &plan_quals(&known, other), st.limit);
+    let (rows, startup, total) = st.estimate;
     let path = pg_sys::create_foreignscan_path(root, baserel, std::ptr::null_mut(), rows, startup, total, std::ptr::null_mut(), std::ptr::null_mut(), std::ptr::null_mut(), std::ptr::null_mut());
     pg_sys::add_path(baserel, path as *mut pg_sys::Path);
 
