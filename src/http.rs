@@ -69,6 +69,17 @@ pub struct Settings {
     pub max_retries: u32,
 }
 
+impl Settings {
+    pub fn for_server(server: &crate::options::ServerOptions) -> Settings {
+        Settings {
+            api_url: server.api_url.clone(),
+            requests_per_second: server.requests_per_second,
+            timeout: Duration::from_secs_f64(server.timeout_secs),
+            max_retries: server.max_retries,
+        }
+    }
+}
+
 /// What a successful request returned.
 #[derive(Debug)]
 pub struct Reply {

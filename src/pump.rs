@@ -21,7 +21,6 @@ pub const BUFFERED_PAGES: usize = 2;
 pub struct Page {
     pub body: Bytes,
     pub total: Option<u64>,
-    pub status: u16,
 }
 
 pub struct Pump {
@@ -44,7 +43,7 @@ impl Pump {
 }
 
 fn page_of(r: Reply) -> Page {
-    Page { body: r.body, total: r.total, status: r.status }
+    Page { body: r.body, total: r.total }
 }
 
 /// For lists, a 404 means the endpoint does not exist (only per-key reads treat it as no row).

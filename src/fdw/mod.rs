@@ -15,7 +15,7 @@ use pgrx::{PgBox, PgList, PgSqlErrorCode};
 use std::ffi::{CStr, CString};
 
 /// Raises `e` as a Postgres ERROR with its SQLSTATE and hint.
-pub fn report(e: &FdwError) -> ! {
+pub fn raise(e: FdwError) -> ! {
     let code = match e.sqlstate() {
         SqlState::FdwInvalidOptionName => PgSqlErrorCode::ERRCODE_FDW_INVALID_OPTION_NAME,
         SqlState::FdwInvalidAttributeValue => PgSqlErrorCode::ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE,
@@ -37,11 +37,6 @@ pub fn report(e: &FdwError) -> ! {
     }
     report.report(PgLogLevel::ERROR);
     unreachable!("ERROR does not return")
-}
-
-/// Reports `e` as a Postgres ERROR.
-pub fn raise(e: FdwError) -> ! {
-    report(&e)
 }
 
 /// Unwraps, raising the error as a Postgres ERROR.
@@ -94,6 +89,34 @@ pub(crate) unsafe fn def_options(list: *mut pg_sys::List) -> Vec<(String, String
         .collect()
 }
 
+/// A String node (for fdw_private lists, which are copied with copyObject).
+pub(crate) unsafe fn string_node(s: &str) -> *mut pg_sys::Node {
+    let c = CString::new(s.replace('\0', "")).unwrap_or_default();
+    pg_sys::makeString(pg_sys::pstrdup(c.as_ptr())) as *mut pg_sys::Node
+}
+
+pub(crate) unsafe fn node_string(n: *mut pg_sys::Node) -> String {
+    cstr((*(n as *mut pg_sys::String)).sval)
+}
+
+/// Stores `state` in `*slot` (`fdw_state`, `ri_FdwState`) and drops it when the current memory
+/// context is reset or deleted, so the Rust state is freed even when an ERROR ends the query.
+pub(crate) unsafe fn attach_state<T>(slot: *mut *mut std::ffi::c_void, state: T) {
+    *slot = Box::into_raw(Box::new(state)) as *mut std::ffi::c_void;
+    let cb = pg_sys::palloc0(std::mem::size_of::<pg_sys::MemoryContextCallback>()) as *mut pg_sys::MemoryContextCallback;
+    (*cb).func = Some(drop_state::<T>);
+    (*cb).arg = slot as *mut std::ffi::c_void;
+    pg_sys::MemoryContextRegisterResetCallback(pg_sys::CurrentMemoryContext, cb);
+}
+
+unsafe extern "C-unwind" fn drop_state<T>(arg: *mut std::ffi::c_void) {
+    let slot = arg as *mut *mut std::ffi::c_void;
+    if !(*slot).is_null() {
+        drop(Box::from_raw(*slot as *mut T));
+        *slot = std::ptr::null_mut();
+    }
+}
+
 /// Whether Postgres's time-zone database knows `name`.
 fn zone_known(name: &str) -> bool {
     let Ok(c) = CString::new(name) else { return false };
@@ -125,7 +148,7 @@ fn cyberbiz_fdw_validator(options: Vec<Option<String>>, catalog: Option<pg_sys::
         _ => return,
     };
     if let Err(e) = options::validate(target, &split_options(options), &zone_known) {
-        report(&e);
+        raise(e);
     }
 }
 

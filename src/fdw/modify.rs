@@ -6,7 +6,7 @@
 //! ROLLBACK does not undo them (README: Limitations).
 
 use super::scan::{build_columns, table_info, to_datum, zone_for, PgColumn, TableInfo};
-use super::{cstr, interrupt_pending, raise, wait, OrRaise};
+use super::{attach_state, cstr, interrupt_pending, node_string, raise, string_node, wait, OrRaise};
 use crate::catalog::Resource;
 use crate::decode::{self, Cell, ColumnSpec, Row, Shape, Source, Zone};
 use crate::error::FdwError;
@@ -18,7 +18,6 @@ use pgrx::prelude::*;
 use pgrx::PgList;
 use serde_json::Value;
 use std::ffi::CString;
-use std::time::Duration;
 
 const ROWID: &str = "cyberbiz_id";
 const PARENT: &str = "cyberbiz_parent";
@@ -71,11 +70,6 @@ unsafe extern "C-unwind" fn add_foreign_update_targets(root: *mut pg_sys::Planne
         let name = CString::new(junk).unwrap_or_default();
         pg_sys::add_row_identity_var(root, var, rtindex, pg_sys::pstrdup(name.as_ptr()));
     }
-}
-
-unsafe fn string_node(s: &str) -> *mut pg_sys::Node {
-    let c = CString::new(s.replace('\0', "")).unwrap_or_default();
-    pg_sys::makeString(pg_sys::pstrdup(c.as_ptr())) as *mut pg_sys::Node
 }
 
 /// The JSON key a column writes, if it is a top-level key.
@@ -138,14 +132,6 @@ struct ModifyState {
     written: u64,
 }
 
-unsafe extern "C-unwind" fn free_state(arg: *mut std::ffi::c_void) {
-    let rinfo = arg as *mut pg_sys::ResultRelInfo;
-    if !(*rinfo).ri_FdwState.is_null() {
-        drop(Box::from_raw((*rinfo).ri_FdwState as *mut ModifyState));
-        (*rinfo).ri_FdwState = std::ptr::null_mut();
-    }
-}
-
 #[pg_guard]
 unsafe extern "C-unwind" fn begin_foreign_modify(mtstate: *mut pg_sys::ModifyTableState, rinfo: *mut pg_sys::ResultRelInfo, fdw_private: *mut pg_sys::List, _subplan_index: std::ffi::c_int, eflags: std::ffi::c_int) {
     let rel = (*rinfo).ri_RelationDesc;
@@ -155,12 +141,7 @@ unsafe extern "C-unwind" fn begin_foreign_modify(mtstate: *mut pg_sys::ModifyTab
     let client = if explain_only {
         None
     } else {
-        let settings = Settings {
-            api_url: info.server.api_url.clone(),
-            requests_per_second: info.server.requests_per_second,
-            timeout: Duration::from_secs_f64(info.server.timeout_secs),
-            max_retries: info.server.max_retries,
-        };
+        let settings = Settings::for_server(&info.server);
         let scope = match resource.scope_group {
             "" | "public" => None,
             g => Some(format!("write_{g}")),
@@ -169,7 +150,7 @@ unsafe extern "C-unwind" fn begin_foreign_modify(mtstate: *mut pg_sys::ModifyTab
     };
     let (specs, columns) = build_columns(rel, &info);
     let private = PgList::<pg_sys::Node>::from_pg(fdw_private);
-    let changed = private.get_ptr(0).map(|n| cstr((*(n as *mut pg_sys::String)).sval)).unwrap_or_default();
+    let changed = private.get_ptr(0).map(|n| node_string(n)).unwrap_or_default();
     let changed = changed.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect();
     let (mut rowid, mut parent) = (0, 0);
     let outer = (*mtstate).ps.lefttree;
@@ -181,12 +162,8 @@ unsafe extern "C-unwind" fn begin_foreign_modify(mtstate: *mut pg_sys::ModifyTab
         parent = pg_sys::ExecFindJunkAttributeInTlist(tlist, n.as_ptr());
     }
     let zone = zone_for(&info.server.time_zone);
-    let st = Box::new(ModifyState { info, resource, client, specs, columns, changed, zone, rowid, parent, written: 0 });
-    (*rinfo).ri_FdwState = Box::into_raw(st) as *mut std::ffi::c_void;
-    let cb = pg_sys::palloc0(std::mem::size_of::<pg_sys::MemoryContextCallback>()) as *mut pg_sys::MemoryContextCallback;
-    (*cb).func = Some(free_state);
-    (*cb).arg = rinfo as *mut std::ffi::c_void;
-    pg_sys::MemoryContextRegisterResetCallback(pg_sys::CurrentMemoryContext, cb);
+    let st = ModifyState { info, resource, client, specs, columns, changed, zone, rowid, parent, written: 0 };
+    attach_state(&mut (*rinfo).ri_FdwState, st);
 }
 
 unsafe fn state<'a>(rinfo: *mut pg_sys::ResultRelInfo) -> &'a mut ModifyState {

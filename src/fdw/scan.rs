@@ -1,7 +1,7 @@
 //! Scan callbacks: size estimates, paths, plans, and the executor side that pulls pages from the
 //! pump, decodes rows and fills slots. The decisions are made by `plan`, `pump` and `decode`.
 
-use super::{cstr, def_options, interrupt_pending, raise, wait, OrRaise};
+use super::{attach_state, cstr, def_options, interrupt_pending, node_string, raise, string_node, wait, OrRaise};
 use crate::catalog;
 use crate::decode::{self, Cell, ColumnSpec, Row, Source, Target, Zone};
 use crate::error::FdwError;
@@ -313,13 +313,7 @@ unsafe fn remote_total(info: &TableInfo, request: &plan::RequestPlan) -> Option<
             return Some(*n);
         }
     }
-    let settings = Settings {
-        api_url: info.server.api_url.clone(),
-        requests_per_second: info.server.requests_per_second,
-        timeout: Duration::from_secs_f64(info.server.timeout_secs),
-        max_retries: info.server.max_retries,
-    };
-    let client = Client::new(settings, api_token(info), info.name.clone(), None).or_raise();
+    let client = Client::new(Settings::for_server(&info.server), api_token(info), info.name.clone(), None).or_raise();
     let reply = wait(|| crate::http::block_on(client.get(&path), &interrupt_pending)).or_raise();
     let total = reply.total? as f64;
     if let Ok(mut c) = CACHE.lock() {
@@ -489,15 +483,6 @@ unsafe extern "C-unwind" fn get_foreign_paths(root: *mut pg_sys::PlannerInfo, ba
             pg_sys::add_path(baserel, path as *mut pg_sys::Path);
         }
     }
-}
-
-unsafe fn string_node(s: &str) -> *mut pg_sys::Node {
-    let c = CString::new(s.replace('\0', "")).unwrap_or_default();
-    pg_sys::makeString(pg_sys::pstrdup(c.as_ptr())) as *mut pg_sys::Node
-}
-
-unsafe fn node_string(n: *mut pg_sys::Node) -> String {
-    cstr((*(n as *mut pg_sys::String)).sval)
 }
 
 fn op_name(op: Op) -> &'static str {
@@ -744,15 +729,6 @@ unsafe fn state<'a>(node: *mut pg_sys::ForeignScanState) -> &'a mut ScanState {
     &mut *((*node).fdw_state as *mut ScanState)
 }
 
-/// Frees the scan's Rust state when its memory context goes away, even after an ERROR.
-unsafe extern "C-unwind" fn free_state(arg: *mut std::ffi::c_void) {
-    let node = arg as *mut pg_sys::ForeignScanState;
-    if !(*node).fdw_state.is_null() {
-        drop(Box::from_raw((*node).fdw_state as *mut ScanState));
-        (*node).fdw_state = std::ptr::null_mut();
-    }
-}
-
 #[pg_guard]
 unsafe extern "C-unwind" fn begin_foreign_scan(node: *mut pg_sys::ForeignScanState, eflags: std::ffi::c_int) {
     let plan = (*node).ss.ps.plan as *mut pg_sys::ForeignScan;
@@ -791,7 +767,7 @@ unsafe extern "C-unwind" fn begin_foreign_scan(node: *mut pg_sys::ForeignScanSta
         key_exprs.push(KeyExpr { column: text_at(3 + 3 * i), op, expr: e, state: pg_sys::ExecInitExpr(e, node as *mut pg_sys::PlanState), is_array: text_at(5 + 3 * i) == "any" });
     }
     let zone = zone_for(&info.server.time_zone);
-    let st = Box::new(ScanState {
+    let st = ScanState {
         info,
         token,
         specs,
@@ -809,12 +785,8 @@ unsafe extern "C-unwind" fn begin_foreign_scan(node: *mut pg_sys::ForeignScanSta
         first_total: None,
         last_total: None,
         econtext: (*node).ss.ps.ps_ExprContext,
-    });
-    (*node).fdw_state = Box::into_raw(st) as *mut std::ffi::c_void;
-    let cb = pg_sys::palloc0(std::mem::size_of::<pg_sys::MemoryContextCallback>()) as *mut pg_sys::MemoryContextCallback;
-    (*cb).func = Some(free_state);
-    (*cb).arg = node as *mut std::ffi::c_void;
-    pg_sys::MemoryContextRegisterResetCallback(pg_sys::CurrentMemoryContext, cb);
+    };
+    attach_state(&mut (*node).fdw_state, st);
 }
 
 /// Evaluates the qual expressions (constants, parameters, stable functions) and plans the
@@ -834,12 +806,7 @@ unsafe fn plan_now(st: &mut ScanState) -> ScanPlan {
 
 unsafe fn start(st: &mut ScanState) {
     let p = plan_now(st);
-    let settings = Settings {
-        api_url: st.info.server.api_url.clone(),
-        requests_per_second: st.info.server.requests_per_second,
-        timeout: Duration::from_secs_f64(st.info.server.timeout_secs),
-        max_retries: st.info.server.max_retries,
-    };
+    let settings = Settings::for_server(&st.info.server);
     let scope = match &st.info.source {
         TableSource::Resource(r) => r.read_scope(),
         TableSource::Endpoint(_) => None,
