@@ -211,9 +211,29 @@ impl Resource {
 
     /// The scope a read of this resource needs, if any.
     pub fn read_scope(&self) -> Option<String> {
+        self.scope("read")
+    }
+
+    /// The scope a write of this resource needs, if any.
+    pub fn write_scope(&self) -> Option<String> {
+        self.scope("write")
+    }
+
+    fn scope(&self, kind: &str) -> Option<String> {
         match self.scope_group {
             "" | "public" => None,
-            g => Some(format!("read_{g}")),
+            g => Some(format!("{kind}_{g}")),
+        }
+    }
+
+    /// The column whose values become per-key GETs: a child's parent key, a key-required
+    /// table's key, or `id` where the API can get one row by id.
+    pub fn key_column(&self) -> Option<&'static str> {
+        match (&self.parent, self.access) {
+            (Some(p), _) => Some(p.key_column),
+            (None, Access::KeyRequired { key }) => Some(key),
+            (None, _) if self.get_by_id => Some("id"),
+            _ => None,
         }
     }
 }
@@ -634,6 +654,14 @@ pub static RESOURCES: &[Resource] = &[
     },
     Resource { access: Access::Whole { rows_at: Some("product_feeds") }, get_by_id: false, ..paged("product_feeds", "/v2/product_feeds", "public", FEED_COLUMNS, "Product feeds for ad platforms (商品資料饋送)") },
 ];
+
+// Resources are equal by name (so option structs holding one can be compared).
+impl PartialEq for Resource {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+    }
+}
+impl Eq for Resource {}
 
 pub fn find(name: &str) -> Option<&'static Resource> {
     RESOURCES.iter().find(|r| r.name == name)

@@ -117,13 +117,6 @@ pub struct ColumnOptions {
     pub json_path: Option<Vec<String>>,
 }
 
-impl PartialEq for catalog::Resource {
-    fn eq(&self, other: &Self) -> bool {
-        self.name == other.name
-    }
-}
-impl Eq for catalog::Resource {}
-
 fn invalid(name: &'static str, problem: impl Into<String>) -> FdwError {
     FdwError::InvalidOptionValue { name, problem: problem.into() }
 }

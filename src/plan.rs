@@ -240,13 +240,12 @@ pub fn plan_scan(
     let all_pushed = |pushed: &Vec<usize>| pushed.len() == quals.len();
 
     // 1. Keys: per-key GETs (id, a child's parent key, a key-required table's key).
-    let (key_col, prefix, shape) = match (&r.parent, r.access) {
-        (Some(p), _) => (Some(p.key_column), r.path, Shape { rows_at: None, child_array: Some(p.array.to_string()) }),
-        (None, Access::KeyRequired { key }) => (Some(key), r.path, plain.clone()),
-        (None, _) if r.get_by_id => (Some("id"), r.path, plain.clone()),
-        _ => (None, r.path, plain.clone()),
+    let shape = match &r.parent {
+        Some(p) => Shape { rows_at: None, child_array: Some(p.array.to_string()) },
+        None => plain.clone(),
     };
-    if let Some(col) = key_col {
+    let prefix = r.path;
+    if let Some(col) = r.key_column() {
         if let Some(vals) = allowed(&on(col)) {
             let keys = vals.map(|v| ints(&v));
             let n = keys.as_ref().map(|k| distinct(k).len()).unwrap_or(1);

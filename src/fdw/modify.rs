@@ -142,11 +142,7 @@ unsafe extern "C-unwind" fn begin_foreign_modify(mtstate: *mut pg_sys::ModifyTab
         None
     } else {
         let settings = Settings::for_server(&info.server);
-        let scope = match resource.scope_group {
-            "" | "public" => None,
-            g => Some(format!("write_{g}")),
-        };
-        Some(Client::new(settings, super::scan::api_token(&info), info.name.clone(), scope).or_raise())
+        Some(Client::new(settings, super::scan::api_token(&info), info.name.clone(), resource.write_scope()).or_raise())
     };
     let (specs, columns) = build_columns(rel, &info);
     let private = PgList::<pg_sys::Node>::from_pg(fdw_private);

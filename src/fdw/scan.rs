@@ -83,31 +83,14 @@ struct QualExpr {
 fn pushable(source: &TableSource) -> Vec<&'static str> {
     match source {
         TableSource::Endpoint(_) => vec![],
-        TableSource::Resource(r) => {
-            let mut v: Vec<&'static str> = r.pushdown.iter().map(|p| p.column()).collect();
-            if r.get_by_id {
-                v.push("id");
-            }
-            if let catalog::Access::KeyRequired { key } = r.access {
-                v.push(key);
-            }
-            if let Some(p) = &r.parent {
-                v.push(p.key_column);
-            }
-            v
-        }
+        TableSource::Resource(r) => r.pushdown.iter().map(|p| p.column()).chain(r.key_column()).collect(),
     }
 }
 
 /// Columns a join can turn into per-key GETs (parameterized paths).
 fn key_columns(source: &TableSource) -> Vec<&'static str> {
     match source {
-        TableSource::Resource(r) => match (&r.parent, r.access) {
-            (Some(p), _) => vec![p.key_column],
-            (None, catalog::Access::KeyRequired { key }) => vec![key],
-            (None, _) if r.get_by_id => vec!["id"],
-            _ => vec![],
-        },
+        TableSource::Resource(r) => r.key_column().into_iter().collect(),
         TableSource::Endpoint(_) => vec![],
     }
 }
