@@ -21,12 +21,7 @@ if [ -f "$STATE/pid" ] && kill -0 "$(cat "$STATE/pid")" 2>/dev/null; then
 fi
 setsid nohup "$SANDBOX_BIN" serve --listen 127.0.0.1:0 --orders 1000 --customers 300 --products 80 >"$STATE/out" 2>&1 < /dev/null &
 echo $! >"$STATE/pid"
-for _ in $(seq 1 100); do
-  URL=$(head -n 1 "$STATE/out" 2>/dev/null || true)
-  case "$URL" in http://*) break ;; esac
-  sleep 0.1
-done
-case "$URL" in http://*) ;; *) echo "the sandbox did not start: $(cat "$STATE/out")" >&2; exit 1 ;; esac
+URL=$(first_url "$STATE/out" "the sandbox")
 echo "$URL" >"$STATE/url"
 TOKEN=$("$SANDBOX_BIN" token --ttl-secs 2592000)
 

@@ -56,6 +56,19 @@ install_extension() {
   pg_ctlcluster 15 main restart
 }
 
+# Prints the URL a server writes as its first stdout line to FILE, waiting up to 120 s (generating
+# a large shop takes a while: 100,000 orders, about 10 s); fails naming WHAT if it never comes.
+first_url() {
+  local file=$1 what=$2 url=""
+  for _ in $(seq 1 1200); do
+    url=$(head -n 1 "$file" 2>/dev/null || true)
+    case "$url" in http://*) echo "$url"; return 0 ;; esac
+    sleep 0.1
+  done
+  echo "$what did not start: $(cat "$file")" >&2
+  exit 1
+}
+
 # Starts the sandbox in the background with the given options; sets SANDBOX_URL and SANDBOX_PID.
 start_sandbox() {
   local bin=$1; shift
@@ -63,13 +76,7 @@ start_sandbox() {
   out=$(mktemp)
   "$bin" serve --listen 127.0.0.1:0 "$@" >"$out" 2>&1 &
   SANDBOX_PID=$!
-  # Generating a large shop takes a while (100,000 orders: about 10 s).
-  for _ in $(seq 1 1200); do
-    SANDBOX_URL=$(head -n 1 "$out" 2>/dev/null || true)
-    case "$SANDBOX_URL" in http://*) break ;; esac
-    sleep 0.1
-  done
-  case "$SANDBOX_URL" in http://*) ;; *) echo "sandbox did not start: $(cat "$out")" >&2; exit 1 ;; esac
+  SANDBOX_URL=$(first_url "$out" "the sandbox")
   export SANDBOX_URL SANDBOX_PID
 }
 

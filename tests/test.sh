@@ -35,7 +35,7 @@ start_sandbox "$SANDBOX_BIN" --rps 0 --latency-ms 20000 --now "2026-11-28 12:00:
 SLOW_URL=$SANDBOX_URL SLOW_PID=$SANDBOX_PID
 start_sandbox "$SANDBOX_BIN" --rps 0 --seed 1 --now "2026-11-28 12:00:00"
 trap 'kill $SANDBOX_PID $SLOW_PID 2>/dev/null || true' EXIT
-TOKEN=$("$REPO_ROOT/target/debug/cyberbiz-sandbox" token --ttl-secs 86400)
+TOKEN=$("$SANDBOX_BIN" token --ttl-secs 86400)
 DB=cyberbiz_fdw_regress
 psql_pg -d postgres -c "\"DROP DATABASE IF EXISTS $DB\""
 psql_pg -d postgres -c "\"CREATE DATABASE $DB\""
@@ -48,17 +48,12 @@ psql_pg -d postgres -c "\"ALTER DATABASE $DB SET cyberbiz_test.slow_url = '$SLOW
 RECV_OUT=$(mktemp); chmod 666 "$RECV_OUT"
 su postgres -s /bin/sh -c "exec $SANDBOX_BIN receive --postgres 'host=/var/run/postgresql dbname=$DB'" >"$RECV_OUT" 2>&1 &
 RECV_PID=$!
-for _ in $(seq 1 100); do
-  RECV_URL=$(head -n 1 "$RECV_OUT" 2>/dev/null || true)
-  case "$RECV_URL" in http://*) break ;; esac
-  sleep 0.1
-done
-case "$RECV_URL" in http://*) ;; *) echo "the webhook receiver did not start: $(cat "$RECV_OUT")" >&2; exit 1 ;; esac
+RECV_URL=$(first_url "$RECV_OUT" "the webhook receiver")
 MAIN_URL=$SANDBOX_URL MAIN_PID=$SANDBOX_PID
 start_sandbox "$SANDBOX_BIN" --rps 0 --now "2026-11-28 12:00:00" --orders 30 --customers 20 --products 10 --webhook-url "$RECV_URL" --app-secret regress-app-secret
 HOOKS_PID=$SANDBOX_PID
 psql_pg -d postgres -c "\"ALTER DATABASE $DB SET cyberbiz_test.hooks_url = '$SANDBOX_URL'\""
-trap 'kill $MAIN_PID $SLOW_PID $HOOKS_PID 2>/dev/null || true; pkill -f "$SANDBOX_BIN receive" 2>/dev/null || true' EXIT
+trap 'kill $MAIN_PID $SLOW_PID $HOOKS_PID $RECV_PID 2>/dev/null || true; pkill -f "$SANDBOX_BIN receive" 2>/dev/null || true' EXIT
 OUT=$(mktemp -d)
 chown postgres:postgres "$OUT"
 TESTS=$(cd tests/pg_regress/sql && ls *.sql | sed 's/\.sql$//' | sort | tr '\n' ' ')
