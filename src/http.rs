@@ -183,6 +183,20 @@ impl Client {
         }
     }
 
+    /// After failed attempt `attempt`: the error when no retry is left, else waits `wait` and
+    /// doubles `backoff` (up to 8 s). 429s are the platform asking us to wait, not a failure of
+    /// the request: they get five more tries than other errors.
+    async fn retry_or_fail(&self, attempt: u32, failure: FdwError, wait: Duration, backoff: &mut Duration) -> Result<(), FdwError> {
+        let limit = if matches!(failure, FdwError::RetriesExhausted { status: 429, .. }) { self.settings.max_retries + 5 } else { self.settings.max_retries };
+        if attempt > limit {
+            return Err(failure);
+        }
+        self.stats.retries.fetch_add(1, Ordering::Relaxed);
+        tokio::time::sleep(wait).await;
+        *backoff = (*backoff * 2).min(Duration::from_secs(8));
+        Ok(())
+    }
+
     /// Counts a 429 and says how long to wait: Retry-After if sent, else the backoff (>= 1 s).
     fn throttled(&self, headers: &reqwest::header::HeaderMap, backoff: Duration) -> Duration {
         self.stats.throttled.fetch_add(1, Ordering::Relaxed);
@@ -245,13 +259,9 @@ impl Client {
                     let body = match resp.bytes().await {
                         Ok(b) => b,
                         Err(e) => {
-                            failure = FdwError::Transport { request: request.clone(), attempts: attempt, cause: cause(&e) };
-                            if attempt > self.settings.max_retries {
-                                return Err(failure);
-                            }
-                            self.stats.retries.fetch_add(1, Ordering::Relaxed);
-                            tokio::time::sleep(backoff).await;
-                            backoff = (backoff * 2).min(Duration::from_secs(8));
+                            let failure = FdwError::Transport { request: request.clone(), attempts: attempt, cause: cause(&e) };
+                            let wait = backoff;
+                            self.retry_or_fail(attempt, failure, wait, &mut backoff).await?;
                             continue;
                         }
                     };
@@ -277,15 +287,7 @@ impl Client {
                     failure = FdwError::Transport { request: request.clone(), attempts: attempt, cause: cause(&e) };
                 }
             }
-            // 429s are the platform asking us to wait, not a failure of the request: they get
-            // a few more tries than other errors.
-            let limit = if matches!(failure, FdwError::RetriesExhausted { status: 429, .. }) { self.settings.max_retries + 5 } else { self.settings.max_retries };
-            if attempt > limit {
-                return Err(failure);
-            }
-            self.stats.retries.fetch_add(1, Ordering::Relaxed);
-            tokio::time::sleep(retry_wait).await;
-            backoff = (backoff * 2).min(Duration::from_secs(8));
+            self.retry_or_fail(attempt, failure, retry_wait, &mut backoff).await?;
         }
     }
 }
@@ -343,13 +345,7 @@ impl Client {
                 }
                 Err(e) => (backoff, FdwError::Transport { request: request.clone(), attempts: attempt, cause: cause(&e) }),
             };
-            let limit = if matches!(failure, FdwError::RetriesExhausted { status: 429, .. }) { self.settings.max_retries + 5 } else { self.settings.max_retries };
-            if attempt > limit {
-                return Err(failure);
-            }
-            self.stats.retries.fetch_add(1, Ordering::Relaxed);
-            tokio::time::sleep(wait).await;
-            backoff = (backoff * 2).min(Duration::from_secs(8));
+            self.retry_or_fail(attempt, failure, wait, &mut backoff).await?;
         }
     }
 }
