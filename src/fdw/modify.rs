@@ -5,10 +5,10 @@
 //! Writes are sent as each row is processed, not at commit: the API has no transactions, so a
 //! ROLLBACK does not undo them (README: Limitations).
 
-use super::scan::{build_columns, table_info, to_datum, zone_for, PgColumn, TableInfo};
+use super::scan::{build_columns, store_row, table_info, zone_for, PgColumn, TableInfo};
 use super::{attach_state, cstr, interrupt_pending, node_string, raise, string_node, wait, OrRaise};
 use crate::catalog::Resource;
-use crate::decode::{self, Cell, ColumnSpec, Row, Shape, Source, Zone};
+use crate::decode::{self, ColumnSpec, Row, Shape, Source, Zone};
 use crate::error::FdwError;
 use crate::http::{Client, Settings};
 use crate::options::TableSource;
@@ -217,18 +217,7 @@ unsafe fn fill_slot(st: &mut ModifyState, slot: *mut pg_sys::TupleTableSlot, bod
     if let Some(p) = parent {
         row = Row { value: row.value, parent: Some(std::rc::Rc::new(serde_json::json!({ "id": p }))) };
     }
-    let mut cells = Vec::new();
-    if let Err(m) = decode::decode_row(&row, &st.specs, st.zone.as_ref(), &mut cells) {
-        raise(FdwError::ValueMismatch { table: st.info.name.clone(), column: m.column, row_id: row.id().map(|i| i.to_string()).unwrap_or_default(), value: m.value, expected: m.expected });
-    }
-    pg_sys::ExecClearTuple(slot);
-    for (i, cell) in cells.iter().enumerate() {
-        let col = &mut st.columns[i];
-        let d = if col.dropped || matches!(cell, Cell::Null) { None } else { to_datum(cell, col) };
-        *(*slot).tts_values.add(i) = d.unwrap_or(pg_sys::Datum::from(0usize));
-        *(*slot).tts_isnull.add(i) = d.is_none();
-    }
-    pg_sys::ExecStoreVirtualTuple(slot);
+    store_row(&st.info.name, &st.specs, &mut st.columns, st.zone.as_ref(), &row, &mut Vec::new(), slot);
     true
 }
 

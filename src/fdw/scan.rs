@@ -708,6 +708,36 @@ pub(crate) unsafe fn to_datum(cell: &Cell, col: &mut PgColumn) -> Option<pg_sys:
     })
 }
 
+/// Decodes `row` into `slot` (scans and RETURNING alike); a value that does not fit its column
+/// raises an ERROR naming table, column, row id and value.
+pub(crate) unsafe fn store_row(
+    table: &str,
+    specs: &[ColumnSpec],
+    columns: &mut [PgColumn],
+    zone: &dyn Zone,
+    row: &Row,
+    cells: &mut Vec<Cell>,
+    slot: *mut pg_sys::TupleTableSlot,
+) {
+    if let Err(m) = decode::decode_row(row, specs, zone, cells) {
+        raise(FdwError::ValueMismatch {
+            table: table.to_string(),
+            column: m.column,
+            row_id: row.id().map(|i| i.to_string()).unwrap_or_else(|| "(none)".into()),
+            value: m.value,
+            expected: m.expected,
+        });
+    }
+    pg_sys::ExecClearTuple(slot);
+    for (i, cell) in cells.iter().enumerate() {
+        let col = &mut columns[i];
+        let d = if col.dropped { None } else { to_datum(cell, col) };
+        *(*slot).tts_values.add(i) = d.unwrap_or(pg_sys::Datum::from(0usize));
+        *(*slot).tts_isnull.add(i) = d.is_none();
+    }
+    pg_sys::ExecStoreVirtualTuple(slot);
+}
+
 unsafe fn state<'a>(node: *mut pg_sys::ForeignScanState) -> &'a mut ScanState {
     &mut *((*node).fdw_state as *mut ScanState)
 }
@@ -813,26 +843,7 @@ unsafe extern "C-unwind" fn iterate_foreign_scan(node: *mut pg_sys::ForeignScanS
                     continue;
                 }
             }
-            let mut cells = std::mem::take(&mut st.cells);
-            if let Err(m) = decode::decode_row(&row, &st.specs, st.zone.as_ref(), &mut cells) {
-                raise(FdwError::ValueMismatch {
-                    table: st.info.name.clone(),
-                    column: m.column,
-                    row_id: row.id().map(|i| i.to_string()).unwrap_or_else(|| "(none)".into()),
-                    value: m.value,
-                    expected: m.expected,
-                });
-            }
-            let values = (*slot).tts_values;
-            let nulls = (*slot).tts_isnull;
-            for (i, cell) in cells.iter().enumerate() {
-                let col = &mut st.columns[i];
-                let d = if col.dropped { None } else { to_datum(cell, col) };
-                *values.add(i) = d.unwrap_or(pg_sys::Datum::from(0usize));
-                *nulls.add(i) = d.is_none();
-            }
-            st.cells = cells;
-            pg_sys::ExecStoreVirtualTuple(slot);
+            store_row(&st.info.name, &st.specs, &mut st.columns, st.zone.as_ref(), &row, &mut st.cells, slot);
             return slot;
         }
         if st.pump.is_none() {
@@ -853,9 +864,10 @@ unsafe extern "C-unwind" fn iterate_foreign_scan(node: *mut pg_sys::ForeignScanS
             st.first_total.get_or_insert(t);
             st.last_total = Some(t);
         }
-        let shape = &st.plan.as_ref().map(|p| p.shape.clone()).unwrap_or(decode::Shape { rows_at: None, child_array: None });
-        let rows = decode::rows(&page.body, shape).map_err(|e| FdwError::BadBody { request: st.plan.as_ref().map(|p| p.request.describe()).unwrap_or_default(), detail: e.0 }).or_raise();
-        st.rows.extend(rows);
+        if let Some(plan) = &st.plan {
+            let rows = decode::rows(&page.body, &plan.shape).map_err(|e| FdwError::BadBody { request: plan.request.describe(), detail: e.0 }).or_raise();
+            st.rows.extend(rows);
+        }
     }
 }
 
