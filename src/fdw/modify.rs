@@ -237,6 +237,14 @@ unsafe fn junk(slot: *mut pg_sys::TupleTableSlot, attno: i16) -> Option<i64> {
     (!isnull).then(|| d.value() as i64)
 }
 
+/// The id of the row an UPDATE or DELETE targets (the scan's junk column).
+unsafe fn row_id(st: &ModifyState, plan_slot: *mut pg_sys::TupleTableSlot, verb: &str) -> i64 {
+    match junk(plan_slot, st.rowid) {
+        Some(id) => id,
+        None => raise(FdwError::WriteUnsupported { message: format!("a row of \"{}\" without id cannot be {verb}", st.info.name), hint: String::new() }),
+    }
+}
+
 /// `{path}/{id}`, or a variant's `/v1/products/{product_id}/product_variants/{id}`.
 fn item_path(r: &Resource, id: i64, parent: Option<i64>) -> String {
     match (&r.parent, parent) {
@@ -286,7 +294,7 @@ unsafe extern "C-unwind" fn exec_foreign_insert(_estate: *mut pg_sys::EState, ri
 #[pg_guard]
 unsafe extern "C-unwind" fn exec_foreign_update(_estate: *mut pg_sys::EState, rinfo: *mut pg_sys::ResultRelInfo, slot: *mut pg_sys::TupleTableSlot, plan_slot: *mut pg_sys::TupleTableSlot) -> *mut pg_sys::TupleTableSlot {
     let st = state(rinfo);
-    let Some(id) = junk(plan_slot, st.rowid) else { raise(FdwError::WriteUnsupported { message: format!("a row of \"{}\" without id cannot be updated", st.info.name), hint: String::new() }) };
+    let id = row_id(st, plan_slot, "updated");
     let parent = junk(plan_slot, st.parent);
     all_attrs(slot);
     let row = format!("{} id {id}", st.info.name);
@@ -317,11 +325,9 @@ unsafe extern "C-unwind" fn exec_foreign_update(_estate: *mut pg_sys::EState, ri
         last = Some(send(st, reqwest::Method::PUT, &base, Some(body), &row));
     }
     st.written += 1;
+    // RETURNING shows what the API answered; the new values if it answered nothing usable.
     if let Some(reply) = last {
-        // RETURNING shows what the API answered; the new values if it answered nothing usable.
-        if !fill_slot(st, slot, &reply.body, parent) {
-            return slot;
-        }
+        fill_slot(st, slot, &reply.body, parent);
     }
     slot
 }
@@ -329,7 +335,7 @@ unsafe extern "C-unwind" fn exec_foreign_update(_estate: *mut pg_sys::EState, ri
 #[pg_guard]
 unsafe extern "C-unwind" fn exec_foreign_delete(_estate: *mut pg_sys::EState, rinfo: *mut pg_sys::ResultRelInfo, slot: *mut pg_sys::TupleTableSlot, plan_slot: *mut pg_sys::TupleTableSlot) -> *mut pg_sys::TupleTableSlot {
     let st = state(rinfo);
-    let Some(id) = junk(plan_slot, st.rowid) else { raise(FdwError::WriteUnsupported { message: format!("a row of \"{}\" without id cannot be deleted", st.info.name), hint: String::new() }) };
+    let id = row_id(st, plan_slot, "deleted");
     let parent = junk(plan_slot, st.parent);
     let row = format!("{} id {id}", st.info.name);
     let reply = send(st, reqwest::Method::DELETE, &item_path(st.resource, id, parent), None, &row);
