@@ -176,8 +176,84 @@ pub struct Writes {
     /// JSON keys the API accepts in bodies (`tags` is sent as the platform's `tags_text`).
     pub fields: &'static [&'static str],
     /// Columns changed through action endpoints instead of PUT (orders' statuses).
-    pub actions: &'static [&'static str],
+    pub actions: &'static [Action],
 }
+
+impl Writes {
+    /// Whether `column` is changed through an action endpoint.
+    pub fn is_action(&self, column: &str) -> bool {
+        self.actions.iter().any(|a| a.column == column)
+    }
+
+    /// The action endpoint that sets `column` to `value`, if any.
+    pub fn action(&self, column: &str, value: &str) -> Option<&'static Action> {
+        self.actions.iter().find(|a| {
+            a.column == column
+                && match a.values {
+                    ActionValues::Listed(v) => v.contains(&value),
+                    ActionValues::Any { .. } => true,
+                }
+        })
+    }
+
+    /// What the action endpoints can do, for hints: `order_status can become cancelled, open
+    /// or closed; financial_status any payment status`.
+    pub fn actions_hint(&self) -> String {
+        let mut parts: Vec<(&str, Vec<&str>, Option<&str>)> = Vec::new();
+        for a in self.actions {
+            let i = match parts.iter().position(|p| p.0 == a.column) {
+                Some(i) => i,
+                None => {
+                    parts.push((a.column, vec![], None));
+                    parts.len() - 1
+                }
+            };
+            match a.values {
+                ActionValues::Listed(v) => parts[i].1.extend_from_slice(v),
+                ActionValues::Any { noun } => parts[i].2 = Some(noun),
+            }
+        }
+        let say = |(col, vals, any): &(&str, Vec<&str>, Option<&str>)| match (any, vals.split_last()) {
+            (Some(noun), _) => format!("{col} any {noun}"),
+            (None, Some((last, rest))) if !rest.is_empty() => format!("{col} can become {} or {last}", rest.join(", ")),
+            (None, _) => format!("{col} can become {}", vals.join("")),
+        };
+        parts.iter().map(say).collect::<Vec<_>>().join("; ")
+    }
+}
+
+/// `PUT {path}/{id}/{suffix}`: how an action endpoint sets a column to a value.
+#[derive(Debug, Clone, Copy)]
+pub struct Action {
+    pub column: &'static str,
+    pub values: ActionValues,
+    pub suffix: &'static str,
+    pub body: ActionBody,
+}
+
+/// The values an action endpoint sets.
+#[derive(Debug, Clone, Copy)]
+pub enum ActionValues {
+    Listed(&'static [&'static str]),
+    /// Any value (`noun` says of what, for hints).
+    Any { noun: &'static str },
+}
+
+/// The body an action endpoint takes.
+#[derive(Debug, Clone, Copy)]
+pub enum ActionBody {
+    /// `{"key": value}`.
+    Value { key: &'static str },
+    /// A fixed JSON object, whatever the value.
+    Fixed { json: &'static str },
+}
+
+/// Orders cannot be PUT whole: their statuses change through these endpoints.
+const ORDER_ACTIONS: &[Action] = &[
+    Action { column: "order_status", values: ActionValues::Listed(&["cancelled"]), suffix: "cancelled", body: ActionBody::Fixed { json: r#"{"cancel_reason": "other"}"# } },
+    Action { column: "order_status", values: ActionValues::Listed(&["open", "closed"]), suffix: "update_status", body: ActionBody::Value { key: "status" } },
+    Action { column: "financial_status", values: ActionValues::Any { noun: "payment status" }, suffix: "update_financial_status", body: ActionBody::Value { key: "financial_status" } },
+];
 
 pub const READ_ONLY: Writes = Writes { create: false, update: false, delete: false, fields: &[], actions: &[] };
 
@@ -202,6 +278,10 @@ pub struct Resource {
     pub pushdown: &'static [Push],
     pub writes: Writes,
     pub comment: &'static str,
+    /// Rows the planner assumes when nobody said (the table option `rows` overrides it).
+    pub default_rows: f64,
+    /// The 0.1.0 webhook mirror table that keeps a local copy, if any.
+    pub mirror: Option<&'static str>,
 }
 
 impl Resource {
@@ -608,23 +688,107 @@ const EDM_COLUMNS: &[Column] = &[ID, c("title", Text, "Title"), RAW];
 
 const FEED_COLUMNS: &[Column] = &[c("name", Text, "Feed name"), c("url", Text, "Feed URL"), c("mime_type", Text, "MIME type"), RAW];
 
+/// Default row estimates: large lists (the planner then prefers per-key GETs for joins from small
+/// local tables), other lists, and resources answered by one request.
+const LARGE_LIST: f64 = 10_000.0;
+const SMALL_LIST: f64 = 100.0;
+const ONE_REQUEST: f64 = 10.0;
+
 const fn paged(name: &'static str, path: &'static str, scope_group: &'static str, columns: &'static [Column], comment: &'static str) -> Resource {
-    Resource { name, path, scope_group, access: Access::Paged, get_by_id: true, parent: None, columns, pushdown: &[], writes: READ_ONLY, comment }
+    Resource { name, path, scope_group, access: Access::Paged, get_by_id: true, parent: None, columns, pushdown: &[], writes: READ_ONLY, comment, default_rows: SMALL_LIST, mirror: None }
+}
+
+/// A webhook event the platform sends (the X-Cyberbiz-Event header) and what it is about: a
+/// resource the mirrors keep (`orders`), a deletion of one (`products_deleted`), or a kind that
+/// is only stored as an event (`coupons`, `app`).
+#[derive(Debug, Clone, Copy)]
+pub struct WebhookEvent {
+    pub event: &'static str,
+    pub kind: &'static str,
+}
+
+const fn ev(event: &'static str, kind: &'static str) -> WebhookEvent {
+    WebhookEvent { event, kind }
+}
+
+/// Every event of the reference's webhook list (docs/api/en/webhooks.md).
+pub static WEBHOOK_EVENTS: &[WebhookEvent] = &[
+    ev("customers/create", "customers"),
+    ev("customers/update", "customers"),
+    ev("uid_providers/create", "customers"),
+    ev("uid_providers/update", "customers"),
+    ev("customer_tags/update", "customers"),
+    ev("orders/create", "orders"),
+    ev("orders/paid", "orders"),
+    ev("orders/preparing", "orders"),
+    ev("orders/fulfilled", "orders"),
+    ev("orders/received", "orders"),
+    ev("orders/arrived", "orders"),
+    ev("orders/expired", "orders"),
+    ev("orders/cancelled", "orders"),
+    ev("orders/returned", "orders"),
+    ev("orders/partial_return", "orders"),
+    ev("orders/refunded", "orders"),
+    ev("orders/partial_refunded", "orders"),
+    ev("orders/closed", "orders"),
+    ev("orders/request_return", "orders"),
+    ev("orders/opened", "orders"),
+    ev("orders/update", "orders"),
+    ev("express_delivery_orders/update", "orders"),
+    ev("products/create", "products"),
+    ev("products/update", "products"),
+    ev("products/update_photos", "products"),
+    ev("products/update_options", "products"),
+    ev("products/delete", "products_deleted"),
+    ev("variants/create", "product_variants"),
+    ev("variants/update", "product_variants"),
+    ev("variants/delete", "product_variants_deleted"),
+    ev("bonus_points/create", "bonus_points"),
+    ev("bonus_points/update", "bonus_points"),
+    ev("bonus_points/destroy", "bonus_points"),
+    ev("comment_bonus/create", "bonus_points"),
+    ev("coupons/create", "coupons"),
+    ev("coupons/update", "coupons"),
+    ev("coupons/destroy", "coupons"),
+    ev("customer_vip_level/update", "customer_vip_level"),
+    ev("affiliate_vendor_orders/create", "affiliate_vendor_orders"),
+    ev("affiliate_vendor_orders/closed", "affiliate_vendor_orders"),
+    ev("affiliate_vendor_orders/cancelled", "affiliate_vendor_orders"),
+    ev("collections/create", "collections"),
+    ev("collections/update", "collections"),
+    ev("collections/delete", "collections"),
+    ev("domains/create", "domains"),
+    ev("domains/update", "domains"),
+    ev("domains/destroy", "domains"),
+    ev("menus/create", "menus"),
+    ev("menus/update", "menus"),
+    ev("menus/destroy", "menus"),
+    ev("bulk_operations/finish", "bulk_operations"),
+    ev("apps/uninstall", "app"),
+];
+
+/// What webhook `event` is about, or None for an event CYBERBIZ does not send.
+pub fn webhook_kind(event: &str) -> Option<&'static str> {
+    WEBHOOK_EVENTS.iter().find(|e| e.event == event).map(|e| e.kind)
 }
 
 pub static RESOURCES: &[Resource] = &[
-    Resource { access: Access::Whole { rows_at: Some("shop_info") }, get_by_id: false, ..paged("shop", "/shop", "", SHOP_COLUMNS, "The shop itself (商店資訊)") },
-    Resource { writes: Writes { create: false, update: true, delete: false, fields: &["note", "delivery_date", "delivery_time"], actions: &["order_status", "financial_status"] }, pushdown: ORDER_PUSH, ..paged("orders", "/v1/orders", "orders", ORDER_COLUMNS, "Orders (訂單)") },
+    Resource { access: Access::Whole { rows_at: Some("shop_info") }, get_by_id: false, default_rows: ONE_REQUEST, ..paged("shop", "/shop", "", SHOP_COLUMNS, "The shop itself (商店資訊)") },
+    Resource { writes: Writes { create: false, update: true, delete: false, fields: &["note", "delivery_date", "delivery_time"], actions: ORDER_ACTIONS }, pushdown: ORDER_PUSH, default_rows: LARGE_LIST, mirror: Some("cyberbiz_orders_mirror"), ..paged("orders", "/v1/orders", "orders", ORDER_COLUMNS, "Orders (訂單)") },
     Resource {
         parent: Some(Parent { resource: "orders", array: "line_items", key_column: "order_id" }),
         get_by_id: false,
+        default_rows: LARGE_LIST,
+        mirror: Some("cyberbiz_order_line_items_mirror"),
         ..paged("order_line_items", "/v1/orders", "orders", LINE_ITEM_COLUMNS, "Line items of orders (訂單商品), one row per item")
     },
-    Resource { writes: Writes { create: true, update: true, delete: false, fields: &["name", "status", "email", "mobile", "gender", "birthday", "note", "tags", "accepts_marketing", "address", "password", "enable_cvs_pickup", "enable_cvs_cod", "country_calling_code"], actions: &[] }, pushdown: CUSTOMER_PUSH, ..paged("customers", "/v1/customers", "customers", CUSTOMER_COLUMNS, "Customers (顧客)") },
-    Resource { writes: crud(&["title", "english_title", "handle", "published", "sell_from", "sell_to", "product_type", "product_type_code", "slogan", "brief", "body_html", "vendor", "tags", "price", "tax_type_id", "searchable", "sku", "custom_collection_ids"]), ..paged("products", "/v1/products", "products", PRODUCT_COLUMNS, "Products (商品)") },
+    Resource { writes: Writes { create: true, update: true, delete: false, fields: &["name", "status", "email", "mobile", "gender", "birthday", "note", "tags", "accepts_marketing", "address", "password", "enable_cvs_pickup", "enable_cvs_cod", "country_calling_code"], actions: &[] }, pushdown: CUSTOMER_PUSH, default_rows: LARGE_LIST, mirror: Some("cyberbiz_customers_mirror"), ..paged("customers", "/v1/customers", "customers", CUSTOMER_COLUMNS, "Customers (顧客)") },
+    Resource { writes: crud(&["title", "english_title", "handle", "published", "sell_from", "sell_to", "product_type", "product_type_code", "slogan", "brief", "body_html", "vendor", "tags", "price", "tax_type_id", "searchable", "sku", "custom_collection_ids"]), default_rows: LARGE_LIST, mirror: Some("cyberbiz_products_mirror"), ..paged("products", "/v1/products", "products", PRODUCT_COLUMNS, "Products (商品)") },
     Resource {
         parent: Some(Parent { resource: "products", array: "product_variants", key_column: "product_id" }),
         get_by_id: false,
+        default_rows: LARGE_LIST,
+        mirror: Some("cyberbiz_product_variants_mirror"),
         writes: crud(&["name", "position", "price", "cost", "compare_at_price", "weight", "option1", "option2", "option3", "inventory_management", "inventory_quantity", "sold", "safety_inventory_quantity", "inventory_policy", "sku", "qc", "requires_shipping"]),
         ..paged("product_variants", "/v1/products", "products", VARIANT_COLUMNS, "Product variants (商品規格), one row per variant")
     },
@@ -633,12 +797,12 @@ pub static RESOURCES: &[Resource] = &[
     Resource { writes: crud(&["title", "inventory_quantity", "inventory_policy"]), ..paged("inventory_sync_groups", "/v1/inventory_sync_groups", "products", INVENTORY_SYNC_COLUMNS, "Inventory sync groups (庫存同步群組)") },
     Resource { writes: Writes { create: false, update: true, delete: false, fields: &["note", "next_date", "delivery_time"], actions: &[] }, get_by_id: false, ..paged("periodic_orders", "/v1/periodic_orders", "orders", PERIODIC_ORDER_COLUMNS, "Periodic (subscription) orders (定期定額訂單)") },
     Resource { access: Access::KeyRequired { key: "id" }, pushdown: EINVOICE_PUSH, ..paged("einvoices", "/v1/einvoices", "orders", EINVOICE_COLUMNS, "Electronic invoices (電子發票)") },
-    Resource { get_by_id: false, pushdown: AFFILIATE_PUSH, ..paged("affiliate_vendor_orders", "/v2/affiliate_vendor_orders", "affiliates", AFFILIATE_COLUMNS, "Affiliate vendor orders (導購訂單)") },
+    Resource { get_by_id: false, pushdown: AFFILIATE_PUSH, default_rows: LARGE_LIST, ..paged("affiliate_vendor_orders", "/v2/affiliate_vendor_orders", "affiliates", AFFILIATE_COLUMNS, "Affiliate vendor orders (導購訂單)") },
     Resource { writes: crud(&["name", "threshold", "start_at", "end_at", "discount_type", "value"]), ..paged("discounts", "/v1/discounts", "discounts", DISCOUNT_COLUMNS, "Shop-wide discount campaigns (全店折扣)") },
     Resource { writes: crud(&["title", "handle", "published", "price", "item_limit", "start_date", "end_date"]), ..paged("add_buy_collections", "/v1/add_buy_collections", "discounts", ADD_BUY_COLUMNS, "Add-on purchase collections (加價購)") },
     Resource { writes: crud(&["title", "code", "coupon_type", "value", "order_price_threshold", "start_date", "end_date", "concurrently_apply", "usage_limit", "tags"]), pushdown: COUPON_PUSH, ..paged("shop_coupons", "/v1/shop_coupons", "discounts", COUPON_COLUMNS, "Shop coupons (優惠券)") },
     Resource { writes: crud(&["title", "handle", "published", "start_date", "end_date", "body_html"]), ..paged("special_collections", "/v1/special_collections", "discounts", SPECIAL_COLLECTION_COLUMNS, "Special (mix-and-match) collections (任選優惠)") },
-    Resource { writes: Writes { create: true, update: false, delete: true, fields: &["name", "customer_tags"], actions: &[] }, access: Access::Whole { rows_at: Some("current") }, ..paged("vip_groups", "/v1/vip_groups", "discounts", VIP_GROUP_COLUMNS, "VIP groups in effect (VIP 會員群組)") },
+    Resource { writes: Writes { create: true, update: false, delete: true, fields: &["name", "customer_tags"], actions: &[] }, access: Access::Whole { rows_at: Some("current") }, default_rows: ONE_REQUEST, ..paged("vip_groups", "/v1/vip_groups", "discounts", VIP_GROUP_COLUMNS, "VIP groups in effect (VIP 會員群組)") },
     Resource { writes: Writes { create: false, update: true, delete: false, fields: &["name", "phone", "county", "district", "address"], actions: &[] }, ..paged("pos_shops", "/v1/pos_shops", "pos", POS_SHOP_COLUMNS, "POS shops (POS 門市)") },
     Resource { writes: Writes { create: true, update: false, delete: false, fields: &["pos_shop_id", "items"], actions: &[] }, pushdown: STOCK_ADJUSTMENT_PUSH, ..paged("stock_adjustments", "/v1/stock_adjustments", "pos", STOCK_ADJUSTMENT_COLUMNS, "Stock adjustments (庫存調整單)") },
     Resource { writes: Writes { create: true, update: false, delete: false, fields: &["pos_shop_id", "target_pos_shop_id", "items", "comment"], actions: &[] }, pushdown: STOCK_INVOICE_PUSH, ..paged("stock_invoices", "/v1/stock_invoices", "pos", STOCK_INVOICE_COLUMNS, "Outbound stock invoices (出倉單)") },
@@ -652,7 +816,7 @@ pub static RESOURCES: &[Resource] = &[
         get_by_id: false,
         ..paged("edms", "", "edms", EDM_COLUMNS, "E-mail marketing campaigns (EDM); no documented endpoint")
     },
-    Resource { access: Access::Whole { rows_at: Some("product_feeds") }, get_by_id: false, ..paged("product_feeds", "/v2/product_feeds", "public", FEED_COLUMNS, "Product feeds for ad platforms (商品資料饋送)") },
+    Resource { access: Access::Whole { rows_at: Some("product_feeds") }, get_by_id: false, default_rows: ONE_REQUEST, ..paged("product_feeds", "/v2/product_feeds", "public", FEED_COLUMNS, "Product feeds for ad platforms (商品資料饋送)") },
 ];
 
 // Resources are equal by name (so option structs holding one can be compared).

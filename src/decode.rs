@@ -4,8 +4,8 @@
 use serde_json::Value;
 use std::fmt;
 
-/// Seconds from 1970-01-01 to Postgres's epoch 2000-01-01.
-const PG_EPOCH_UNIX_SECS: i64 = 946_684_800;
+/// Seconds from 1970-01-01 UTC to Postgres's epoch, 2000-01-01 UTC.
+pub const PG_EPOCH_UNIX_SECS: i64 = 946_684_800;
 
 /// The Postgres type a column is decoded into.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

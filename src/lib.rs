@@ -4,6 +4,8 @@
 //! configured, validated), `error` (one error type, SQLSTATEs), and `fdw` (the only module that
 //! talks to Postgres through pgrx/pg_sys).
 
+#![deny(unsafe_op_in_unsafe_fn)]
+
 pub mod catalog;
 pub mod decode;
 pub mod error;

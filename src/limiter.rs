@@ -16,7 +16,10 @@ pub type Limiter = RateLimiter<NotKeyed, InMemoryState, DefaultClock>;
 /// Extra spacing over 1/rps: 2% (204 ms at 5/s, 4.9 requests per second).
 pub const SAFETY_MARGIN: f64 = 1.02;
 
-static LIMITERS: Lazy<Mutex<HashMap<(String, u64), Arc<Limiter>>>> = Lazy::new(|| Mutex::new(HashMap::new()));
+/// Limiters by (API token, interval in microseconds).
+type LimiterMap = HashMap<(String, u64), Arc<Limiter>>;
+
+static LIMITERS: Lazy<Mutex<LimiterMap>> = Lazy::new(|| Mutex::new(HashMap::new()));
 
 pub fn interval(requests_per_second: f64) -> Duration {
     Duration::from_secs_f64(SAFETY_MARGIN / requests_per_second.max(0.01))

@@ -377,7 +377,7 @@ mod tests {
         assert!(paths.iter().all(|p| p.starts_with("/v1/orders/")));
         // Prepared statements push their parameters too.
         Spi::run("SET plan_cache_mode = force_generic_plan").unwrap();
-        Spi::run(&format!("PREPARE by_id(bigint[]) AS SELECT * FROM pd.orders WHERE id = ANY($1)")).unwrap();
+        Spi::run("PREPARE by_id(bigint[]) AS SELECT * FROM pd.orders WHERE id = ANY($1)").unwrap();
         assert_eq!(paths_of("pushdown", &format!("EXECUTE by_id(ARRAY[{id}])")), vec![format!("/v1/orders/{id}")]);
     }
 

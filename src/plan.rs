@@ -43,6 +43,29 @@ pub enum Op {
     IsNotNull,
 }
 
+impl Op {
+    /// The SQL spelling, as EXPLAIN VERBOSE shows it and `fdw_private` stores it.
+    pub fn sql(self) -> &'static str {
+        match self {
+            Op::Has => "?",
+            Op::IsNull => "IS NULL",
+            Op::IsNotNull => "IS NOT NULL",
+            Op::Eq => "=",
+            Op::Lt => "<",
+            Op::Le => "<=",
+            Op::Gt => ">",
+            Op::Ge => ">=",
+        }
+    }
+
+    /// The operator `sql()` spells.
+    pub fn from_sql(s: &str) -> Option<Op> {
+        ALL_OPS.into_iter().find(|o| o.sql() == s)
+    }
+}
+
+const ALL_OPS: [Op; 8] = [Op::Eq, Op::Lt, Op::Le, Op::Gt, Op::Ge, Op::Has, Op::IsNull, Op::IsNotNull];
+
 /// A WHERE clause on one column: `col op value(s)`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Qual {
@@ -150,11 +173,31 @@ pub fn local_text(unix_secs: i64, zone: &dyn Zone) -> String {
 }
 
 
+/// What a scan asks for: the quals the API might apply, how many quals stay local only
+/// (they can never be pushed, and keep LIMIT local), and LIMIT + OFFSET.
+#[derive(Debug, Clone, Default)]
+pub struct Query {
+    pub quals: Vec<Qual>,
+    pub local_only: usize,
+    /// Rows the query needs at most (LIMIT + OFFSET), when nothing stands in between.
+    pub limit: Option<u64>,
+}
+
+/// The server settings planning depends on.
+pub struct Limits<'a> {
+    pub page_size: u32,
+    pub max_keys: u32,
+    pub zone: &'a dyn Zone,
+}
+
 /// Inclusive whole-second bounds [lo, hi] that timestamps of second precision satisfy exactly
 /// when they satisfy the quals: `> t` is `>= floor(t) + 1`, `<= t` is `<= floor(t)`, and so on.
+/// The flag is false when some bound is unknown at plan time.
 fn second_bounds(quals: &[&Qual]) -> (Option<i64>, Option<i64>, bool) {
     let (mut lo, mut hi): (Option<i64>, Option<i64>) = (None, None);
     let mut known = true;
+    let raise = |b: &mut Option<i64>, v: i64| *b = Some(b.map_or(v, |x| x.max(v)));
+    let lower = |b: &mut Option<i64>, v: i64| *b = Some(b.map_or(v, |x| x.min(v)));
     for q in quals {
         let Some(vals) = &q.values else {
             known = false;
@@ -163,25 +206,24 @@ fn second_bounds(quals: &[&Qual]) -> (Option<i64>, Option<i64>, bool) {
         let Some(Value::Time(us)) = vals.first() else { continue };
         let (floor, ceil) = (us.div_euclid(1_000_000), (us + 999_999).div_euclid(1_000_000));
         match q.op {
-            Op::Ge => lo = Some(lo.map_or(ceil, |l| l.max(ceil))),
-            Op::Gt => lo = Some(lo.map_or(floor + 1, |l| l.max(floor + 1))),
-            Op::Le => hi = Some(hi.map_or(floor, |h| h.min(floor))),
-            Op::Lt => hi = Some(hi.map_or(ceil - 1, |h| h.min(ceil - 1))),
+            Op::Ge => raise(&mut lo, ceil),
+            Op::Gt => raise(&mut lo, floor + 1),
+            Op::Le => lower(&mut hi, floor),
+            Op::Lt => lower(&mut hi, ceil - 1),
             Op::Has | Op::IsNull | Op::IsNotNull => {}
+            // No whole-second timestamp equals a sub-second one.
+            Op::Eq if us % 1_000_000 != 0 => return (Some(1), Some(0), known),
             Op::Eq => {
-                if us % 1_000_000 != 0 {
-                    // No whole-second timestamp equals it.
-                    return (Some(1), Some(0), known);
-                }
-                lo = Some(lo.map_or(floor, |l| l.max(floor)));
-                hi = Some(hi.map_or(floor, |h| h.min(floor)));
+                raise(&mut lo, floor);
+                lower(&mut hi, floor);
             }
         }
     }
     (lo, hi, known)
 }
 
-/// Values every `=`/`IN` qual on a column allows (the intersection), or None if there is none.
+/// Values every `=`/`IN` qual on a column allows (the intersection): None if no such qual,
+/// Some(None) if some value is unknown at plan time.
 fn allowed(quals: &[&Qual]) -> Option<Option<Vec<Value>>> {
     let eqs: Vec<&&Qual> = quals.iter().filter(|q| q.op == Op::Eq).collect();
     if eqs.is_empty() {
@@ -209,227 +251,244 @@ fn ints(vals: &[Value]) -> Vec<i64> {
         .collect()
 }
 
-fn indexes(quals: &[Qual], column: &str, ops: &[Op]) -> Vec<usize> {
-    quals.iter().enumerate().filter(|(_, q)| q.column == column && ops.contains(&q.op)).map(|(i, _)| i).collect()
+fn comma_list(vals: &[Value]) -> String {
+    vals.iter().map(Value::text).collect::<Vec<_>>().join(",")
 }
 
-/// Plans a scan of `source` from its quals and an optional LIMIT (limit + offset rows needed).
-pub fn plan_scan(
-    table: &str,
-    source: &TableSource,
-    quals: &[Qual],
-    limit: Option<u64>,
-    page_size: u32,
-    max_keys: u32,
-    zone: &dyn Zone,
-) -> Result<ScanPlan, FdwError> {
-    let plain = Shape { rows_at: None, child_array: None };
-    let r: &Resource = match source {
-        TableSource::Endpoint(path) => {
-            let exact = quals.is_empty();
-            let cap = if exact { limit } else { None };
-            return Ok(ScanPlan { request: RequestPlan::List { path: path.clone(), params: vec![], page_size, cap }, shape: plain, pushed: vec![], exact });
+/// One scan being planned: the resource, the query and the limits.
+struct Planner<'a> {
+    table: &'a str,
+    r: &'static Resource,
+    q: &'a Query,
+    limits: &'a Limits<'a>,
+    shape: Shape,
+}
+
+impl Planner<'_> {
+    fn on(&self, column: &str) -> Vec<&Qual> {
+        self.q.quals.iter().filter(|q| q.column == column).collect()
+    }
+
+    fn indexes(&self, column: &str, ops: &[Op]) -> Vec<usize> {
+        let hit = |q: &Qual| q.column == column && ops.contains(&q.op);
+        self.q.quals.iter().enumerate().filter(|(_, q)| hit(q)).map(|(i, _)| i).collect()
+    }
+
+    /// A plan whose request applies the quals `pushed`; exact when that is every qual.
+    fn plan(&self, request: RequestPlan, pushed: Vec<usize>) -> ScanPlan {
+        let exact = matches!(request, RequestPlan::Nothing) || (pushed.len() == self.q.quals.len() && self.q.local_only == 0);
+        ScanPlan { request, shape: self.shape.clone(), pushed, exact }
+    }
+
+    /// Per-key GETs on the key column (id, a child's parent key, a key-required table's key),
+    /// or one `ids=` list request where the API has one.
+    fn keys(&self) -> Option<ScanPlan> {
+        let col = self.r.key_column()?;
+        let keys = allowed(&self.on(col))?.map(|v| ints(&v));
+        let pushed = self.indexes(col, &[Op::Eq]);
+        let n = keys.as_ref().map(|k| distinct(k).len()).unwrap_or(1);
+        if let (Some((path, param, max)), Some(k)) = (self.id_list(), &keys) {
+            if n > 1 && n <= max {
+                let list = distinct(k).iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+                let params = vec![(param.to_string(), list)];
+                return Some(self.plan(RequestPlan::List { path: path.to_string(), params, page_size: self.limits.page_size, cap: None }, pushed));
+            }
         }
+        if keys.as_ref().is_some_and(|k| k.is_empty()) {
+            return Some(self.plan(RequestPlan::Nothing, pushed));
+        }
+        (n <= self.limits.max_keys as usize).then(|| self.plan(RequestPlan::PerKey { prefix: self.r.path.to_string(), suffix: String::new(), keys }, pushed))
+    }
+
+    fn id_list(&self) -> Option<(&'static str, &'static str, usize)> {
+        self.r.pushdown.iter().find_map(|p| match p {
+            Push::IdList { path, param, max } => Some((*path, *param, *max)),
+            _ => None,
+        })
+    }
+
+    /// Lookups (order_number, e-mail, mobile) and direct answers (invoice_no), in catalog order.
+    fn lookups(&self) -> Option<ScanPlan> {
+        self.r.pushdown.iter().find_map(|p| match *p {
+            Push::Lookup { column, path, param, id_field } => self.lookup(column, path, param, id_field),
+            Push::Direct { column, path, param } => self.direct(column, path, param),
+            _ => None,
+        })
+    }
+
+    fn lookup(&self, column: &str, path: &str, param: &str, id_field: &str) -> Option<ScanPlan> {
+        let vals = allowed(&self.on(column))?;
+        let lookup = |list: String| RequestPlan::Lookup { lookup: format!("{path}?{param}={list}"), id_field: id_field.to_string(), prefix: self.r.path.to_string() };
+        let request = match vals {
+            Some(v) if v.is_empty() => RequestPlan::Nothing,
+            Some(v) => lookup(comma_list(&v)),
+            None => lookup("?".into()),
+        };
+        Some(self.plan(request, self.indexes(column, &[Op::Eq])))
+    }
+
+    fn direct(&self, column: &str, path: &str, param: &str) -> Option<ScanPlan> {
+        let request = match allowed(&self.on(column))? {
+            Some(v) if v.is_empty() => RequestPlan::Nothing,
+            Some(v) if v.len() == 1 => RequestPlan::Whole { path: format!("{path}?{param}={}", v[0].text()) },
+            None => RequestPlan::Whole { path: format!("{path}?{param}=?") },
+            Some(_) => return None,
+        };
+        Some(self.plan(request, self.indexes(column, &[Op::Eq])))
+    }
+
+    /// The error for a key-required table scanned without (enough of) its key.
+    fn key_required(&self, key: &str) -> FdwError {
+        let add = format!("Add WHERE {key} = <value> (or {key} IN (...), or join on {key})");
+        let alt = self.r.pushdown.iter().find_map(|p| if let Push::Direct { column, .. } = p { Some(*column) } else { None });
+        let hint = match alt {
+            Some(alt) => format!("{add}, or WHERE {alt} = <value>, to the query."),
+            None => format!("{add} to the query."),
+        };
+        let reason = if self.on(key).iter().any(|q| q.op == Op::Eq) {
+            format!("the list of {key} values is longer than the server's max_key_lookups ({})", self.limits.max_keys)
+        } else {
+            format!("the CYBERBIZ API has no list endpoint for {}", self.r.name)
+        };
+        FdwError::KeyRequired { table: self.table.to_string(), key: key.to_string(), reason, hint }
+    }
+
+    /// A paged list, narrowed by the parameters the API documents.
+    fn list(&self) -> ScanPlan {
+        let mut b = ListParams::default();
+        for p in self.r.pushdown {
+            match *p {
+                Push::TimeRange { column, from, to } => self.push_range(&mut b, column, from, to, false),
+                Push::DateRange { column, from, to } => self.push_range(&mut b, column, from, to, true),
+                Push::AnyOf { column, param } => self.push_values(&mut b, column, param, true),
+                Push::One { column, param } => self.push_values(&mut b, column, param, false),
+                Push::Has { column, param } => self.push_has(&mut b, column, param),
+                Push::NullTest { column, param, when_null, when_not_null } => self.push_null_test(&mut b, column, param, when_null, when_not_null),
+                Push::Lookup { .. } | Push::Direct { .. } | Push::IdList { .. } => {}
+            }
+        }
+        if b.nothing {
+            return self.plan(RequestPlan::Nothing, b.pushed);
+        }
+        b.pushed.sort_unstable();
+        b.pushed.dedup();
+        let mut plan = self.plan(RequestPlan::List { path: self.r.path.to_string(), params: b.params, page_size: self.limits.page_size, cap: None }, b.pushed);
+        // LIMIT can only cap what is fetched when the request applies every qual exactly (and a
+        // child table's rows are not one per parent).
+        if let RequestPlan::List { cap, .. } = &mut plan.request {
+            *cap = if plan.exact && self.r.parent.is_none() { self.q.limit } else { None };
+        }
+        plan
+    }
+
+    /// Range quals on a time column -> inclusive `from`/`to` parameters (whole seconds, or
+    /// whole days for date parameters, which then only narrow: the quals stay local).
+    fn push_range(&self, b: &mut ListParams, column: &str, from: &str, to: &str, date_only: bool) {
+        let idx = self.indexes(column, &[Op::Eq, Op::Lt, Op::Le, Op::Gt, Op::Ge]);
+        let qs: Vec<&Qual> = idx.iter().map(|&i| &self.q.quals[i]).collect();
+        // An IN list of times is not a range: leave it local.
+        if qs.is_empty() || qs.iter().any(|q| q.values.as_ref().is_some_and(|v| v.len() != 1 || !matches!(v[0], Value::Time(_)))) {
+            return;
+        }
+        let (lo, hi, known) = second_bounds(&qs);
+        if !known {
+            if qs.iter().any(|q| matches!(q.op, Op::Ge | Op::Gt | Op::Eq)) {
+                b.params.push((from.to_string(), "?".into()));
+            }
+            if qs.iter().any(|q| matches!(q.op, Op::Le | Op::Lt | Op::Eq)) {
+                b.params.push((to.to_string(), "?".into()));
+            }
+        } else {
+            b.nothing |= matches!((lo, hi), (Some(l), Some(h)) if l > h);
+            let fmt = |secs: i64| {
+                let t = local_text(secs, self.limits.zone);
+                if date_only { t[..10].to_string() } else { t }
+            };
+            b.params.extend(lo.map(|l| (from.to_string(), fmt(l))));
+            b.params.extend(hi.map(|h| (to.to_string(), fmt(h))));
+        }
+        if !date_only {
+            b.pushed.extend(idx);
+        }
+    }
+
+    /// `= / IN` -> a comma list (`many`) or a single-valued parameter.
+    fn push_values(&self, b: &mut ListParams, column: &str, param: &str, many: bool) {
+        let Some(vals) = allowed(&self.on(column)) else { return };
+        match vals {
+            Some(v) if v.is_empty() => b.nothing = true,
+            Some(v) if !many && v.len() > 1 => return,
+            Some(v) => b.params.push((param.to_string(), comma_list(&v))),
+            None => b.params.push((param.to_string(), "?".into())),
+        }
+        b.pushed.extend(self.indexes(column, &[Op::Eq]));
+    }
+
+    /// `tags ? x` / `?| array[...]`: only one tag list can be sent (the API ORs it); a second
+    /// `?` stays local.
+    fn push_has(&self, b: &mut ListParams, column: &str, param: &str) {
+        let Some(&i) = self.indexes(column, &[Op::Has]).first() else { return };
+        match &self.q.quals[i].values {
+            Some(v) if v.is_empty() => b.nothing = true,
+            Some(v) => b.params.push((param.to_string(), comma_list(v))),
+            None => b.params.push((param.to_string(), "?".into())),
+        }
+        b.pushed.push(i);
+    }
+
+    fn push_null_test(&self, b: &mut ListParams, column: &str, param: &str, when_null: &str, when_not_null: &str) {
+        let nulls = self.indexes(column, &[Op::IsNull]);
+        let not_nulls = self.indexes(column, &[Op::IsNotNull]);
+        match (nulls.is_empty(), not_nulls.is_empty()) {
+            (false, false) => b.nothing = true,
+            (false, true) => b.params.push((param.to_string(), when_null.to_string())),
+            (true, false) => b.params.push((param.to_string(), when_not_null.to_string())),
+            (true, true) => return,
+        }
+        b.pushed.extend(nulls);
+        b.pushed.extend(not_nulls);
+    }
+}
+
+/// A list request's parameters as they are collected.
+#[derive(Default)]
+struct ListParams {
+    params: Vec<(String, String)>,
+    pushed: Vec<usize>,
+    /// Some qual can match nothing: no request at all.
+    nothing: bool,
+}
+
+/// Plans a scan of `source`: the fewest requests that return every row the quals can match.
+pub fn plan_scan(table: &str, source: &TableSource, q: &Query, limits: &Limits) -> Result<ScanPlan, FdwError> {
+    let r: &'static Resource = match source {
+        TableSource::Endpoint(path) => return Ok(plan_endpoint(path, q, limits)),
         TableSource::Resource(r) => r,
     };
+    let shape = Shape { rows_at: None, child_array: r.parent.as_ref().map(|p| p.array.to_string()) };
+    let planner = Planner { table, r, q, limits, shape };
     if let Access::Unavailable { reason } = r.access {
         return Err(FdwError::Unavailable { table: table.to_string(), reason: reason.to_string() });
     }
-    let on = |col: &str| -> Vec<&Qual> { quals.iter().filter(|q| q.column == col).collect() };
-    let eq_idx = |col: &str| indexes(quals, col, &[Op::Eq]);
-    let all_pushed = |pushed: &Vec<usize>| pushed.len() == quals.len();
-
-    // 1. Keys: per-key GETs (id, a child's parent key, a key-required table's key).
-    let shape = match &r.parent {
-        Some(p) => Shape { rows_at: None, child_array: Some(p.array.to_string()) },
-        None => plain.clone(),
-    };
-    let prefix = r.path;
-    if let Some(col) = r.key_column() {
-        if let Some(vals) = allowed(&on(col)) {
-            let keys = vals.map(|v| ints(&v));
-            let n = keys.as_ref().map(|k| distinct(k).len()).unwrap_or(1);
-            // customers: several ids in one /v2/customers?ids= request.
-            let id_list = r.pushdown.iter().find_map(|p| match p {
-                Push::IdList { path, param, max } => Some((*path, *param, *max)),
-                _ => None,
-            });
-            if let (Some((path, param, max)), Some(k)) = (id_list, &keys) {
-                if n > 1 && n <= max {
-                    let list = distinct(k).iter().map(|i| i.to_string()).collect::<Vec<_>>().join(",");
-                    let pushed = eq_idx(col);
-                    let exact = all_pushed(&pushed);
-                    return Ok(ScanPlan {
-                        request: RequestPlan::List { path: path.to_string(), params: vec![(param.to_string(), list)], page_size, cap: None },
-                        shape,
-                        exact,
-                        pushed,
-                    });
-                }
-            }
-            if keys.as_ref().is_some_and(|k| k.is_empty()) {
-                return Ok(ScanPlan { request: RequestPlan::Nothing, shape, pushed: eq_idx(col), exact: true });
-            }
-            if n <= max_keys as usize {
-                let pushed = eq_idx(col);
-                let exact = all_pushed(&pushed);
-                return Ok(ScanPlan { request: RequestPlan::PerKey { prefix: prefix.to_string(), suffix: String::new(), keys }, shape, pushed, exact });
-            }
+    if let Some(plan) = planner.keys().or_else(|| planner.lookups()) {
+        return Ok(plan);
+    }
+    match r.access {
+        Access::KeyRequired { key } => Err(planner.key_required(key)),
+        Access::Whole { rows_at } => {
+            let shape = Shape { rows_at: rows_at.map(str::to_string), child_array: None };
+            Ok(ScanPlan { shape, ..planner.plan(RequestPlan::Whole { path: r.path.to_string() }, vec![]) })
         }
+        Access::Paged | Access::Unavailable { .. } => Ok(planner.list()),
     }
+}
 
-    // 2. Lookups (order_number, e-mail, mobile) and direct answers (invoice_no).
-    for p in r.pushdown {
-        match *p {
-            Push::Lookup { column, path, param, id_field } => {
-                if let Some(vals) = allowed(&on(column)) {
-                    let pushed = eq_idx(column);
-                    let exact = all_pushed(&pushed);
-                    let request = match vals {
-                        Some(v) if v.is_empty() => RequestPlan::Nothing,
-                        Some(v) => {
-                            let list = v.iter().map(Value::text).collect::<Vec<_>>().join(",");
-                            RequestPlan::Lookup { lookup: format!("{path}?{param}={list}"), id_field: id_field.to_string(), prefix: r.path.to_string() }
-                        }
-                        None => RequestPlan::Lookup { lookup: format!("{path}?{param}=?"), id_field: id_field.to_string(), prefix: r.path.to_string() },
-                    };
-                    return Ok(ScanPlan { request, shape, pushed, exact });
-                }
-            }
-            Push::Direct { column, path, param } => {
-                if let Some(vals) = allowed(&on(column)) {
-                    let pushed = eq_idx(column);
-                    let exact = all_pushed(&pushed);
-                    let request = match vals {
-                        Some(v) if v.is_empty() => RequestPlan::Nothing,
-                        Some(v) if v.len() == 1 => RequestPlan::Whole { path: format!("{path}?{param}={}", v[0].text()) },
-                        None => RequestPlan::Whole { path: format!("{path}?{param}=?") },
-                        Some(_) => continue,
-                    };
-                    return Ok(ScanPlan { request, shape, pushed, exact });
-                }
-            }
-            _ => {}
-        }
-    }
-
-    if let Access::KeyRequired { key } = r.access {
-        let hint = match r.pushdown.iter().find_map(|p| if let Push::Direct { column, .. } = p { Some(*column) } else { None }) {
-            Some(alt) => format!("Add WHERE {key} = <value> (or {key} IN (...), or join on {key}), or WHERE {alt} = <value>, to the query."),
-            None => format!("Add WHERE {key} = <value> (or {key} IN (...), or join on {key}) to the query."),
-        };
-        let reason = if on(key).iter().any(|q| q.op == Op::Eq) {
-            format!("the list of {key} values is longer than the server's max_key_lookups ({max_keys})")
-        } else {
-            format!("the CYBERBIZ API has no list endpoint for {}", r.name)
-        };
-        return Err(FdwError::KeyRequired { table: table.to_string(), key: key.to_string(), reason, hint });
-    }
-    if let Access::Whole { rows_at } = r.access {
-        return Ok(ScanPlan { request: RequestPlan::Whole { path: r.path.to_string() }, shape: Shape { rows_at: rows_at.map(str::to_string), child_array: None }, pushed: vec![], exact: quals.is_empty() });
-    }
-
-    // 3. A list, narrowed by the parameters the API documents.
-    let mut params: Vec<(String, String)> = Vec::new();
-    let mut pushed: Vec<usize> = Vec::new();
-    let mut nothing = false;
-    let child = r.parent.is_some();
-    for p in r.pushdown {
-        match *p {
-            Push::TimeRange { column, from, to } | Push::DateRange { column, from, to } => {
-                let range_ops = [Op::Eq, Op::Lt, Op::Le, Op::Gt, Op::Ge];
-                let idx = indexes(quals, column, &range_ops);
-                if idx.is_empty() {
-                    continue;
-                }
-                let qs: Vec<&Qual> = idx.iter().map(|&i| &quals[i]).collect();
-                // An IN list of times is not a range: leave it local.
-                if qs.iter().any(|q| q.values.as_ref().is_some_and(|v| v.len() != 1 || !matches!(v[0], Value::Time(_)))) {
-                    continue;
-                }
-                let (lo, hi, known) = second_bounds(&qs);
-                let date_only = matches!(p, Push::DateRange { .. });
-                let fmt = |secs: i64| {
-                    let t = local_text(secs, zone);
-                    if date_only {
-                        t[..10].to_string()
-                    } else {
-                        t
-                    }
-                };
-                if !known {
-                    if qs.iter().any(|q| matches!(q.op, Op::Ge | Op::Gt | Op::Eq)) {
-                        params.push((from.to_string(), "?".into()));
-                    }
-                    if qs.iter().any(|q| matches!(q.op, Op::Le | Op::Lt | Op::Eq)) {
-                        params.push((to.to_string(), "?".into()));
-                    }
-                } else {
-                    if let (Some(l), Some(h)) = (lo, hi) {
-                        if l > h {
-                            nothing = true;
-                        }
-                    }
-                    if let Some(l) = lo {
-                        params.push((from.to_string(), fmt(l)));
-                    }
-                    if let Some(h) = hi {
-                        params.push((to.to_string(), fmt(h)));
-                    }
-                }
-                // Date parameters only narrow to whole days: the rest stays a local filter.
-                if !date_only {
-                    pushed.extend(idx);
-                }
-            }
-            Push::AnyOf { column, param } | Push::One { column, param } => {
-                if let Some(vals) = allowed(&on(column)) {
-                    match vals {
-                        Some(v) if v.is_empty() => nothing = true,
-                        Some(v) if matches!(p, Push::One { .. }) && v.len() > 1 => continue,
-                        Some(v) => params.push((param.to_string(), v.iter().map(Value::text).collect::<Vec<_>>().join(","))),
-                        None => params.push((param.to_string(), "?".into())),
-                    }
-                    pushed.extend(eq_idx(column));
-                }
-            }
-            Push::Has { column, param } => {
-                let idx = indexes(quals, column, &[Op::Has]);
-                // Only one tag list can be sent (the API ORs it); a second `?` stays local.
-                if let Some(&i) = idx.first() {
-                    match &quals[i].values {
-                        Some(v) if v.is_empty() => nothing = true,
-                        Some(v) => params.push((param.to_string(), v.iter().map(Value::text).collect::<Vec<_>>().join(","))),
-                        None => params.push((param.to_string(), "?".into())),
-                    }
-                    pushed.push(i);
-                }
-            }
-            Push::NullTest { column, param, when_null, when_not_null } => {
-                let nulls = indexes(quals, column, &[Op::IsNull]);
-                let not_nulls = indexes(quals, column, &[Op::IsNotNull]);
-                match (nulls.is_empty(), not_nulls.is_empty()) {
-                    (false, false) => nothing = true,
-                    (false, true) => params.push((param.to_string(), when_null.to_string())),
-                    (true, false) => params.push((param.to_string(), when_not_null.to_string())),
-                    (true, true) => continue,
-                }
-                pushed.extend(nulls);
-                pushed.extend(not_nulls);
-            }
-            _ => {}
-        }
-    }
-    if nothing {
-        return Ok(ScanPlan { request: RequestPlan::Nothing, shape, pushed, exact: true });
-    }
-    pushed.sort_unstable();
-    pushed.dedup();
-    // LIMIT can only cap what is fetched when the request applies every qual exactly (and a
-    // child table's rows are not one per parent).
-    let exact = all_pushed(&pushed);
-    let cap = if exact && !child { limit } else { None };
-    Ok(ScanPlan { request: RequestPlan::List { path: r.path.to_string(), params, page_size, cap }, shape, pushed, exact })
+/// A table on any list path: nothing is pushed; LIMIT only when no qual is there at all.
+fn plan_endpoint(path: &str, q: &Query, limits: &Limits) -> ScanPlan {
+    let exact = q.quals.is_empty() && q.local_only == 0;
+    let cap = if exact { q.limit } else { None };
+    let request = RequestPlan::List { path: path.to_string(), params: vec![], page_size: limits.page_size, cap };
+    ScanPlan { request, shape: Shape { rows_at: None, child_array: None }, pushed: vec![], exact }
 }
 
 #[cfg(test)]
@@ -452,8 +511,12 @@ mod tests {
     }
     /// 2026-11-21 00:00:00 Taipei = 2026-11-20 16:00:00 UTC, in microseconds.
     const NOV21: i64 = 1_795_190_400 * 1_000_000;
+    const LIMITS: Limits = Limits { page_size: 50, max_keys: 50, zone: &TAIPEI };
+    fn query(quals: &[Qual], limit: Option<u64>) -> Query {
+        Query { quals: quals.to_vec(), local_only: 0, limit }
+    }
     fn plan(t: &str, quals: &[Qual], limit: Option<u64>) -> ScanPlan {
-        plan_scan(t, &res(t), quals, limit, 50, 50, &TAIPEI).unwrap()
+        plan_scan(t, &res(t), &query(quals, limit), &LIMITS).unwrap()
     }
 
     #[test]
@@ -494,15 +557,23 @@ mod tests {
         // Strict and sub-second bounds become exact whole-second bounds.
         let p = plan("orders", &[q("updated_at", Op::Gt, vec![Value::Time(NOV21 + 500_000)]), q("updated_at", Op::Lt, vec![Value::Time(NOV21 + 86_400_000_000)])], None);
         assert_eq!(p.request.describe(), "GET /v1/orders?updated_at_start_time=2026-11-21 00:00:01&updated_at_end_time=2026-11-21 23:59:59&per_page=50");
-        // A local-only qual keeps LIMIT local.
+        // A local-only qual keeps LIMIT local, whether the API lacks the column or the qual.
         let p = plan("orders", &[q("financial_status", Op::Eq, texts(&["paid"])), q("note", Op::Eq, texts(&["x"]))], Some(10));
         assert_eq!(p.request.describe(), "GET /v1/orders?financial_statuses=paid&per_page=50");
         assert!(!p.exact);
+        let one_local = Query { local_only: 1, ..query(&[q("financial_status", Op::Eq, texts(&["paid"]))], Some(10)) };
+        let p = plan_scan("orders", &res("orders"), &one_local, &LIMITS).unwrap();
+        assert_eq!((p.request.describe(), p.exact), ("GET /v1/orders?financial_statuses=paid&per_page=50".to_string(), false));
+        let endpoint = TableSource::Endpoint("/v1/blogs".into());
+        let p = plan_scan("blogs", &endpoint, &Query { local_only: 1, ..query(&[], Some(3)) }, &LIMITS).unwrap();
+        assert_eq!(p.request.describe(), "GET /v1/blogs?per_page=50");
+        let p = plan_scan("blogs", &endpoint, &query(&[], Some(3)), &LIMITS).unwrap();
+        assert_eq!(p.request.describe(), "GET /v1/blogs?per_page=3 (first 3 rows)");
         // Empty ranges and empty intersections send nothing.
         assert_eq!(plan("orders", &[q("created_at", Op::Gt, vec![Value::Time(NOV21)]), q("created_at", Op::Lt, vec![Value::Time(NOV21)])], None).request, RequestPlan::Nothing);
         assert_eq!(plan("orders", &[q("order_status", Op::Eq, texts(&["open"])), q("order_status", Op::Eq, texts(&["closed"]))], None).request, RequestPlan::Nothing);
         // Parameters unknown at plan time still show where they go.
-        let p = plan_scan("orders", &res("orders"), &[Qual { column: "created_at".into(), op: Op::Ge, values: None }], None, 50, 50, &TAIPEI).unwrap();
+        let p = plan_scan("orders", &res("orders"), &query(&[Qual { column: "created_at".into(), op: Op::Ge, values: None }], None), &LIMITS).unwrap();
         assert_eq!(p.request.describe(), "GET /v1/orders?start_time=?&per_page=50");
         // Single-valued parameters are not sent lists.
         let p = plan("stock_invoices", &[q("status", Op::Eq, texts(&["done", "pending"]))], None);
@@ -513,10 +584,10 @@ mod tests {
 
     #[test]
     fn required_keys_and_missing_endpoints_fail_before_any_request() {
-        let e = plan_scan("einvoices", &res("einvoices"), &[], None, 50, 50, &TAIPEI).unwrap_err();
+        let e = plan_scan("einvoices", &res("einvoices"), &query(&[], None), &LIMITS).unwrap_err();
         assert!(e.to_string().contains("can only be read by id"), "{e}");
         assert!(e.hint().unwrap().contains("WHERE id = "));
-        let e = plan_scan("edms", &res("edms"), &[], None, 50, 50, &TAIPEI).unwrap_err();
+        let e = plan_scan("edms", &res("edms"), &query(&[], None), &LIMITS).unwrap_err();
         assert!(e.to_string().contains("documents no endpoint"), "{e}");
     }
 
@@ -526,6 +597,14 @@ mod tests {
         assert_eq!(p.request.describe(), "GET /v1/orders?tags=VIP,團購&data_source=ec&per_page=5 (first 5 rows)");
         let p = plan("orders", &[Qual { column: "pos_shop_id".into(), op: Op::IsNotNull, values: Some(vec![]) }], None);
         assert_eq!(p.request.describe(), "GET /v1/orders?data_source=pos&per_page=50");
+    }
+
+    #[test]
+    fn operators_round_trip_through_their_sql() {
+        for op in ALL_OPS {
+            assert_eq!(Op::from_sql(op.sql()), Some(op));
+        }
+        assert_eq!(Op::from_sql("~~"), None);
     }
 
     #[test]

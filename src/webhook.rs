@@ -47,28 +47,9 @@ pub fn verify(body: &[u8], signature: &str, secret: &[u8]) -> Result<(), Refusal
 }
 
 /// The resource an event is about (`orders/paid` -> `orders`), or None for an unknown event.
-/// `app` events (apps/uninstall) carry no resource id.
+/// `app` events (apps/uninstall) carry no resource id. The events are catalog data.
 pub fn resource_of(event: &str) -> Option<&'static str> {
-    Some(match event {
-        "customers/create" | "customers/update" | "uid_providers/create" | "uid_providers/update" | "customer_tags/update" => "customers",
-        "orders/create" | "orders/paid" | "orders/preparing" | "orders/fulfilled" | "orders/received" | "orders/arrived" | "orders/expired" | "orders/cancelled" | "orders/returned"
-        | "orders/partial_return" | "orders/refunded" | "orders/partial_refunded" | "orders/closed" | "orders/request_return" | "orders/opened" | "orders/update"
-        | "express_delivery_orders/update" => "orders",
-        "products/create" | "products/update" | "products/update_photos" | "products/update_options" => "products",
-        "products/delete" => "products_deleted",
-        "variants/create" | "variants/update" => "product_variants",
-        "variants/delete" => "product_variants_deleted",
-        "bonus_points/create" | "bonus_points/update" | "bonus_points/destroy" | "comment_bonus/create" => "bonus_points",
-        "coupons/create" | "coupons/update" | "coupons/destroy" => "coupons",
-        "customer_vip_level/update" => "customer_vip_level",
-        "affiliate_vendor_orders/create" | "affiliate_vendor_orders/closed" | "affiliate_vendor_orders/cancelled" => "affiliate_vendor_orders",
-        "collections/create" | "collections/update" | "collections/delete" => "collections",
-        "domains/create" | "domains/update" | "domains/destroy" => "domains",
-        "menus/create" | "menus/update" | "menus/destroy" => "menus",
-        "bulk_operations/finish" => "bulk_operations",
-        "apps/uninstall" => "app",
-        _ => return None,
-    })
+    crate::catalog::webhook_kind(event)
 }
 
 #[cfg(test)]

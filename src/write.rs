@@ -1,7 +1,7 @@
 //! Writes: what INSERT / UPDATE / DELETE may do on a resource, decided before any request, and
 //! the request bodies built from typed columns. Pure Rust.
 
-use crate::catalog::Resource;
+use crate::catalog::{ActionBody, Resource};
 use crate::error::FdwError;
 use serde_json::{Map, Value};
 
@@ -34,9 +34,14 @@ pub fn check(table: &str, r: &Resource, verb: Verb, set: &[WriteColumn]) -> Resu
     if verb == Verb::Delete {
         return Ok(());
     }
-    let writable: Vec<&str> = w.fields.iter().chain(w.actions.iter()).copied().collect();
+    let mut writable: Vec<&str> = w.fields.to_vec();
+    for a in w.actions {
+        if !writable.contains(&a.column) {
+            writable.push(a.column);
+        }
+    }
     for c in set {
-        let ok = c.name == "raw" || w.actions.contains(&c.name.as_str()) || c.key.as_deref().is_some_and(|k| w.fields.contains(&k)) || r.parent.as_ref().is_some_and(|p| p.key_column == c.name && verb == Verb::Insert);
+        let ok = c.name == "raw" || w.is_action(&c.name) || c.key.as_deref().is_some_and(|k| w.fields.contains(&k)) || r.parent.as_ref().is_some_and(|p| p.key_column == c.name && verb == Verb::Insert);
         if !ok {
             return refuse(
                 format!("column \"{}\" of table \"{table}\" cannot be {} through the CYBERBIZ API", c.name, if verb == Verb::Insert { "set" } else { "changed" }),
@@ -70,17 +75,17 @@ pub fn body(values: &[(String, Value)], raw: Option<&Value>) -> Map<String, Valu
     out
 }
 
-/// The request an orders status change makes: `(path suffix, body)`.
-pub fn order_action(column: &str, value: &str) -> Result<(String, Value), FdwError> {
-    match (column, value) {
-        ("order_status", "cancelled") => Ok(("cancelled".into(), serde_json::json!({"cancel_reason": "other"}))),
-        ("order_status", v @ ("open" | "closed")) => Ok(("update_status".into(), serde_json::json!({"status": v}))),
-        ("financial_status", v) => Ok(("update_financial_status".into(), serde_json::json!({"financial_status": v}))),
-        (c, v) => Err(FdwError::WriteUnsupported {
-            message: format!("orders.{c} cannot be set to \"{v}\" through the CYBERBIZ API"),
-            hint: "order_status can become cancelled, open or closed; financial_status any payment status.".into(),
-        }),
-    }
+/// The request an action column change makes (orders' statuses): `(path suffix, body)`.
+pub fn action_request(r: &Resource, column: &str, value: &str) -> Result<(String, Value), FdwError> {
+    let Some(a) = r.writes.action(column, value) else {
+        let message = format!("{}.{column} cannot be set to \"{value}\" through the CYBERBIZ API", r.name);
+        return Err(FdwError::WriteUnsupported { message, hint: format!("{}.", r.writes.actions_hint()) });
+    };
+    let body = match a.body {
+        ActionBody::Value { key } => serde_json::json!({ key: value }),
+        ActionBody::Fixed { json } => serde_json::from_str(json).unwrap_or_else(|_| serde_json::json!({})),
+    };
+    Ok((a.suffix.to_string(), body))
 }
 
 #[cfg(test)]
@@ -111,7 +116,11 @@ mod tests {
     fn bodies() {
         let b = body(&[("title".into(), json!("茶")), ("tags".into(), json!(["熱銷", "新品"]))], Some(&json!({"handle": "tea", "title": "ignored"})));
         assert_eq!(Value::Object(b), json!({"title": "茶", "tags_text": "熱銷,新品", "handle": "tea"}));
-        assert_eq!(order_action("order_status", "cancelled").unwrap().0, "cancelled");
-        assert!(order_action("order_status", "lost").is_err());
+        let orders = crate::catalog::find("orders").unwrap();
+        assert_eq!(action_request(orders, "order_status", "cancelled").unwrap(), ("cancelled".to_string(), json!({"cancel_reason": "other"})));
+        assert_eq!(action_request(orders, "order_status", "open").unwrap(), ("update_status".to_string(), json!({"status": "open"})));
+        assert_eq!(action_request(orders, "financial_status", "paid").unwrap(), ("update_financial_status".to_string(), json!({"financial_status": "paid"})));
+        let e = action_request(orders, "order_status", "lost").unwrap_err();
+        assert_eq!(e.hint().unwrap(), "order_status can become cancelled, open or closed; financial_status any payment status.");
     }
 }

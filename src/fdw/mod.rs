@@ -1,11 +1,24 @@
-//! The Postgres side of the FDW: handler, validator, scan callbacks (`scan.rs`), IMPORT FOREIGN
-//! SCHEMA (`import.rs`) and the `extension_sql!` that creates the wrapper. This directory is the
-//! only code that touches pgrx/pg_sys; everything it decides is done by the pure modules.
+//! The Postgres side of the FDW: handler, validator and the helpers every callback shares.
+//! This directory is the only code that touches pgrx/pg_sys; everything it decides is done by
+//! the pure modules. By job:
+//! - `table.rs`: a foreign table's options, server and user mapping;
+//! - `quals.rs`: which WHERE clauses may be pushed (operators, columns, values);
+//! - `paths.rs`: estimates, paths and the ForeignScan plan; `private.rs`: its `fdw_private`;
+//! - `exec.rs`: the executor and EXPLAIN; `datum.rs`: Datum conversion (shared with writes);
+//! - `modify.rs`: INSERT/UPDATE/DELETE; `import.rs`: IMPORT FOREIGN SCHEMA;
+//! - `webhook.rs`: the SQL functions webhook ingestion calls.
 
+mod datum;
+mod exec;
 mod import;
 mod modify;
-mod scan;
+mod paths;
+mod private;
+mod quals;
+mod table;
 mod webhook;
+
+pub(crate) use table::TableInfo;
 
 use crate::error::{FdwError, SqlState};
 use crate::options::{self, OptionTarget};
@@ -73,47 +86,73 @@ pub fn interrupt_pending() -> bool {
     unsafe { std::ptr::read_volatile(std::ptr::addr_of!(pg_sys::InterruptPending)) != 0 }
 }
 
+/// A Rust string from a C string (empty for NULL; invalid UTF-8 replaced).
+///
+/// # Safety
+/// `p` must be null or point to a NUL-terminated string.
 pub(crate) unsafe fn cstr(p: *const std::ffi::c_char) -> String {
     if p.is_null() {
         String::new()
     } else {
-        CStr::from_ptr(p).to_string_lossy().into_owned()
+        // SAFETY: the caller guarantees a NUL-terminated string.
+        unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
     }
 }
 
 /// `(name, value)` pairs of a DefElem list.
+///
+/// # Safety
+/// `list` must be NIL or a List of DefElem (an options list from the catalog).
 pub(crate) unsafe fn def_options(list: *mut pg_sys::List) -> Vec<(String, String)> {
-    PgList::<pg_sys::DefElem>::from_pg(list)
-        .iter_ptr()
-        .map(|d| (cstr((*d).defname), cstr(pg_sys::defGetString(d))))
-        .collect()
+    // SAFETY: forwarded from the caller; defGetString raises an ERROR for a bad element.
+    unsafe { PgList::<pg_sys::DefElem>::from_pg(list).iter_ptr().map(|d| (cstr((*d).defname), cstr(pg_sys::defGetString(d)))).collect() }
 }
 
 /// A String node (for fdw_private lists, which are copied with copyObject).
-pub(crate) unsafe fn string_node(s: &str) -> *mut pg_sys::Node {
+pub(crate) fn string_node(s: &str) -> *mut pg_sys::Node {
     let c = CString::new(s.replace('\0', "")).unwrap_or_default();
-    pg_sys::makeString(pg_sys::pstrdup(c.as_ptr())) as *mut pg_sys::Node
+    // SAFETY: pstrdup copies the NUL-terminated string into the current memory context.
+    unsafe { pg_sys::makeString(pg_sys::pstrdup(c.as_ptr())) as *mut pg_sys::Node }
 }
 
+/// The text of a String node.
+///
+/// # Safety
+/// `n` must be a String node.
 pub(crate) unsafe fn node_string(n: *mut pg_sys::Node) -> String {
-    cstr((*(n as *mut pg_sys::String)).sval)
+    // SAFETY: forwarded from the caller.
+    unsafe { cstr((*(n as *mut pg_sys::String)).sval) }
 }
 
-/// Stores `state` in `*slot` (`fdw_state`, `ri_FdwState`) and drops it when the current memory
-/// context is reset or deleted, so the Rust state is freed even when an ERROR ends the query.
+/// Stores `state` in `*slot` (`fdw_state`, `ri_FdwState`, a RelOptInfo's `fdw_private`) and
+/// drops it when the current memory context is reset or deleted, so the Rust state is freed
+/// even when an ERROR ends the query.
+///
+/// # Safety
+/// `slot` must live in the current memory context (or longer) and be written by nobody else.
 pub(crate) unsafe fn attach_state<T>(slot: *mut *mut std::ffi::c_void, state: T) {
-    *slot = Box::into_raw(Box::new(state)) as *mut std::ffi::c_void;
-    let cb = pg_sys::palloc0(std::mem::size_of::<pg_sys::MemoryContextCallback>()) as *mut pg_sys::MemoryContextCallback;
-    (*cb).func = Some(drop_state::<T>);
-    (*cb).arg = slot as *mut std::ffi::c_void;
-    pg_sys::MemoryContextRegisterResetCallback(pg_sys::CurrentMemoryContext, cb);
+    // SAFETY: forwarded from the caller; the callback struct is palloc'd in the same context,
+    // so it lives exactly as long as the registration.
+    unsafe {
+        *slot = Box::into_raw(Box::new(state)) as *mut std::ffi::c_void;
+        let cb = pg_sys::palloc0(std::mem::size_of::<pg_sys::MemoryContextCallback>()) as *mut pg_sys::MemoryContextCallback;
+        (*cb).func = Some(drop_state::<T>);
+        (*cb).arg = slot as *mut std::ffi::c_void;
+        pg_sys::MemoryContextRegisterResetCallback(pg_sys::CurrentMemoryContext, cb);
+    }
 }
 
-unsafe extern "C-unwind" fn drop_state<T>(arg: *mut std::ffi::c_void) {
+/// The memory-context reset callback of [`attach_state`]: drops the state once.
+#[pg_guard]
+extern "C-unwind" fn drop_state<T>(arg: *mut std::ffi::c_void) {
     let slot = arg as *mut *mut std::ffi::c_void;
-    if !(*slot).is_null() {
-        drop(Box::from_raw(*slot as *mut T));
-        *slot = std::ptr::null_mut();
+    // SAFETY: `arg` is the slot attach_state registered, still alive (callbacks run before the
+    // context's memory is freed); it holds a Box<T> from attach_state, or null once dropped.
+    unsafe {
+        if !(*slot).is_null() {
+            drop(Box::from_raw(*slot as *mut T));
+            *slot = std::ptr::null_mut();
+        }
     }
 }
 
@@ -157,19 +196,11 @@ fn cyberbiz_fdw_validator(options: Vec<Option<String>>, catalog: Option<pg_sys::
 fn cyberbiz_fdw_handler() -> PgBox<pg_sys::FdwRoutine> {
     // SAFETY: makeNode-equivalent: a zeroed FdwRoutine in the current memory context, tagged.
     let mut routine = unsafe { PgBox::<pg_sys::FdwRoutine>::alloc_node(pg_sys::NodeTag::T_FdwRoutine) };
-    scan::install(&mut routine);
+    paths::install(&mut routine);
+    exec::install(&mut routine);
     import::install(&mut routine);
     modify::install(&mut routine);
     routine.into_pg_boxed()
 }
 
-extension_sql!(
-    r#"
-CREATE FOREIGN DATA WRAPPER cyberbiz_fdw
-    HANDLER cyberbiz_fdw_handler
-    VALIDATOR cyberbiz_fdw_validator;
-COMMENT ON FOREIGN DATA WRAPPER cyberbiz_fdw IS 'CYBERBIZ e-commerce API (https://app-store-api.cyberbiz.io) as foreign tables';
-"#,
-    name = "create_fdw",
-    requires = [cyberbiz_fdw_handler, cyberbiz_fdw_validator]
-);
+extension_sql_file!("../../sql/fdw.sql", name = "create_fdw", requires = [cyberbiz_fdw_handler, cyberbiz_fdw_validator]);

@@ -124,7 +124,7 @@ fn products(r: &mut Rng, n: usize, anchor: i64) -> Vec<Value> {
             let price = base + (v * 50) as f64;
             variants.push(json!({
                 "product_id": id,
-                "name": if nvar == 1 { Value::Null } else { Value::from(format!("{}", ["經典", "加大", "禮盒"][v as usize])) },
+                "name": if nvar == 1 { Value::Null } else { Value::from(["經典", "加大", "禮盒"][v as usize]) },
                 "position": v + 1,
                 "price": money(price),
                 "cost": if r.chance(0.7) { money(price * 0.6) } else { Value::Null },

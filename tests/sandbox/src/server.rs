@@ -290,7 +290,7 @@ fn authorize(st: &State, token: &str, group: &str, write: bool) -> Option<Reply>
         return None;
     }
     let need = format!("{}_{group}", if write { "write" } else { "read" });
-    if claims.scopes.iter().any(|s| *s == need) {
+    if claims.scopes.contains(&need) {
         None
     } else {
         Some(Reply::error(StatusCode::UNAUTHORIZED, MSG_UNAUTHORIZED))
