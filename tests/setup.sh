@@ -52,6 +52,10 @@ ensure_cluster() {
 install_extension() {
   log "building and installing cyberbiz_fdw (release)"
   (cd "$REPO_ROOT" && cargo pgrx install --release --pg-config "$PG_CONFIG" >/dev/null)
+  # The install scripts of earlier releases (cargo pgrx installs the current one and the
+  # upgrade scripts), so that CREATE EXTENSION cyberbiz_fdw VERSION '0.1.0' works, as on a
+  # machine that had 0.1.0 installed.
+  install -m 644 "$REPO_ROOT"/sql/cyberbiz_fdw--*.sql "$("$PG_CONFIG" --sharedir)/extension/"
   ensure_cluster
   pg_ctlcluster 15 main restart
 }

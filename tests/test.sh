@@ -61,6 +61,7 @@ if ! su postgres -c "/usr/lib/postgresql/15/lib/pgxs/src/test/regress/pg_regress
       --bindir=/usr/lib/postgresql/15/bin --use-existing --dbname=$DB \
       --inputdir=$REPO_ROOT/tests/pg_regress --outputdir=$OUT $TESTS"; then
   cat "$OUT/regression.diffs" >&2 || true
+  echo "pg_regress results: $OUT/results" >&2
   exit 1
 fi
 
