@@ -329,11 +329,7 @@ pub fn convert(v: &Value, target: Target, column: &str, zone: &dyn Zone) -> Resu
                 let t = parse_timestamp(s.trim())
                     .or_else(|| parse_date(s.trim()).map(|d| LocalTime { secs: d * 86400, micros: 0, offset: None }))
                     .ok_or_else(bad)?;
-                let secs = if target == Target::Timestamp {
-                    t.secs
-                } else {
-                    t.secs - t.offset.unwrap_or_else(|| zone.offset_at_local(t.secs))
-                };
+                let secs = if target == Target::Timestamp { t.secs } else { t.secs - t.offset.unwrap_or_else(|| zone.offset_at_local(t.secs)) };
                 Cell::Timestamp((secs - PG_EPOCH_UNIX_SECS) * 1_000_000 + t.micros)
             }
             _ => return Err(bad()),

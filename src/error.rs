@@ -1,5 +1,5 @@
 //! The one error type of the extension. Every failure, from option validation to API answers,
-//! is a `FdwError`; `fdw::report` turns it into a Postgres ERROR with the SQLSTATE from
+//! is a `FdwError`; `fdw::raise` turns it into a Postgres ERROR with the SQLSTATE from
 //! `sqlstate()`. Messages never carry secrets: options flagged secret are never echoed.
 
 use thiserror::Error;
@@ -33,26 +33,6 @@ pub enum SqlState {
     QueryCanceled,
     /// 54000 program_limit_exceeded (a body over max_request_bytes)
     ProgramLimitExceeded,
-}
-
-impl SqlState {
-    pub fn code(self) -> &'static str {
-        match self {
-            SqlState::FdwInvalidOptionName => "HV00D",
-            SqlState::FdwInvalidAttributeValue => "HV024",
-            SqlState::FdwOptionNameNotFound => "HV00J",
-            SqlState::FdwError => "HV000",
-            SqlState::FdwUnableToEstablishConnection => "HV00N",
-            SqlState::InvalidAuthorization => "28000",
-            SqlState::InsufficientPrivilege => "42501",
-            SqlState::InvalidParameterValue => "22023",
-            SqlState::InvalidTextRepresentation => "22P02",
-            SqlState::FeatureNotSupported => "0A000",
-            SqlState::FdwUnableToCreateExecution => "HV00L",
-            SqlState::QueryCanceled => "57014",
-            SqlState::ProgramLimitExceeded => "54000",
-        }
-    }
 }
 
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -111,11 +91,23 @@ pub enum FdwError {
     #[error("{request} may have reached CYBERBIZ but no answer came back ({cause}); the row may have been created")]
     OutcomeUnknown { request: String, cause: String, hint: String },
 
+    /// A webhook delivery refused before anything is stored.
     #[error("{message}")]
-    WebhookRejected { message: String, hint: String, too_large: bool },
+    WebhookRejected { message: String, hint: String, reason: WebhookReason },
 
     #[error("{inner} ({written} row(s) of this statement were already written to CYBERBIZ; API writes cannot be rolled back)")]
     PartiallyWritten { inner: Box<FdwError>, written: u64 },
+}
+
+/// Why a webhook delivery was refused (it decides the SQLSTATE).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookReason {
+    /// No, or a wrong, signature, or no App Secret to check it with: 28000.
+    Unverified,
+    /// Over the platform's request size: 54000.
+    TooLarge,
+    /// An event name CYBERBIZ does not send: 22023.
+    UnknownEvent,
 }
 
 impl FdwError {
@@ -137,9 +129,9 @@ impl FdwError {
             FdwError::BodyTooLarge { .. } => SqlState::ProgramLimitExceeded,
             FdwError::OutcomeUnknown { .. } => SqlState::FdwError,
             FdwError::PartiallyWritten { inner, .. } => inner.sqlstate(),
-            FdwError::WebhookRejected { too_large: true, .. } => SqlState::ProgramLimitExceeded,
-            FdwError::WebhookRejected { message, .. } if message.starts_with("unknown") => SqlState::InvalidParameterValue,
-            FdwError::WebhookRejected { .. } => SqlState::InvalidAuthorization,
+            FdwError::WebhookRejected { reason: WebhookReason::TooLarge, .. } => SqlState::ProgramLimitExceeded,
+            FdwError::WebhookRejected { reason: WebhookReason::UnknownEvent, .. } => SqlState::InvalidParameterValue,
+            FdwError::WebhookRejected { reason: WebhookReason::Unverified, .. } => SqlState::InvalidAuthorization,
         }
     }
 
@@ -153,7 +145,9 @@ impl FdwError {
             FdwError::PartiallyWritten { inner, .. } => inner.hint(),
             FdwError::WebhookRejected { hint, .. } if !hint.is_empty() => Some(hint.clone()),
             FdwError::NoUserMapping { server } => Some(format!("CREATE USER MAPPING FOR CURRENT_USER SERVER {server} OPTIONS (api_token '...');")),
-            FdwError::MissingScope { scope, .. } => Some(format!("Tick {scope} for the custom app in the CYBERBIZ admin (APP MARKET > My extensions > Custom), then use its new token.")),
+            FdwError::MissingScope { scope, .. } => {
+                Some(format!("Tick {scope} for the custom app in the CYBERBIZ admin (APP MARKET > My extensions > Custom), then use its new token."))
+            }
             _ => None,
         }
     }

@@ -16,14 +16,8 @@ static RUNTIME: OnceCell<tokio::runtime::Runtime> = OnceCell::new();
 /// The backend's runtime: one worker thread runs request tasks while the main thread decodes
 /// rows; only the main thread ever touches Postgres.
 pub fn runtime() -> &'static tokio::runtime::Runtime {
-    RUNTIME.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("cyberbiz-http")
-            .enable_all()
-            .build()
-            .expect("tokio runtime")
-    })
+    RUNTIME
+        .get_or_init(|| tokio::runtime::Builder::new_multi_thread().worker_threads(1).thread_name("cyberbiz-http").enable_all().build().expect("tokio runtime"))
 }
 
 /// Runs `fut` on the backend's runtime, checking `interrupted` every 50 ms so that
@@ -207,7 +201,10 @@ impl Client {
         let reason = match token_claims(&self.token) {
             None => "the token is not a CYBERBIZ API token (not a readable JWT)".to_string(),
             Some((Some(exp), _)) if exp <= now_unix() => {
-                format!("the token expired {} minutes ago; create a new one in the CYBERBIZ admin and ALTER USER MAPPING ... OPTIONS (SET api_token '...')", (now_unix() - exp) / 60)
+                format!(
+                    "the token expired {} minutes ago; create a new one in the CYBERBIZ admin and ALTER USER MAPPING ... OPTIONS (SET api_token '...')",
+                    (now_unix() - exp) / 60
+                )
             }
             Some((_, scopes)) => {
                 if let Some(scope) = &self.scope {
@@ -324,8 +321,13 @@ impl Client {
                     match status {
                         200..=299 => return Ok(Reply { status, body, total: None, total_pages: None }),
                         401 | 403 => return Err(self.refused(status, request, &body)),
-                        429 => (self.throttled(&headers, backoff), FdwError::RetriesExhausted { status, request: request.clone(), attempts: attempt, message: api_message(&body) }),
-                        500..=599 if !is_post => (backoff, FdwError::RetriesExhausted { status, request: request.clone(), attempts: attempt, message: api_message(&body) }),
+                        429 => (
+                            self.throttled(&headers, backoff),
+                            FdwError::RetriesExhausted { status, request: request.clone(), attempts: attempt, message: api_message(&body) },
+                        ),
+                        500..=599 if !is_post => {
+                            (backoff, FdwError::RetriesExhausted { status, request: request.clone(), attempts: attempt, message: api_message(&body) })
+                        }
                         500..=599 => {
                             return Err(FdwError::OutcomeUnknown {
                                 request,

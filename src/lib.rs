@@ -23,79 +23,10 @@ pub mod write;
 #[cfg(any(test, feature = "pg_test"))]
 mod pg_tests;
 
-/// Required by `cargo pgrx test`.
 #[cfg(test)]
-pub mod pg_test {
-    use cyberbiz_sandbox::{clock, spawn_background, Background, Config};
-    use std::io::{Read, Write};
-    use std::sync::OnceLock;
+mod source_tests;
 
-    static SANDBOXES: OnceLock<Vec<Background>> = OnceLock::new();
-
-    /// An HTTP server that answers every request with a truncated JSON body.
-    fn garbage_server() -> String {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let url = format!("http://{}", l.local_addr().expect("addr"));
-        std::thread::spawn(move || {
-            for s in l.incoming().flatten() {
-                let mut s = s;
-                let mut buf = [0u8; 4096];
-                let _ = s.read(&mut buf);
-                let body = b"[{\"id\": 1, \"title\": \"broken";
-                let _ = write!(s, "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n", body.len());
-                let _ = s.write_all(body);
-            }
-        });
-        url
-    }
-
-    /// Starts the sandboxes the pg_tests talk to and writes their URLs where the backend reads them.
-    pub fn setup(_options: Vec<&str>) {
-        SANDBOXES.get_or_init(start_all);
-    }
-
-    fn start_all() -> Vec<Background> {
-        let now = clock::parse_local("2026-11-28 12:00:00", false);
-        let base = Config { rps: 0, anchor: now, ..Default::default() };
-        let configs = [
-            ("main", base.clone()),
-            // Tests that read a request log get a sandbox of their own (tests run in parallel).
-            ("counted", base.clone()),
-            ("keys", base.clone()),
-            ("shifting", Config { latency_ms: 100, ..base.clone() }),
-            ("pushdown", base.clone()),
-            ("estimate", base.clone()),
-            ("writes", base.clone()),
-            ("apidemo", Config { max_body_bytes: 2048, ..base.clone() }),
-            ("dropping", Config { drop_rate: 1.0, ..base.clone() }),
-            ("differential", Config { orders: 400, customers: 150, ..base.clone() }),
-            ("limited", Config { rps: 2, ..base.clone() }),
-            ("flaky", Config { fail_rate: 0.3, drop_rate: 0.2, seed: 3, ..base.clone() }),
-            ("slow", Config { latency_ms: 20_000, ..base.clone() }),
-            ("paced", Config { rps: 5, latency_ms: 50, ..base.clone() }),
-        ];
-        let mut lines = Vec::new();
-        let mut keep = Vec::new();
-        for (name, cfg) in configs {
-            let sb = spawn_background(cfg).expect("start a sandbox for pg_tests");
-            lines.push(format!("{name} {}", sb.url));
-            keep.push(sb);
-        }
-        lines.push(format!("garbage {}", garbage_server()));
-        let secret = cyberbiz_sandbox::config::DEFAULT_JWT_SECRET;
-        let now_unix = clock::now_unix_f64() as i64;
-        lines.push(format!("token {}", cyberbiz_sandbox::token(secret, cyberbiz_sandbox::ALL_SCOPES, 86_400)));
-        lines.push(format!("token_products {}", cyberbiz_sandbox::token(secret, "read_products", 86_400)));
-        lines.push(format!("token_expired {}", cyberbiz_sandbox::jwt::encode(secret, cyberbiz_sandbox::ALL_SCOPES, now_unix - 7200, 3600, 7109, "sandbox.cyberbiz.co")));
-        let dir = std::env::var("CARGO_PGRX_TEST_PGDATA").unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/target/test-pgdata").to_string());
-        let _ = std::fs::create_dir_all(&dir);
-        let file = std::path::Path::new(&dir).join(crate::pg_tests::FIXTURE_FILE);
-        std::fs::write(&file, lines.join("\n")).expect("write the fixture file");
-        keep
-    }
-
-    #[must_use]
-    pub fn postgresql_conf_options() -> Vec<&'static str> {
-        vec![]
-    }
-}
+/// Required by `cargo pgrx test`: starts the sandboxes the pg_tests talk to.
+#[cfg(test)]
+#[path = "pg_tests/harness.rs"]
+pub mod pg_test;

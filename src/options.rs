@@ -1,6 +1,6 @@
 //! Server, user-mapping, foreign-table and column options: the table of what is valid, the
 //! checks behind `CREATE/ALTER ... OPTIONS`, and typed values for the rest of the FDW.
-//! Pure Rust; the validator in `fdw.rs` only hands the option list over.
+//! Pure Rust; the validator in `fdw/mod.rs` only hands the option list over.
 
 use crate::catalog;
 use crate::error::{FdwError, Result};
@@ -214,7 +214,11 @@ pub fn parse_server(options: &[(String, String)], zone_ok: &dyn Fn(&str) -> bool
         match name.as_str() {
             "api_url" => s.api_url = api_url(value)?,
             "requests_per_second" => {
-                let what = if max_rps > MAX_REQUESTS_PER_SECOND { "a number of requests per second (a loopback api_url allows more than the platform's 5)" } else { "a number of requests per second (the platform allows 5)" };
+                let what = if max_rps > MAX_REQUESTS_PER_SECOND {
+                    "a number of requests per second (a loopback api_url allows more than the platform's 5)"
+                } else {
+                    "a number of requests per second (the platform allows 5)"
+                };
                 s.requests_per_second = number("requests_per_second", value, 0.1, max_rps, what)?
             }
             "page_size" => s.page_size = integer("page_size", value, 1, MAX_PAGE_SIZE as u64)? as u32,
@@ -343,7 +347,11 @@ mod tests {
     fn server_defaults_and_values() {
         let s = parse_server(&[], &any_zone).unwrap();
         assert_eq!(s, ServerOptions::default());
-        let s = parse_server(&opts(&[("api_url", "http://127.0.0.1:4000/"), ("page_size", "20"), ("requests_per_second", "2.5"), ("use_remote_estimate", "on")]), &any_zone).unwrap();
+        let s = parse_server(
+            &opts(&[("api_url", "http://127.0.0.1:4000/"), ("page_size", "20"), ("requests_per_second", "2.5"), ("use_remote_estimate", "on")]),
+            &any_zone,
+        )
+        .unwrap();
         assert_eq!(s.api_url, "http://127.0.0.1:4000");
         assert_eq!(s.page_size, 20);
         assert_eq!(s.requests_per_second, 2.5);

@@ -161,7 +161,7 @@ pub struct ScanPlan {
     pub exact: bool,
 }
 
-/// Formats UTC microseconds as the API's local `YYYY-MM-DD HH:MM:SS`.
+/// Formats UTC seconds (since 1970) as the API's local `YYYY-MM-DD HH:MM:SS` in `zone`.
 pub fn local_text(unix_secs: i64, zone: &dyn Zone) -> String {
     // The offset at the instant: try the offset at the naive local time, then confirm it.
     let guess = unix_secs + zone.offset_at_local(unix_secs);
@@ -171,7 +171,6 @@ pub fn local_text(unix_secs: i64, zone: &dyn Zone) -> String {
     let (y, m, d) = crate::decode::civil_from_days(days);
     format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}", tod / 3600, tod % 3600 / 60, tod % 60)
 }
-
 
 /// What a scan asks for: the quals the API might apply, how many quals stay local only
 /// (they can never be pushed, and keep LIMIT local), and LIMIT + OFFSET.
@@ -318,7 +317,8 @@ impl Planner<'_> {
 
     fn lookup(&self, column: &str, path: &str, param: &str, id_field: &str) -> Option<ScanPlan> {
         let vals = allowed(&self.on(column))?;
-        let lookup = |list: String| RequestPlan::Lookup { lookup: format!("{path}?{param}={list}"), id_field: id_field.to_string(), prefix: self.r.path.to_string() };
+        let lookup =
+            |list: String| RequestPlan::Lookup { lookup: format!("{path}?{param}={list}"), id_field: id_field.to_string(), prefix: self.r.path.to_string() };
         let request = match vals {
             Some(v) if v.is_empty() => RequestPlan::Nothing,
             Some(v) => lookup(comma_list(&v)),
@@ -402,7 +402,11 @@ impl Planner<'_> {
             b.nothing |= matches!((lo, hi), (Some(l), Some(h)) if l > h);
             let fmt = |secs: i64| {
                 let t = local_text(secs, self.limits.zone);
-                if date_only { t[..10].to_string() } else { t }
+                if date_only {
+                    t[..10].to_string()
+                } else {
+                    t
+                }
             };
             b.params.extend(lo.map(|l| (from.to_string(), fmt(l))));
             b.params.extend(hi.map(|h| (to.to_string(), fmt(h))));
@@ -555,7 +559,11 @@ mod tests {
         assert_eq!(p.request.describe(), "GET /v1/orders?start_time=2026-11-21 00:00:00&financial_statuses=cod,paid&per_page=10 (first 10 rows)");
         assert!(p.exact);
         // Strict and sub-second bounds become exact whole-second bounds.
-        let p = plan("orders", &[q("updated_at", Op::Gt, vec![Value::Time(NOV21 + 500_000)]), q("updated_at", Op::Lt, vec![Value::Time(NOV21 + 86_400_000_000)])], None);
+        let p = plan(
+            "orders",
+            &[q("updated_at", Op::Gt, vec![Value::Time(NOV21 + 500_000)]), q("updated_at", Op::Lt, vec![Value::Time(NOV21 + 86_400_000_000)])],
+            None,
+        );
         assert_eq!(p.request.describe(), "GET /v1/orders?updated_at_start_time=2026-11-21 00:00:01&updated_at_end_time=2026-11-21 23:59:59&per_page=50");
         // A local-only qual keeps LIMIT local, whether the API lacks the column or the qual.
         let p = plan("orders", &[q("financial_status", Op::Eq, texts(&["paid"])), q("note", Op::Eq, texts(&["x"]))], Some(10));
@@ -570,8 +578,14 @@ mod tests {
         let p = plan_scan("blogs", &endpoint, &query(&[], Some(3)), &LIMITS).unwrap();
         assert_eq!(p.request.describe(), "GET /v1/blogs?per_page=3 (first 3 rows)");
         // Empty ranges and empty intersections send nothing.
-        assert_eq!(plan("orders", &[q("created_at", Op::Gt, vec![Value::Time(NOV21)]), q("created_at", Op::Lt, vec![Value::Time(NOV21)])], None).request, RequestPlan::Nothing);
-        assert_eq!(plan("orders", &[q("order_status", Op::Eq, texts(&["open"])), q("order_status", Op::Eq, texts(&["closed"]))], None).request, RequestPlan::Nothing);
+        assert_eq!(
+            plan("orders", &[q("created_at", Op::Gt, vec![Value::Time(NOV21)]), q("created_at", Op::Lt, vec![Value::Time(NOV21)])], None).request,
+            RequestPlan::Nothing
+        );
+        assert_eq!(
+            plan("orders", &[q("order_status", Op::Eq, texts(&["open"])), q("order_status", Op::Eq, texts(&["closed"]))], None).request,
+            RequestPlan::Nothing
+        );
         // Parameters unknown at plan time still show where they go.
         let p = plan_scan("orders", &res("orders"), &query(&[Qual { column: "created_at".into(), op: Op::Ge, values: None }], None), &LIMITS).unwrap();
         assert_eq!(p.request.describe(), "GET /v1/orders?start_time=?&per_page=50");
@@ -593,7 +607,11 @@ mod tests {
 
     #[test]
     fn tags_and_data_source() {
-        let p = plan("orders", &[q("tags", Op::Has, texts(&["VIP", "團購"])), Qual { column: "pos_shop_id".into(), op: Op::IsNull, values: Some(vec![]) }], Some(5));
+        let p = plan(
+            "orders",
+            &[q("tags", Op::Has, texts(&["VIP", "團購"])), Qual { column: "pos_shop_id".into(), op: Op::IsNull, values: Some(vec![]) }],
+            Some(5),
+        );
         assert_eq!(p.request.describe(), "GET /v1/orders?tags=VIP,團購&data_source=ec&per_page=5 (first 5 rows)");
         let p = plan("orders", &[Qual { column: "pos_shop_id".into(), op: Op::IsNotNull, values: Some(vec![]) }], None);
         assert_eq!(p.request.describe(), "GET /v1/orders?data_source=pos&per_page=50");

@@ -65,7 +65,8 @@ fn lookup_ids(r: &Reply, request: &str, id_field: &str) -> Result<Vec<i64>, FdwE
     if r.status == 404 {
         return Ok(vec![]);
     }
-    let v: serde_json::Value = serde_json::from_slice(&r.body).map_err(|e| FdwError::BadBody { request: format!("GET {request}"), detail: format!("malformed JSON ({e})") })?;
+    let v: serde_json::Value =
+        serde_json::from_slice(&r.body).map_err(|e| FdwError::BadBody { request: format!("GET {request}"), detail: format!("malformed JSON ({e})") })?;
     let items = match v {
         serde_json::Value::Null => vec![],
         serde_json::Value::Array(a) => a,

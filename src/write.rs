@@ -26,9 +26,18 @@ pub fn check(table: &str, r: &Resource, verb: Verb, set: &[WriteColumn]) -> Resu
     let w = &r.writes;
     let refuse = |message: String, hint: String| Err(FdwError::WriteUnsupported { message, hint });
     match verb {
-        Verb::Insert if !w.create => return refuse(format!("the CYBERBIZ API cannot create {}", r.name), "Create them in the CYBERBIZ admin; this table can be read (and updated where the API allows).".into()),
-        Verb::Delete if !w.delete => return refuse(format!("{} cannot be deleted through the CYBERBIZ API", r.name), "The API documents no DELETE endpoint for them.".into()),
-        Verb::Update if !w.update => return refuse(format!("{} cannot be updated through the CYBERBIZ API", r.name), "The API documents no update endpoint for them.".into()),
+        Verb::Insert if !w.create => {
+            return refuse(
+                format!("the CYBERBIZ API cannot create {}", r.name),
+                "Create them in the CYBERBIZ admin; this table can be read (and updated where the API allows).".into(),
+            )
+        }
+        Verb::Delete if !w.delete => {
+            return refuse(format!("{} cannot be deleted through the CYBERBIZ API", r.name), "The API documents no DELETE endpoint for them.".into())
+        }
+        Verb::Update if !w.update => {
+            return refuse(format!("{} cannot be updated through the CYBERBIZ API", r.name), "The API documents no update endpoint for them.".into())
+        }
         _ => {}
     }
     if verb == Verb::Delete {
@@ -41,11 +50,22 @@ pub fn check(table: &str, r: &Resource, verb: Verb, set: &[WriteColumn]) -> Resu
         }
     }
     for c in set {
-        let ok = c.name == "raw" || w.is_action(&c.name) || c.key.as_deref().is_some_and(|k| w.fields.contains(&k)) || r.parent.as_ref().is_some_and(|p| p.key_column == c.name && verb == Verb::Insert);
+        let ok = c.name == "raw"
+            || w.is_action(&c.name)
+            || c.key.as_deref().is_some_and(|k| w.fields.contains(&k))
+            || r.parent.as_ref().is_some_and(|p| p.key_column == c.name && verb == Verb::Insert);
         if !ok {
             return refuse(
-                format!("column \"{}\" of table \"{table}\" cannot be {} through the CYBERBIZ API", c.name, if verb == Verb::Insert { "set" } else { "changed" }),
-                format!("Writable columns: {}{}.", writable.join(", "), if verb == Verb::Insert { "; other fields the API accepts can go in raw (jsonb)" } else { "" }),
+                format!(
+                    "column \"{}\" of table \"{table}\" cannot be {} through the CYBERBIZ API",
+                    c.name,
+                    if verb == Verb::Insert { "set" } else { "changed" }
+                ),
+                format!(
+                    "Writable columns: {}{}.",
+                    writable.join(", "),
+                    if verb == Verb::Insert { "; other fields the API accepts can go in raw (jsonb)" } else { "" }
+                ),
             );
         }
     }

@@ -25,6 +25,12 @@ if ! command -v cargo >/dev/null 2>&1; then
   log "installing Rust (rustup, stable)"
   curl -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
 fi
+for tool in fmt clippy; do
+  if ! cargo "$tool" --version >/dev/null 2>&1; then
+    log "installing the Rust component for cargo $tool"
+    rustup component add "$([ "$tool" = fmt ] && echo rustfmt || echo clippy)"
+  fi
+done
 
 if [ "$(cargo pgrx --version 2>/dev/null | awk '{print $2}')" != "$PGRX_VERSION" ]; then
   log "installing cargo-pgrx $PGRX_VERSION (a few minutes, once)"

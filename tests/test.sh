@@ -1,13 +1,20 @@
 #!/usr/bin/env bash
 # Runs every test of cyberbiz_fdw on Debian 12 as root, installing what is missing:
+#   0. cargo fmt --check and cargo clippy --all-targets -D warnings (the whole workspace)
 #   1. the sandbox's own tests (cargo test -p cyberbiz-sandbox)
 #   2. unit tests and #[pg_test]s in a real PostgreSQL 15 (cargo pgrx test, run as postgres)
 #   3. pg_regress goldens against the release build installed into Debian's cluster
-# `bash tests/test.sh` runs all three; `bash tests/test.sh regress` (or sandbox, pgtest) one part.
+# `bash tests/test.sh` runs them all; `bash tests/test.sh regress` (or lint, sandbox, pgtest) one part.
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 cd "$REPO_ROOT"
 started=$(date +%s)
 part=${1:-all}
+
+if [ "$part" = all ] || [ "$part" = lint ]; then
+  log "0/3 rustfmt and clippy"
+  cargo fmt --all --check
+  cargo clippy --all-targets --quiet -- -D warnings
+fi
 
 if [ "$part" = all ] || [ "$part" = sandbox ]; then
   log "1/3 sandbox tests"

@@ -178,7 +178,15 @@ pub(crate) fn to_datum(cell: &Cell, col: &mut PgColumn) -> Option<pg_sys::Datum>
 ///
 /// # Safety
 /// `slot` must be a valid virtual-capable slot whose descriptor has `columns.len()` attributes.
-pub(crate) unsafe fn store_row(table: &str, specs: &[ColumnSpec], columns: &mut [PgColumn], zone: &dyn Zone, row: &Row, cells: &mut Vec<Cell>, slot: *mut pg_sys::TupleTableSlot) {
+pub(crate) unsafe fn store_row(
+    table: &str,
+    specs: &[ColumnSpec],
+    columns: &mut [PgColumn],
+    zone: &dyn Zone,
+    row: &Row,
+    cells: &mut Vec<Cell>,
+    slot: *mut pg_sys::TupleTableSlot,
+) {
     if let Err(m) = decode::decode_row(row, specs, zone, cells) {
         let row_id = row.id().map(|i| i.to_string()).unwrap_or_else(|| "(none)".into());
         raise(FdwError::ValueMismatch { table: table.to_string(), column: m.column, row_id, value: m.value, expected: m.expected });

@@ -86,7 +86,8 @@ extern "C-unwind" fn begin_foreign_scan(node: *mut pg_sys::ForeignScanState, efl
             }
         }
         let exprs = PgList::<pg_sys::Expr>::from_pg((*plan).fdw_exprs);
-        let key_exprs = exprs.iter_ptr().zip(p.quals).map(|(e, spec)| KeyExpr { spec, expr: e, state: pg_sys::ExecInitExpr(e, node as *mut pg_sys::PlanState) }).collect();
+        let key_exprs =
+            exprs.iter_ptr().zip(p.quals).map(|(e, spec)| KeyExpr { spec, expr: e, state: pg_sys::ExecInitExpr(e, node as *mut pg_sys::PlanState) }).collect();
         let zone = zone_for(&info.server.time_zone);
         let st = ScanState {
             info,
@@ -129,7 +130,11 @@ fn plan_now(st: &mut ScanState) -> ScanPlan {
         let values = unsafe {
             let d = pg_sys::ExecEvalExpr(k.state, st.econtext, &mut isnull);
             let typ = pg_sys::exprType(k.expr as *mut pg_sys::Node);
-            if isnull { vec![] } else { datum_values(d, typ, k.spec.is_array) }
+            if isnull {
+                vec![]
+            } else {
+                datum_values(d, typ, k.spec.is_array)
+            }
         };
         quals.push(Qual { column: k.spec.column.clone(), op: k.spec.op, values: Some(values) });
     }
@@ -255,8 +260,11 @@ fn explained_plan(st: &ScanState) -> Result<ScanPlan, FdwError> {
     if let Some(p) = &st.plan {
         return Ok(p.clone());
     }
-    // SAFETY: the expressions are the plan's own; no planner (root) is needed to read Consts.
-    let quals = st.key_exprs.iter().map(|k| Qual { column: k.spec.column.clone(), op: k.spec.op, values: unsafe { const_values(std::ptr::null_mut(), k.expr, k.spec.is_array) } }).collect();
+    let known = |k: &KeyExpr| {
+        // SAFETY: the expressions are the plan's own; no planner (root) is needed to read Consts.
+        unsafe { const_values(std::ptr::null_mut(), k.expr, k.spec.is_array) }
+    };
+    let quals = st.key_exprs.iter().map(|k| Qual { column: k.spec.column.clone(), op: k.spec.op, values: known(k) }).collect();
     st.plan_for(quals)
 }
 

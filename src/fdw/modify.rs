@@ -59,7 +59,12 @@ unsafe fn attno_of(rel: pg_sys::Relation, name: &str) -> Option<(i16, pg_sys::Oi
 
 /// UPDATE and DELETE need the row's id (and a variant's product id) from the scan.
 #[pg_guard]
-extern "C-unwind" fn add_foreign_update_targets(root: *mut pg_sys::PlannerInfo, rtindex: pg_sys::Index, _rte: *mut pg_sys::RangeTblEntry, rel: pg_sys::Relation) {
+extern "C-unwind" fn add_foreign_update_targets(
+    root: *mut pg_sys::PlannerInfo,
+    rtindex: pg_sys::Index,
+    _rte: *mut pg_sys::RangeTblEntry,
+    rel: pg_sys::Relation,
+) {
     // SAFETY: Postgres passes its planner, the result relation index and the open relation.
     unsafe {
         let info = table_info((*rel).rd_id);
@@ -93,7 +98,12 @@ fn key_of(spec: &ColumnSpec) -> Option<String> {
 /// Checks the statement against what the API can do (before any request) and records the
 /// columns an UPDATE changes.
 #[pg_guard]
-extern "C-unwind" fn plan_foreign_modify(root: *mut pg_sys::PlannerInfo, plan: *mut pg_sys::ModifyTable, result_relation: pg_sys::Index, _subplan_index: std::ffi::c_int) -> *mut pg_sys::List {
+extern "C-unwind" fn plan_foreign_modify(
+    root: *mut pg_sys::PlannerInfo,
+    plan: *mut pg_sys::ModifyTable,
+    result_relation: pg_sys::Index,
+    _subplan_index: std::ffi::c_int,
+) -> *mut pg_sys::List {
     // SAFETY: Postgres passes its planner, the ModifyTable and a valid result relation index; the relation is opened and closed here.
     unsafe {
         let rte = *(*root).simple_rte_array.add(result_relation as usize);
@@ -146,7 +156,13 @@ struct ModifyState {
 }
 
 #[pg_guard]
-extern "C-unwind" fn begin_foreign_modify(mtstate: *mut pg_sys::ModifyTableState, rinfo: *mut pg_sys::ResultRelInfo, fdw_private: *mut pg_sys::List, _subplan_index: std::ffi::c_int, eflags: std::ffi::c_int) {
+extern "C-unwind" fn begin_foreign_modify(
+    mtstate: *mut pg_sys::ModifyTableState,
+    rinfo: *mut pg_sys::ResultRelInfo,
+    fdw_private: *mut pg_sys::List,
+    _subplan_index: std::ffi::c_int,
+    eflags: std::ffi::c_int,
+) {
     // SAFETY: Postgres passes the ModifyTable state and the result relation of this foreign table.
     unsafe {
         let rel = (*rinfo).ri_RelationDesc;
@@ -183,9 +199,7 @@ extern "C-unwind" fn begin_foreign_modify(mtstate: *mut pg_sys::ModifyTableState
 /// `rinfo` must be a result relation begun by begin_foreign_modify.
 unsafe fn state<'a>(rinfo: *mut pg_sys::ResultRelInfo) -> &'a mut ModifyState {
     // SAFETY: begin_foreign_modify stored a ModifyState there, alive for the executor's context.
-    unsafe {
-        &mut *((*rinfo).ri_FdwState as *mut ModifyState)
-    }
+    unsafe { &mut *((*rinfo).ri_FdwState as *mut ModifyState) }
 }
 
 /// Runs `f`, turning a failure after earlier rows were written into an error that says so.
@@ -277,7 +291,12 @@ fn item_path(r: &Resource, id: i64, parent: Option<i64>) -> String {
 }
 
 #[pg_guard]
-extern "C-unwind" fn exec_foreign_insert(_estate: *mut pg_sys::EState, rinfo: *mut pg_sys::ResultRelInfo, slot: *mut pg_sys::TupleTableSlot, _plan_slot: *mut pg_sys::TupleTableSlot) -> *mut pg_sys::TupleTableSlot {
+extern "C-unwind" fn exec_foreign_insert(
+    _estate: *mut pg_sys::EState,
+    rinfo: *mut pg_sys::ResultRelInfo,
+    slot: *mut pg_sys::TupleTableSlot,
+    _plan_slot: *mut pg_sys::TupleTableSlot,
+) -> *mut pg_sys::TupleTableSlot {
     // SAFETY: Postgres passes the result relation begun by begin_foreign_modify and a slot with its descriptor.
     unsafe {
         let st = state(rinfo);
@@ -305,7 +324,13 @@ extern "C-unwind" fn exec_foreign_insert(_estate: *mut pg_sys::EState, rinfo: *m
         counted(st, write::check(&st.info.name, st.resource, Verb::Insert, &set));
         let path = match (&st.resource.parent, parent) {
             (Some(p), Some(pid)) => format!("{}/{pid}/{}", st.resource.path, p.array),
-            (Some(p), None) => counted(st, Err(FdwError::WriteUnsupported { message: format!("a new row of \"{}\" needs {}", st.info.name, p.key_column), hint: format!("Set {} to the parent's id.", p.key_column) })),
+            (Some(p), None) => counted(
+                st,
+                Err(FdwError::WriteUnsupported {
+                    message: format!("a new row of \"{}\" needs {}", st.info.name, p.key_column),
+                    hint: format!("Set {} to the parent's id.", p.key_column),
+                }),
+            ),
             _ => st.resource.path.to_string(),
         };
         let body = Value::Object(write::body(&values, raw.as_ref()));
@@ -318,7 +343,12 @@ extern "C-unwind" fn exec_foreign_insert(_estate: *mut pg_sys::EState, rinfo: *m
 }
 
 #[pg_guard]
-extern "C-unwind" fn exec_foreign_update(_estate: *mut pg_sys::EState, rinfo: *mut pg_sys::ResultRelInfo, slot: *mut pg_sys::TupleTableSlot, plan_slot: *mut pg_sys::TupleTableSlot) -> *mut pg_sys::TupleTableSlot {
+extern "C-unwind" fn exec_foreign_update(
+    _estate: *mut pg_sys::EState,
+    rinfo: *mut pg_sys::ResultRelInfo,
+    slot: *mut pg_sys::TupleTableSlot,
+    plan_slot: *mut pg_sys::TupleTableSlot,
+) -> *mut pg_sys::TupleTableSlot {
     // SAFETY: Postgres passes the result relation begun by begin_foreign_modify, the new row slot and the plan slot holding the junk columns.
     unsafe {
         let st = state(rinfo);
@@ -362,7 +392,12 @@ extern "C-unwind" fn exec_foreign_update(_estate: *mut pg_sys::EState, rinfo: *m
 }
 
 #[pg_guard]
-extern "C-unwind" fn exec_foreign_delete(_estate: *mut pg_sys::EState, rinfo: *mut pg_sys::ResultRelInfo, slot: *mut pg_sys::TupleTableSlot, plan_slot: *mut pg_sys::TupleTableSlot) -> *mut pg_sys::TupleTableSlot {
+extern "C-unwind" fn exec_foreign_delete(
+    _estate: *mut pg_sys::EState,
+    rinfo: *mut pg_sys::ResultRelInfo,
+    slot: *mut pg_sys::TupleTableSlot,
+    plan_slot: *mut pg_sys::TupleTableSlot,
+) -> *mut pg_sys::TupleTableSlot {
     // SAFETY: Postgres passes the result relation begun by begin_foreign_modify, a slot with its descriptor and the plan slot holding the junk columns.
     unsafe {
         let st = state(rinfo);
@@ -416,7 +451,13 @@ extern "C-unwind" fn is_foreign_rel_updatable(rel: pg_sys::Relation) -> std::ffi
 }
 
 #[pg_guard]
-extern "C-unwind" fn explain_foreign_modify(mtstate: *mut pg_sys::ModifyTableState, rinfo: *mut pg_sys::ResultRelInfo, _fdw_private: *mut pg_sys::List, _subplan_index: std::ffi::c_int, es: *mut pg_sys::ExplainState) {
+extern "C-unwind" fn explain_foreign_modify(
+    mtstate: *mut pg_sys::ModifyTableState,
+    rinfo: *mut pg_sys::ResultRelInfo,
+    _fdw_private: *mut pg_sys::List,
+    _subplan_index: std::ffi::c_int,
+    es: *mut pg_sys::ExplainState,
+) {
     // SAFETY: Postgres passes the ModifyTable state, the result relation begun by begin_foreign_modify and its ExplainState.
     unsafe {
         let st = state(rinfo);

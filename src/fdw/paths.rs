@@ -215,13 +215,22 @@ unsafe fn rel_state<'a>(baserel: *mut pg_sys::RelOptInfo) -> &'a RelState {
 
 /// Matches equivalence-class members that are our key column (for parameterized paths).
 #[pg_guard]
-extern "C-unwind" fn ec_member_is_key(_root: *mut pg_sys::PlannerInfo, rel: *mut pg_sys::RelOptInfo, _ec: *mut pg_sys::EquivalenceClass, em: *mut pg_sys::EquivalenceMember, arg: *mut std::ffi::c_void) -> bool {
+extern "C-unwind" fn ec_member_is_key(
+    _root: *mut pg_sys::PlannerInfo,
+    rel: *mut pg_sys::RelOptInfo,
+    _ec: *mut pg_sys::EquivalenceClass,
+    em: *mut pg_sys::EquivalenceMember,
+    arg: *mut std::ffi::c_void,
+) -> bool {
     // SAFETY: generate_implied_equalities_for_column passes its relation, a member, and the
     // attribute number get_foreign_paths gave it as `arg`.
     unsafe {
         let attno = *(arg as *const i16);
         let e = strip_relabel((*em).em_expr as *mut pg_sys::Node);
-        !e.is_null() && (*e).type_ == pg_sys::NodeTag::T_Var && (*(e as *mut pg_sys::Var)).varno as pg_sys::Index == (*rel).relid && (*(e as *mut pg_sys::Var)).varattno == attno
+        !e.is_null()
+            && (*e).type_ == pg_sys::NodeTag::T_Var
+            && (*(e as *mut pg_sys::Var)).varno as pg_sys::Index == (*rel).relid
+            && (*(e as *mut pg_sys::Var)).varattno == attno
     }
 }
 
@@ -233,7 +242,18 @@ extern "C-unwind" fn get_foreign_paths(root: *mut pg_sys::PlannerInfo, baserel: 
     unsafe {
         let st = rel_state(baserel);
         let (rows, startup, total) = st.estimate;
-        let path = pg_sys::create_foreignscan_path(root, baserel, std::ptr::null_mut(), rows, startup, total, std::ptr::null_mut(), std::ptr::null_mut(), std::ptr::null_mut(), std::ptr::null_mut());
+        let path = pg_sys::create_foreignscan_path(
+            root,
+            baserel,
+            std::ptr::null_mut(),
+            rows,
+            startup,
+            total,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+        );
         pg_sys::add_path(baserel, path as *mut pg_sys::Path);
         for key in key_columns(&st.info.source) {
             add_key_paths(root, baserel, relid, st, key);
@@ -273,7 +293,18 @@ unsafe fn add_key_paths(root: *mut pg_sys::PlannerInfo, baserel: *mut pg_sys::Re
                 continue;
             }
             let cost = request_cost(&st.info);
-            let path = pg_sys::create_foreignscan_path(root, baserel, std::ptr::null_mut(), 1.0, cost, cost, std::ptr::null_mut(), required_outer, std::ptr::null_mut(), std::ptr::null_mut());
+            let path = pg_sys::create_foreignscan_path(
+                root,
+                baserel,
+                std::ptr::null_mut(),
+                1.0,
+                cost,
+                cost,
+                std::ptr::null_mut(),
+                required_outer,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+            );
             pg_sys::add_path(baserel, path as *mut pg_sys::Path);
         }
     }
@@ -300,7 +331,11 @@ extern "C-unwind" fn get_foreign_plan(
         let (quals, local_only) = rel.extract(scan_clauses);
         let mut exprs = PgList::<pg_sys::Expr>::new();
         for q in &quals {
-            exprs.push(if q.expr.is_null() { pg_sys::makeNullConst(pg_sys::INT8OID, -1, pg_sys::InvalidOid) as *mut pg_sys::Expr } else { pg_sys::copyObjectImpl(q.expr as *const std::ffi::c_void) as *mut pg_sys::Expr });
+            exprs.push(if q.expr.is_null() {
+                pg_sys::makeNullConst(pg_sys::INT8OID, -1, pg_sys::InvalidOid) as *mut pg_sys::Expr
+            } else {
+                pg_sys::copyObjectImpl(q.expr as *const std::ffi::c_void) as *mut pg_sys::Expr
+            });
         }
         let specs = quals.iter().map(|q| QualSpec { column: q.column.clone(), op: q.op, is_array: q.is_array }).collect();
         let private = private::encode(&ScanPrivate { needed: needed_columns(baserel), limit: st.limit, local_only, quals: specs });

@@ -64,10 +64,13 @@ pub(crate) unsafe fn decode(list: *mut pg_sys::List) -> ScanPrivate {
         let text = |i: Private| items.get_ptr(i as usize).map(|n| node_string(n)).unwrap_or_default();
         let quals = items.get_ptr(Private::Quals as usize).map(|n| PgList::<pg_sys::Node>::from_pg(n as *mut pg_sys::List));
         let strings: Vec<String> = quals.map(|q| q.iter_ptr().map(|n| node_string(n)).collect()).unwrap_or_default();
-        let quals = strings
-            .chunks_exact(3)
-            .map(|t| QualSpec { column: t[0].clone(), op: Op::from_sql(&t[1]).unwrap_or(Op::Eq), is_array: t[2] == "any" })
-            .collect();
-        ScanPrivate { needed: text(Private::Needed), limit: text(Private::Limit).parse().ok(), local_only: text(Private::LocalOnly).parse().unwrap_or(0), quals }
+        let quals =
+            strings.chunks_exact(3).map(|t| QualSpec { column: t[0].clone(), op: Op::from_sql(&t[1]).unwrap_or(Op::Eq), is_array: t[2] == "any" }).collect();
+        ScanPrivate {
+            needed: text(Private::Needed),
+            limit: text(Private::Limit).parse().ok(),
+            local_only: text(Private::LocalOnly).parse().unwrap_or(0),
+            quals,
+        }
     }
 }

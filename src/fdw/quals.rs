@@ -2,8 +2,8 @@
 //! expression)`. One function per node type, like postgres_fdw's `foreign_expr_walker`; every
 //! clause not recognised here stays local only (and keeps LIMIT local).
 
-use super::datum::{datum_values, json_path_option};
 use super::cstr;
+use super::datum::{datum_values, json_path_option};
 use crate::options::TableSource;
 use crate::plan::{Op, Value};
 use pgrx::pg_sys;
@@ -91,7 +91,12 @@ impl ScanRel<'_> {
     /// `n` must be null or a valid expression node of the query planned under `root`.
     unsafe fn is_value(&self, n: *mut pg_sys::Node) -> bool {
         // SAFETY: planner walkers over a valid expression tree, on the main thread.
-        !n.is_null() && unsafe { !pg_sys::bms_is_member(self.relid as i32, pg_sys::pull_varnos(self.root, n)) && !pg_sys::contain_volatile_functions(n) && !pg_sys::contain_agg_clause(n) }
+        !n.is_null()
+            && unsafe {
+                !pg_sys::bms_is_member(self.relid as i32, pg_sys::pull_varnos(self.root, n))
+                    && !pg_sys::contain_volatile_functions(n)
+                    && !pg_sys::contain_agg_clause(n)
+            }
     }
 
     /// The qual a clause stands for, if the API may apply it.
@@ -111,6 +116,9 @@ impl ScanRel<'_> {
     }
 
     /// `col IS [NOT] NULL`.
+    ///
+    /// # Safety
+    /// `nt` must be a valid NullTest of the query planned under `root`.
     unsafe fn null_test(&self, nt: *mut pg_sys::NullTest) -> Option<QualExpr> {
         // SAFETY: `nt` is a valid NullTest (qual_of checked the tag).
         let (arg, kind) = unsafe { ((*nt).arg as *mut pg_sys::Node, (*nt).nulltesttype) };
@@ -121,6 +129,9 @@ impl ScanRel<'_> {
     }
 
     /// `col op value` or `value op col` (comparisons, jsonb `?`), and `col ?| array`.
+    ///
+    /// # Safety
+    /// `op` must be a valid OpExpr of the query planned under `root`.
     unsafe fn op_expr(&self, op: *mut pg_sys::OpExpr) -> Option<QualExpr> {
         // SAFETY: `op` is a valid OpExpr (qual_of checked the tag); its opno names an operator.
         let (name, args) = unsafe { (cstr(pg_sys::get_opname((*op).opno)), PgList::<pg_sys::Node>::from_pg((*op).args)) };
@@ -141,6 +152,9 @@ impl ScanRel<'_> {
     }
 
     /// `col = ANY(array)` (IN lists).
+    ///
+    /// # Safety
+    /// `op` must be a valid ScalarArrayOpExpr of the query planned under `root`.
     unsafe fn any_expr(&self, op: *mut pg_sys::ScalarArrayOpExpr) -> Option<QualExpr> {
         // SAFETY: `op` is a valid ScalarArrayOpExpr (qual_of checked the tag).
         let (use_or, name, args) = unsafe { ((*op).useOr, cstr(pg_sys::get_opname((*op).opno)), PgList::<pg_sys::Node>::from_pg((*op).args)) };

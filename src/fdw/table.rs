@@ -25,7 +25,8 @@ pub(crate) fn table_info(relid: pg_sys::Oid) -> TableInfo {
         (ft, pg_sys::GetForeignServer((*ft).serverid), cstr(pg_sys::get_rel_name(relid)))
     };
     // SAFETY: `ft` and `server` are valid palloc'd catalog copies (above).
-    let (table_opts, server_opts, server_name, server_oid) = unsafe { (def_options((*ft).options), def_options((*server).options), cstr((*server).servername), (*ft).serverid) };
+    let (table_opts, server_opts, server_name, server_oid) =
+        unsafe { (def_options((*ft).options), def_options((*server).options), cstr((*server).servername), (*ft).serverid) };
     let table = options::parse_table(&table_opts).or_raise();
     let server = options::parse_server(&server_opts, &|_| true).or_raise();
     TableInfo { name, source: table.source, rows: table.rows, server, server_name, server_oid }

@@ -3,7 +3,7 @@
 //! (`cyberbiz_ingest_webhook`, `cyberbiz_backfill`).
 
 use super::{def_options, raise};
-use crate::error::FdwError;
+use crate::error::{FdwError, WebhookReason};
 use crate::options;
 use crate::webhook::{self, Refusal};
 use pgrx::pg_sys;
@@ -22,17 +22,29 @@ fn cyberbiz_fdw_verify_webhook(body: &str, signature: Option<&str>, server: &str
         options::parse_user_mapping(&def_options((*um).options)).ok().and_then(|u| u.app_secret)
     };
     let Some(secret) = secret else {
-        raise(FdwError::WebhookRejected { message: format!("the user mapping for server \"{server}\" has no app_secret to verify webhooks with"), hint: "ALTER USER MAPPING ... OPTIONS (ADD app_secret '<the custom app App Secret>')".into(), too_large: false })
+        raise(FdwError::WebhookRejected {
+            message: format!("the user mapping for server \"{server}\" has no app_secret to verify webhooks with"),
+            hint: "ALTER USER MAPPING ... OPTIONS (ADD app_secret '<the custom app App Secret>')".into(),
+            reason: WebhookReason::Unverified,
+        })
     };
     match webhook::verify(body.as_bytes(), signature.unwrap_or(""), secret.as_bytes()) {
         Ok(()) => {}
-        Err(Refusal::Missing) => raise(FdwError::WebhookRejected { message: "webhook rejected: no X-Cyberbiz-Hmac-Sha256 signature".into(), hint: "Pass the X-Cyberbiz-Hmac-Sha256 header value as the signature argument.".into(), too_large: false }),
+        Err(Refusal::Missing) => raise(FdwError::WebhookRejected {
+            message: "webhook rejected: no X-Cyberbiz-Hmac-Sha256 signature".into(),
+            hint: "Pass the X-Cyberbiz-Hmac-Sha256 header value as the signature argument.".into(),
+            reason: WebhookReason::Unverified,
+        }),
         Err(Refusal::Mismatch) => raise(FdwError::WebhookRejected {
             message: "webhook rejected: the signature does not match the body (HMAC-SHA256 under the App Secret, hex or base64)".into(),
             hint: "Pass the raw body text exactly as received (not through json/jsonb, which reorders keys).".into(),
-            too_large: false,
+            reason: WebhookReason::Unverified,
         }),
-        Err(Refusal::TooLarge(n)) => raise(FdwError::WebhookRejected { message: format!("webhook rejected: the body is {n} bytes, over the {} byte limit", webhook::MAX_BODY_BYTES), hint: String::new(), too_large: true }),
+        Err(Refusal::TooLarge(n)) => raise(FdwError::WebhookRejected {
+            message: format!("webhook rejected: the body is {n} bytes, over the {} byte limit", webhook::MAX_BODY_BYTES),
+            hint: String::new(),
+            reason: WebhookReason::TooLarge,
+        }),
     }
 }
 
@@ -44,7 +56,7 @@ fn cyberbiz_fdw_webhook_resource(event: &str) -> &'static str {
         None => raise(FdwError::WebhookRejected {
             message: format!("unknown CYBERBIZ webhook event \"{event}\""),
             hint: "Events are named resource/action, e.g. orders/paid, products/update, apps/uninstall (the X-Cyberbiz-Event header).".into(),
-            too_large: false,
+            reason: WebhookReason::UnknownEvent,
         }),
     }
 }

@@ -91,7 +91,8 @@ impl Config {
                 "--shop-domain" => c.shop_domain = value(&mut it, f)?.clone(),
                 "--now" => {
                     let v = value(&mut it, f)?;
-                    c.anchor = Some(crate::clock::parse_local(v, false).ok_or_else(|| format!("--now: expected 'YYYY-MM-DD[ HH:MM:SS]' (Asia/Taipei), got {v:?}"))?);
+                    c.anchor =
+                        Some(crate::clock::parse_local(v, false).ok_or_else(|| format!("--now: expected 'YYYY-MM-DD[ HH:MM:SS]' (Asia/Taipei), got {v:?}"))?);
                 }
                 other => return Err(format!("unknown option {other:?}")),
             }

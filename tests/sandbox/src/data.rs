@@ -24,7 +24,8 @@ pub struct Shop {
 const SURNAMES: &[&str] = &["陳", "林", "黃", "張", "李", "王", "吳", "劉", "蔡", "楊"];
 const GIVEN: &[&str] = &["怡君", "志明", "雅婷", "家豪", "淑芬", "俊傑", "美玲", "冠宇", "佳穎", "建宏"];
 const CITIES: &[(&str, &str)] = &[("台北市", "大安區"), ("新北市", "板橋區"), ("台中市", "西屯區"), ("高雄市", "苓雅區"), ("台南市", "東區")];
-const PRODUCT_NAMES: &[&str] = &["高山烏龍茶", "手工皂禮盒", "有機糙米", "竹編收納籃", "檜木精油", "鳳梨酥禮盒", "Hi Rocket Tea", "陶瓷馬克杯", "棉麻圍裙", "Coffee Drip Bag"];
+const PRODUCT_NAMES: &[&str] =
+    &["高山烏龍茶", "手工皂禮盒", "有機糙米", "竹編收納籃", "檜木精油", "鳳梨酥禮盒", "Hi Rocket Tea", "陶瓷馬克杯", "棉麻圍裙", "Coffee Drip Bag"];
 const SIZES: &[&str] = &["150g", "300g", "小", "大", "經典款", "禮盒裝"];
 const VENDORS: &[Option<&str>] = &[Some("茶山行"), Some("Acme Trading"), None, Some("禾豐農場")];
 const ORDER_TAGS: &[&str] = &["VIP", "團購", "預購", "急件"];
@@ -461,10 +462,7 @@ pub fn generate(seed: u64, sizes: &Sizes, anchor: i64) -> Shop {
         .map(|(id, n, c, d)| json!({"id": id, "name": n, "phone": "0227200000", "county": c, "district": d, "address": "", "VAT_number": "12345678", "deadline": day(300), "can_find_others_order": true, "can_access_customers": true}))
         .collect();
     let sku_of = |k: usize| -> Value {
-        products
-            .get(k % products.len().max(1))
-            .and_then(|p| p["product_variants"][0].get("sku").cloned())
-            .unwrap_or(Value::from("SKU-000000"))
+        products.get(k % products.len().max(1)).and_then(|p| p["product_variants"][0].get("sku").cloned()).unwrap_or(Value::from("SKU-000000"))
     };
     let stock_adjustments: Vec<Value> = (0..6)
         .map(|i| json!({"id": 9_336_500 + i * 11, "items": [{"sku": sku_of(i as usize), "qc": null, "name": "盤點調整", "quantity": r.range(0, 50), "note": null, "type": if i % 2 == 0 { "surplus" } else { "shortage" }, "created_at": ts(-60 + i)}], "pos_shop_id": if i % 2 == 0 { 1446 } else { 1554 }}))

@@ -48,11 +48,7 @@ pub fn verify(secret: &str, token: &str, now_unix: i64) -> Result<Claims, TokenE
     let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
         return Err(TokenError::Malformed);
     };
-    let header: Value = URL_SAFE_NO_PAD
-        .decode(h)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .ok_or(TokenError::Malformed)?;
+    let header: Value = URL_SAFE_NO_PAD.decode(h).ok().and_then(|b| serde_json::from_slice(&b).ok()).ok_or(TokenError::Malformed)?;
     if header.get("alg").and_then(Value::as_str) != Some("HS256") {
         return Err(TokenError::Malformed);
     }
@@ -60,22 +56,12 @@ pub fn verify(secret: &str, token: &str, now_unix: i64) -> Result<Claims, TokenE
     let mut mac = HmacSha256::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
     mac.update(format!("{h}.{p}").as_bytes());
     mac.verify_slice(&sig).map_err(|_| TokenError::BadSignature)?;
-    let payload: Value = URL_SAFE_NO_PAD
-        .decode(p)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .ok_or(TokenError::Malformed)?;
+    let payload: Value = URL_SAFE_NO_PAD.decode(p).ok().and_then(|b| serde_json::from_slice(&b).ok()).ok_or(TokenError::Malformed)?;
     let exp = payload.get("exp").and_then(Value::as_i64).ok_or(TokenError::Malformed)?;
     if exp <= now_unix {
         return Err(TokenError::Expired);
     }
-    let scopes = payload
-        .get("scopes")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .split_whitespace()
-        .map(str::to_string)
-        .collect();
+    let scopes = payload.get("scopes").and_then(Value::as_str).unwrap_or("").split_whitespace().map(str::to_string).collect();
     Ok(Claims { exp, shop_id: payload.get("shop_id").and_then(Value::as_i64).unwrap_or(0), scopes })
 }
 

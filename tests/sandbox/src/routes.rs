@@ -59,7 +59,8 @@ pub struct Route {
     /// Fields a POST must carry (422 otherwise), from the reference's request schemas.
     pub required: &'static [&'static str],
     pub filters: &'static [Filter],
-    /// Webhook event prefix (`products` -> `products/create`), and the verb for deletions.
+    /// Webhook event prefix (`products` -> `products/create`), and the verb for deletions; empty
+    /// for resources whose changes the platform sends no webhook for (docs/api/en/webhooks.md).
     pub event: &'static str,
     pub delete_verb: &'static str,
 }
@@ -99,7 +100,7 @@ const fn route(name: &'static str, path: &'static str, group: &'static str) -> R
         delete: false,
         required: &[],
         filters: NO_FILTERS,
-        event: name,
+        event: "",
         delete_verb: "delete",
     }
 }
@@ -109,9 +110,16 @@ const fn crud(name: &'static str, path: &'static str, group: &'static str, requi
 }
 
 pub static ROUTES: &[Route] = &[
-    Route { post: true, put: true, required: &["name", "password", "enable_cvs_pickup", "accepts_marketing"], filters: &[f("updated_at_start_time", "updated_at", Op::From), f("updated_at_end_time", "updated_at", Op::To)], ..route("customers", "/v1/customers", "customers") },
-    Route { put: true, filters: ORDER_FILTERS, ..route("orders", "/v1/orders", "orders") },
-    crud("products", "/v1/products", "products", &["title", "handle", "published", "price"]),
+    Route {
+        event: "customers",
+        post: true,
+        put: true,
+        required: &["name", "password", "enable_cvs_pickup", "accepts_marketing"],
+        filters: &[f("updated_at_start_time", "updated_at", Op::From), f("updated_at_end_time", "updated_at", Op::To)],
+        ..route("customers", "/v1/customers", "customers")
+    },
+    Route { event: "orders", put: true, filters: ORDER_FILTERS, ..route("orders", "/v1/orders", "orders") },
+    Route { event: "products", ..crud("products", "/v1/products", "products", &["title", "handle", "published", "price"]) },
     Route { event: "collections", ..crud("custom_collections", "/v1/custom_collections", "products", &["title", "handle", "published"]) },
     Route { event: "collections", ..crud("smart_collections", "/v1/smart_collections", "products", &["title"]) },
     crud("inventory_sync_groups", "/v1/inventory_sync_groups", "products", &["title"]),
@@ -128,25 +136,54 @@ pub static ROUTES: &[Route] = &[
             f("only_valid", "valid", Op::OnlyTrue),
             f("order_price_threshold_lteq", "order_price_threshold", Op::AtMost),
         ],
-        ..crud("shop_coupons", "/v1/shop_coupons", "discounts", &["title", "code", "coupon_type", "value", "order_price_threshold", "concurrently_apply", "usage_limit"])
+        ..crud(
+            "shop_coupons",
+            "/v1/shop_coupons",
+            "discounts",
+            &["title", "code", "coupon_type", "value", "order_price_threshold", "concurrently_apply", "usage_limit"],
+        )
     },
     crud("special_collections", "/v1/special_collections", "discounts", &["title"]),
-    Route { listing: Listing::Whole { wrap: Some("current") }, post: true, delete: true, required: &["name"], ..route("vip_groups", "/v1/vip_groups", "discounts") },
+    Route {
+        listing: Listing::Whole { wrap: Some("current") },
+        post: true,
+        delete: true,
+        required: &["name"],
+        ..route("vip_groups", "/v1/vip_groups", "discounts")
+    },
     Route { put: true, ..route("pos_shops", "/v1/pos_shops", "pos") },
     Route { post: true, filters: &[f("pos_shop_id", "pos_shop_id", Op::AnyOf)], ..route("stock_adjustments", "/v1/stock_adjustments", "pos") },
     Route {
         post: true,
-        filters: &[f("pos_shop_id", "pos_shop_id", Op::AnyOf), f("status", "status", Op::AnyOf), f("start_date", "created_at", Op::From), f("end_date", "created_at", Op::To), f("target_pos_shop_id", "target_pos_shop_id", Op::AnyOf)],
+        filters: &[
+            f("pos_shop_id", "pos_shop_id", Op::AnyOf),
+            f("status", "status", Op::AnyOf),
+            f("start_date", "created_at", Op::From),
+            f("end_date", "created_at", Op::To),
+            f("target_pos_shop_id", "target_pos_shop_id", Op::AnyOf),
+        ],
         ..route("stock_invoices", "/v1/stock_invoices", "pos")
     },
     Route {
         post: true,
-        filters: &[f("pos_shop_id", "pos_shop_id", Op::AnyOf), f("status", "status", Op::AnyOf), f("start_date", "created_at", Op::From), f("end_date", "created_at", Op::To), f("source_pos_shop_id", "source_pos_shop_id", Op::AnyOf)],
+        filters: &[
+            f("pos_shop_id", "pos_shop_id", Op::AnyOf),
+            f("status", "status", Op::AnyOf),
+            f("start_date", "created_at", Op::From),
+            f("end_date", "created_at", Op::To),
+            f("source_pos_shop_id", "source_pos_shop_id", Op::AnyOf),
+        ],
         ..route("stock_receipts", "/v1/stock_receipts", "pos")
     },
     Route {
         post: true,
-        filters: &[f("pos_shop_id", "pos_shop_id", Op::AnyOf), f("source_pos_shop_id", "source_pos_shop_id", Op::AnyOf), f("status", "status", Op::AnyOf), f("start_date", "created_at", Op::From), f("end_date", "created_at", Op::To)],
+        filters: &[
+            f("pos_shop_id", "pos_shop_id", Op::AnyOf),
+            f("source_pos_shop_id", "source_pos_shop_id", Op::AnyOf),
+            f("status", "status", Op::AnyOf),
+            f("start_date", "created_at", Op::From),
+            f("end_date", "created_at", Op::To),
+        ],
         ..route("stock_requisitions", "/v1/stock_requisitions", "pos")
     },
     crud("branch_stores", "/v1/branch_stores", "branch_stores", &["name"]),
@@ -163,6 +200,13 @@ pub static ROUTES: &[Route] = &[
     },
     Route { get: false, listing: Listing::Whole { wrap: Some("product_feeds") }, ..route("product_feeds", "/v2/product_feeds", "public") },
 ];
+
+impl Route {
+    /// The webhook event a change by `verb` (`create`, `update`, or the delete verb) sends.
+    pub fn webhook(&self, verb: &str) -> Option<String> {
+        (!self.event.is_empty()).then(|| format!("{}/{verb}", self.event))
+    }
+}
 
 pub fn find(path: &str) -> Option<&'static Route> {
     ROUTES.iter().find(|r| r.path == path)

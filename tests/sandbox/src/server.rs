@@ -4,8 +4,8 @@
 use crate::clock::{format_local, now_local_secs, now_unix_f64};
 use crate::config::Config;
 use crate::jwt::{self, TokenError};
-use crate::routes::{self, Listing, Route};
 use crate::rng::unit;
+use crate::routes::{self, Listing, Route};
 use crate::store::{compile, Compiled, Item, Store};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
@@ -80,8 +80,8 @@ impl Reply {
         Self::json(status, &json!({ "error": [msg] }))
     }
 
-    fn with_webhook(mut self, event: String) -> Self {
-        self.webhook = Some((event, self.body.clone()));
+    fn with_webhook(mut self, event: Option<String>) -> Self {
+        self.webhook = event.map(|e| (e, self.body.clone()));
         self
     }
 }
@@ -139,11 +139,7 @@ pub async fn handle(st: Arc<State>, req: Request<Incoming>) -> Result<Response<F
     }
 
     let n = st.counter.fetch_add(1, Ordering::Relaxed);
-    let declared_len = req
-        .headers()
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
+    let declared_len = req.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
     let entry = |status: u16, req_bytes: usize, resp_bytes: usize| LogEntry {
         method: method.to_string(),
         path: path_q.clone(),
@@ -161,12 +157,8 @@ pub async fn handle(st: Arc<State>, req: Request<Incoming>) -> Result<Response<F
         tokio::time::sleep(Duration::from_millis(st.cfg.latency_ms)).await;
     }
 
-    let token = req
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| v.strip_prefix("Bearer ").unwrap_or(v).trim().to_string())
-        .unwrap_or_default();
+    let token =
+        req.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok()).map(|v| v.strip_prefix("Bearer ").unwrap_or(v).trim().to_string()).unwrap_or_default();
     let content_type = req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
 
     let reply = if st.over_rate(&token) {
@@ -231,9 +223,7 @@ fn admin(st: &State, method: &Method, path: &str) -> Reply {
             }
             Reply::json(StatusCode::OK, &json!({"cleared": true}))
         }
-        (&Method::GET, "/__sandbox/webhooks") => {
-            Reply::json(StatusCode::OK, &Value::Array(st.webhooks.lock().map(|w| w.clone()).unwrap_or_default()))
-        }
+        (&Method::GET, "/__sandbox/webhooks") => Reply::json(StatusCode::OK, &Value::Array(st.webhooks.lock().map(|w| w.clone()).unwrap_or_default())),
         (&Method::DELETE, "/__sandbox/webhooks") => {
             if let Ok(mut w) = st.webhooks.lock() {
                 w.clear();
@@ -261,15 +251,13 @@ pub fn percent_decode(s: &str) -> String {
     while i < b.len() {
         match b[i] {
             b'+' => out.push(b' '),
-            b'%' if i + 2 < b.len() => {
-                match u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16) {
-                    Ok(x) => {
-                        out.push(x);
-                        i += 2;
-                    }
-                    Err(_) => out.push(b'%'),
+            b'%' if i + 2 < b.len() => match u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16) {
+                Ok(x) => {
+                    out.push(x);
+                    i += 2;
                 }
-            }
+                Err(_) => out.push(b'%'),
+            },
             c => out.push(c),
         }
         i += 1;
@@ -328,7 +316,9 @@ fn dispatch(st: &State, method: &Method, path: &str, q: &HashMap<String, String>
         (Method::GET, ["v1", "einvoices", "get_einvoice"]) => {
             let no = q.get("invoice_no").cloned().unwrap_or_default();
             let s = read(st);
-            let found = s.table("einvoices").and_then(|t| t.find_by(|v| v.get("invoice_no").and_then(Value::as_str) == Some(no.as_str())).next().map(|i| i.json.clone()));
+            let found = s
+                .table("einvoices")
+                .and_then(|t| t.find_by(|v| v.get("invoice_no").and_then(Value::as_str) == Some(no.as_str())).next().map(|i| i.json.clone()));
             match found {
                 Some(b) => Reply::raw(StatusCode::OK, b),
                 None => Reply::error(StatusCode::NOT_FOUND, MSG_NOT_FOUND),
@@ -380,7 +370,7 @@ fn generic(st: &State, route: &Route, m: Method, rest: &[&str], q: &HashMap<Stri
         (Method::DELETE, [id]) if route.delete => {
             let mut s = write_lock(st);
             match parse_id(id).and_then(|id| s.table_mut(route.name)?.remove(id)) {
-                Some(it) => Reply::raw(StatusCode::OK, it.json).with_webhook(format!("{}/{}", route.event, route.delete_verb)),
+                Some(it) => Reply::raw(StatusCode::OK, it.json).with_webhook(route.webhook(route.delete_verb)),
                 None => Reply::error(StatusCode::NOT_FOUND, MSG_NOT_FOUND),
             }
         }
@@ -416,11 +406,8 @@ fn list(st: &State, route: &Route, q: &HashMap<String, String>) -> Reply {
             Reply::raw(StatusCode::OK, Bytes::from(body))
         }
         Listing::Paged => {
-            let items: Vec<&Item> = if compiled.is_empty() {
-                t.items.iter().collect()
-            } else {
-                t.items.iter().filter(|it| compiled.iter().all(|c| c.keeps(&it.value))).collect()
-            };
+            let items: Vec<&Item> =
+                if compiled.is_empty() { t.items.iter().collect() } else { t.items.iter().filter(|it| compiled.iter().all(|c| c.keeps(&it.value))).collect() };
             paginate(&items, q)
         }
     }
@@ -602,7 +589,7 @@ fn create(st: &State, route: &Route, fields: Map<String, Value>) -> Reply {
     let item = Item::new(value.clone());
     let body = item.json.clone();
     t.insert(value, route.name == "products");
-    Reply::raw(StatusCode::CREATED, body).with_webhook(format!("{}/create", route.event))
+    Reply::raw(StatusCode::CREATED, body).with_webhook(route.webhook("create"))
 }
 
 fn update(st: &State, route: &Route, id: &str, mut fields: Map<String, Value>) -> Reply {
@@ -622,7 +609,7 @@ fn update(st: &State, route: &Route, id: &str, mut fields: Map<String, Value>) -
         apply(obj, fields, &now);
     }
     *it = Item::new(std::mem::take(&mut it.value));
-    Reply::raw(StatusCode::OK, it.json.clone()).with_webhook(format!("{}/update", route.event))
+    Reply::raw(StatusCode::OK, it.json.clone()).with_webhook(route.webhook("update"))
 }
 
 fn order_action(st: &State, id: &str, action: &str, ctype: &str, body: &[u8]) -> Reply {
@@ -640,7 +627,9 @@ fn order_action(st: &State, id: &str, action: &str, ctype: &str, body: &[u8]) ->
             ("order_status", "cancelled".to_string(), "orders/cancelled".to_string())
         }
         "update_status" => match text("status") {
-            Some(s) if matches!(s.as_str(), "open" | "closed" | "cancelled") => ("order_status", s.clone(), format!("orders/{}", if s == "open" { "opened".into() } else { s })),
+            Some(s) if matches!(s.as_str(), "open" | "closed" | "cancelled") => {
+                ("order_status", s.clone(), format!("orders/{}", if s == "open" { "opened".into() } else { s }))
+            }
             _ => return Reply::error(StatusCode::UNPROCESSABLE_ENTITY, "status 無效值"),
         },
         "update_financial_status" => match text("financial_status").or_else(|| text("status")) {
@@ -671,7 +660,7 @@ fn order_action(st: &State, id: &str, action: &str, ctype: &str, body: &[u8]) ->
     }
     v["updated_at"] = Value::from(now);
     *it = Item::new(std::mem::take(&mut it.value));
-    Reply::raw(StatusCode::OK, it.json.clone()).with_webhook(event)
+    Reply::raw(StatusCode::OK, it.json.clone()).with_webhook(Some(event))
 }
 
 /// `/v1/products/{product_id}/product_variants[/{id}]`: variants live inside their product.
@@ -720,19 +709,19 @@ fn variants(st: &State, m: Method, pid: &str, rest: &[&str], ctype: &str, body: 
                 obj.insert("id".into(), Value::from(next));
                 let v = Value::Object(obj);
                 vars.push(v.clone());
-                Reply::json(StatusCode::CREATED, &v).with_webhook("variants/create".into())
+                Reply::json(StatusCode::CREATED, &v).with_webhook(Some("variants/create".to_string()))
             }
             (Some(vars), &Method::PUT, Some(v)) => match vars.iter_mut().find(|x| x["id"].as_i64() == Some(v)) {
                 Some(Value::Object(obj)) => {
                     apply(obj, fields, &now);
-                    Reply::json(StatusCode::OK, &Value::Object(obj.clone())).with_webhook("variants/update".into())
+                    Reply::json(StatusCode::OK, &Value::Object(obj.clone())).with_webhook(Some("variants/update".to_string()))
                 }
                 _ => not_found(),
             },
             (Some(vars), &Method::DELETE, Some(v)) => match vars.iter().position(|x| x["id"].as_i64() == Some(v)) {
                 Some(i) => {
                     let gone = vars.remove(i);
-                    Reply::json(StatusCode::OK, &gone).with_webhook("variants/delete".into())
+                    Reply::json(StatusCode::OK, &gone).with_webhook(Some("variants/delete".to_string()))
                 }
                 None => not_found(),
             },

@@ -86,8 +86,7 @@ pub struct Store {
 
 impl Store {
     pub fn new(shop: Shop) -> Self {
-        let mut tables: HashMap<&'static str, Table> =
-            shop.collections.into_iter().map(|(name, values)| (name, Table::from_values(values))).collect();
+        let mut tables: HashMap<&'static str, Table> = shop.collections.into_iter().map(|(name, values)| (name, Table::from_values(values))).collect();
         let feeds = shop.product_feeds.get("product_feeds").and_then(Value::as_array).cloned().unwrap_or_default();
         tables.insert("product_feeds", Table::from_values(feeds));
         let vip = shop.vip_groups.get("current").and_then(Value::as_array).cloned().unwrap_or_default();
@@ -178,9 +177,7 @@ impl Compiled {
         match self {
             Compiled::From(p, t) => time_at(p).is_some_and(|x| x >= *t),
             Compiled::To(p, t) => time_at(p).is_some_and(|x| x <= *t),
-            Compiled::AnyOf(p, set) => {
-                set.is_empty() || values_at(v, p).iter().filter_map(|x| scalar_text(x)).any(|s| set.contains(&s))
-            }
+            Compiled::AnyOf(p, set) => set.is_empty() || values_at(v, p).iter().filter_map(|x| scalar_text(x)).any(|s| set.contains(&s)),
             Compiled::NoneOf(p, set) => !values_at(v, p).iter().filter_map(|x| scalar_text(x)).any(|s| set.contains(&s)),
             Compiled::AtMost(p, n) => values_at(v, p).first().and_then(|x| x.as_f64()).is_some_and(|x| x <= *n),
             Compiled::OnlyTrue(p) => values_at(v, p).first().and_then(|x| x.as_bool()) == Some(true),

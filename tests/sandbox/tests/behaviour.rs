@@ -285,7 +285,12 @@ fn writes_change_state_and_send_signed_webhooks() {
     // Variants live inside their product.
     let p: Vec<Value> = get(&sb, &t, "/v1/products?per_page=1").json().unwrap();
     let (pid, vid) = (p[0]["id"].as_i64().unwrap(), p[0]["product_variants"][0]["id"].as_i64().unwrap());
-    let r = c.put(format!("{}/v1/products/{pid}/product_variants/{vid}", sb.url)).bearer_auth(&t).form(&[("price", "345"), ("inventory_quantity", "7")]).send().unwrap();
+    let r = c
+        .put(format!("{}/v1/products/{pid}/product_variants/{vid}", sb.url))
+        .bearer_auth(&t)
+        .form(&[("price", "345"), ("inventory_quantity", "7")])
+        .send()
+        .unwrap();
     assert_eq!(r.status(), 200);
     let v: Value = get(&sb, &t, &format!("/v1/products/{pid}/product_variants/{vid}")).json().unwrap();
     assert_eq!((v["price"].clone(), v["inventory_quantity"].clone()), (json!(345.0), json!(7)));
@@ -335,11 +340,28 @@ fn every_seed_resource_answers() {
     let sb = start(unlimited());
     let t = all();
     for path in [
-        "/shop", "/v1/orders", "/v1/customers", "/v1/products", "/v1/custom_collections", "/v1/smart_collections",
-        "/v1/inventory_sync_groups", "/v1/periodic_orders", "/v2/affiliate_vendor_orders", "/v1/discounts",
-        "/v1/add_buy_collections", "/v1/shop_coupons", "/v1/special_collections", "/v1/vip_groups", "/v1/pos_shops",
-        "/v1/stock_adjustments", "/v1/stock_invoices", "/v1/stock_receipts", "/v1/stock_requisitions", "/v1/branch_stores",
-        "/v2/product_feeds", "/v2/customers?ids=1,2",
+        "/shop",
+        "/v1/orders",
+        "/v1/customers",
+        "/v1/products",
+        "/v1/custom_collections",
+        "/v1/smart_collections",
+        "/v1/inventory_sync_groups",
+        "/v1/periodic_orders",
+        "/v2/affiliate_vendor_orders",
+        "/v1/discounts",
+        "/v1/add_buy_collections",
+        "/v1/shop_coupons",
+        "/v1/special_collections",
+        "/v1/vip_groups",
+        "/v1/pos_shops",
+        "/v1/stock_adjustments",
+        "/v1/stock_invoices",
+        "/v1/stock_receipts",
+        "/v1/stock_requisitions",
+        "/v1/branch_stores",
+        "/v2/product_feeds",
+        "/v2/customers?ids=1,2",
     ] {
         let r = get(&sb, &t, path);
         assert_eq!(r.status(), 200, "{path}");

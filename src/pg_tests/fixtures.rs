@@ -1,0 +1,53 @@
+//! Helpers every pg_test section uses: the fixture file written by `harness.rs` (sandbox URLs,
+//! tokens), servers on those sandboxes, their request logs, and caught errors.
+
+use pgrx::prelude::*;
+
+/// A value written by pg_test::setup: a sandbox URL (`main`, `limited`, ...) or a token.
+pub(crate) fn fixture(name: &str) -> String {
+    let data = Spi::get_one::<String>("SELECT current_setting('data_directory')").unwrap().unwrap();
+    let file = std::path::Path::new(&data).parent().unwrap().join(super::FIXTURE_FILE);
+    let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("fixture file {file:?} written by pg_test::setup: {e}"));
+    text.lines().find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(' '))).unwrap_or_else(|| panic!("no fixture {name}")).to_string()
+}
+
+pub(crate) fn sandbox_url() -> String {
+    fixture("main")
+}
+
+/// A server on sandbox `which` with a user mapping holding token `token`, and every table imported
+/// into schema `schema`.
+pub(crate) fn connect(schema: &str, which: &str, token: &str, server_options: &str) {
+    let url = fixture(which);
+    let tok = fixture(token);
+    let extra = if server_options.is_empty() { String::new() } else { format!(", {server_options}") };
+    Spi::run(&format!("CREATE SERVER {schema}_srv FOREIGN DATA WRAPPER cyberbiz_fdw OPTIONS (api_url '{url}'{extra})")).unwrap();
+    Spi::run(&format!("CREATE USER MAPPING FOR CURRENT_USER SERVER {schema}_srv OPTIONS (api_token '{tok}')")).unwrap();
+    Spi::run(&format!("CREATE SCHEMA {schema}")).unwrap();
+    Spi::run(&format!("IMPORT FOREIGN SCHEMA cyberbiz FROM SERVER {schema}_srv INTO {schema}")).unwrap();
+}
+
+/// The sandbox's request log (method, path, status, timestamp).
+pub(crate) fn request_log(which: &str) -> Vec<serde_json::Value> {
+    let url = format!("{}/__sandbox/requests", fixture(which));
+    crate::http::runtime().block_on(async { reqwest::get(&url).await.unwrap().json::<Vec<serde_json::Value>>().await.unwrap() })
+}
+
+pub(crate) fn clear_log(which: &str) {
+    let url = format!("{}/__sandbox/requests", fixture(which));
+    crate::http::runtime().block_on(async { reqwest::Client::new().delete(&url).send().await.unwrap() });
+}
+
+/// Runs `sql`, returning the error message it raised (None if it succeeded).
+pub(crate) fn error_of(sql: &str) -> Option<(String, String)> {
+    PgTryBuilder::new(|| {
+        Spi::run(sql).unwrap();
+        None
+    })
+    .catch_others(|e| match e {
+        pgrx::pg_sys::panic::CaughtError::PostgresError(r)
+        | pgrx::pg_sys::panic::CaughtError::ErrorReport(r)
+        | pgrx::pg_sys::panic::CaughtError::RustPanic { ereport: r, .. } => Some((format!("{:?}", r.sql_error_code()), r.message().to_string())),
+    })
+    .execute()
+}

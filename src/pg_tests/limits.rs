@@ -1,0 +1,95 @@
+//! pg_tests: Limits and failures: the rate limiter, 429/5xx retries, exhausted retries, cancellation, auth errors, secrets kept out of messages.
+
+#[pgrx::pg_schema]
+mod tests {
+    use crate::pg_tests::fixtures::*;
+    use pgrx::prelude::*;
+
+    #[pg_test]
+    fn requests_are_spaced_by_the_limiter() {
+        connect("r4", "paced", "token", "page_size '10'");
+        clear_log("paced");
+        assert_eq!(Spi::get_one::<i64>("SELECT count(*) FROM r4.customers").unwrap(), Some(120));
+        let log = request_log("paced");
+        assert_eq!(log.len(), 12);
+        assert!(log.iter().all(|e| e["status"] == 200), "no 429 at the API's own limit");
+        let ts: Vec<f64> = log.iter().map(|e| e["timestamp"].as_f64().unwrap()).collect();
+        let mut sorted = ts.clone();
+        sorted.sort_by(f64::total_cmp);
+        for w in sorted.windows(6) {
+            assert!(w[5] - w[0] >= 1.0, "six requests within one second: {w:?}");
+        }
+    }
+
+    #[pg_test]
+    fn throttling_and_faults_are_retried() {
+        connect("r5", "limited", "token", "page_size '10'");
+        assert_eq!(Spi::get_one::<i64>("SELECT count(DISTINCT id) FROM r5.customers").unwrap(), Some(120));
+        let throttled = request_log("limited").iter().filter(|e| e["status"] == 429).count();
+        assert!(throttled > 0, "a 2 req/s sandbox must have throttled a 5 req/s scan");
+        connect("r6", "flaky", "token", "max_retries '8'");
+        assert_eq!(Spi::get_one::<i64>("SELECT count(*) FROM r6.orders").unwrap(), Some(250));
+        assert!(request_log("flaky").iter().any(|e| e["status"] == 503 || e["status"] == 0));
+    }
+
+    #[pg_test]
+    fn exhausted_retries_fail_clearly() {
+        connect("r7", "flaky", "token", "max_retries '0'");
+        let mut failed = None;
+        for _ in 0..10 {
+            if let Some(e) = error_of("SELECT count(*) FROM r7.orders") {
+                failed = Some(e);
+                break;
+            }
+        }
+        let (code, msg) = failed.expect("a 50% fault rate without retries fails");
+        assert!(msg.contains("GET /v1/orders?per_page=50&page="), "{msg}");
+        assert!(code.contains("FDW"), "{code}: {msg}");
+    }
+
+    #[pg_test]
+    fn cancel_stops_a_waiting_scan() {
+        connect("r8", "slow", "token", "");
+        // What pg_cancel_backend does: SIGINT to the backend, here from a helper thread after 1 s
+        // (statement_timeout is covered by pg_regress, where statements are top-level).
+        let pid = std::process::id().to_string();
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_secs(1));
+            let _ = std::process::Command::new("kill").args(["-INT", &pid]).status();
+        });
+        let t0 = std::time::Instant::now();
+        let (code, msg) = error_of("SELECT count(*) FROM r8.orders").expect("the cancel interrupts the scan");
+        assert!(msg.contains("canceling statement due to user request"), "{code}: {msg}");
+        assert!(t0.elapsed() < std::time::Duration::from_secs(10), "cancelled long before the 20 s answer");
+    }
+
+    #[pg_test]
+    fn auth_errors_say_why_without_the_token() {
+        connect("r9", "main", "token_expired", "");
+        let (code, msg) = error_of("SELECT * FROM r9.orders").unwrap();
+        assert!(code.contains("INVALID_AUTHORIZATION"), "{code}");
+        assert!(msg.contains("expired"), "{msg}");
+        assert!(!msg.contains(&fixture("token_expired")));
+        connect("r10", "main", "token_products", "");
+        let (code, msg) = error_of("SELECT * FROM r10.orders").unwrap();
+        assert!(code.contains("INSUFFICIENT_PRIVILEGE"), "{code}");
+        assert!(msg.contains("read_orders"), "{msg}");
+        assert!(Spi::get_one::<i64>("SELECT count(*) FROM r10.products").unwrap().unwrap() > 0);
+    }
+
+    #[pg_test]
+    fn token_never_appears_in_errors() {
+        Spi::run("CREATE SERVER s11 FOREIGN DATA WRAPPER cyberbiz_fdw").unwrap();
+        let err = PgTryBuilder::new(|| {
+            Spi::run("CREATE USER MAPPING FOR CURRENT_USER SERVER s11 OPTIONS (api_token 'very secret token')").unwrap();
+            None
+        })
+        .catch_others(|e| match e {
+            pgrx::pg_sys::panic::CaughtError::PostgresError(r) => Some(r.message().to_string()),
+            _ => Some("other".into()),
+        })
+        .execute();
+        let msg = err.expect("the mapping must be rejected");
+        assert!(msg.contains("api_token") && !msg.contains("very secret"), "{msg}");
+    }
+}

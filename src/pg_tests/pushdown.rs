@@ -1,0 +1,124 @@
+//! pg_tests: Pushdown: the requests each WHERE/LIMIT/join makes, remote estimates, and results equal to a full scan.
+
+#[pgrx::pg_schema]
+mod tests {
+    use crate::pg_tests::fixtures::*;
+    use pgrx::prelude::*;
+
+    /// The paths a query sent to sandbox `which`.
+    fn paths_of(which: &str, sql: &str) -> Vec<String> {
+        clear_log(which);
+        Spi::run(sql).unwrap();
+        request_log(which).iter().filter_map(|e| e["path"].as_str().map(str::to_string)).collect()
+    }
+
+    #[pg_test]
+    fn pushdown_makes_the_minimum_requests() {
+        connect("pd", "pushdown", "token", "");
+        let first = Spi::get_two::<i64, i64>("SELECT id, order_number FROM (SELECT * FROM pd.orders OFFSET 0) o ORDER BY id LIMIT 1").unwrap();
+        let (id, number) = (first.0.unwrap(), first.1.unwrap());
+        assert_eq!(paths_of("pushdown", &format!("SELECT * FROM pd.orders WHERE id = {id}")), vec![format!("/v1/orders/{id}")]);
+        assert_eq!(
+            paths_of("pushdown", &format!("SELECT * FROM pd.orders WHERE order_number = {number}")),
+            vec![format!("/v1/orders/get_order_id?order_numbers={number}"), format!("/v1/orders/{id}")]
+        );
+        assert_eq!(paths_of("pushdown", "SELECT * FROM pd.orders LIMIT 10"), vec!["/v1/orders?per_page=10&page=1"]);
+        assert_eq!(paths_of("pushdown", &format!("SELECT * FROM pd.order_line_items WHERE order_id = {id}")), vec![format!("/v1/orders/{id}")]);
+        assert_eq!(
+            paths_of("pushdown", "SELECT * FROM pd.orders WHERE financial_status IN ('paid', 'cod') AND created_at >= '2026-11-21 00:00:00+08'"),
+            vec!["/v1/orders?start_time=2026-11-21+00%3A00%3A00&financial_statuses=cod,paid&per_page=50&page=1"]
+        );
+        assert!(paths_of("pushdown", "SELECT * FROM pd.orders WHERE order_status = 'open' AND order_status = 'closed'").is_empty());
+        // A join from 20 local ids runs as 20 GETs in a nested loop, not a list of every order.
+        Spi::run("CREATE TEMP TABLE picked AS SELECT id FROM (SELECT id FROM pd.orders OFFSET 0) o ORDER BY id LIMIT 20; ANALYZE picked").unwrap();
+        let paths = paths_of("pushdown", "SELECT o.order_number FROM picked p JOIN pd.orders o ON o.id = p.id");
+        assert_eq!(paths.len(), 20, "{paths:?}");
+        assert!(paths.iter().all(|p| p.starts_with("/v1/orders/")));
+        // Prepared statements push their parameters too.
+        Spi::run("SET plan_cache_mode = force_generic_plan").unwrap();
+        Spi::run("PREPARE by_id(bigint[]) AS SELECT * FROM pd.orders WHERE id = ANY($1)").unwrap();
+        assert_eq!(paths_of("pushdown", &format!("EXECUTE by_id(ARRAY[{id}])")), vec![format!("/v1/orders/{id}")]);
+    }
+
+    #[pg_test]
+    fn remote_estimates_read_x_total_once() {
+        connect("est", "estimate", "token", "use_remote_estimate 'true'");
+        clear_log("estimate");
+        let plan_rows = |sql: &str| -> f64 {
+            let j = Spi::get_one::<pgrx::Json>(&format!("EXPLAIN (FORMAT JSON) {sql}")).unwrap().unwrap().0;
+            j[0]["Plan"]["Plan Rows"].as_f64().unwrap()
+        };
+        let paid = Spi::get_one::<i64>("SELECT count(*) FROM (SELECT * FROM est.orders OFFSET 0) o WHERE financial_status = 'paid'").unwrap().unwrap();
+        clear_log("estimate");
+        assert_eq!(plan_rows("SELECT * FROM est.orders WHERE financial_status = 'paid'"), paid as f64);
+        assert_eq!(plan_rows("SELECT * FROM est.orders WHERE financial_status = 'paid'"), paid as f64, "cached");
+        let log = request_log("estimate");
+        let paths: Vec<&str> = log.iter().filter_map(|e| e["path"].as_str()).collect();
+        assert_eq!(paths, vec!["/v1/orders?financial_statuses=paid&per_page=1&page=1"], "one request, then the cache; plain EXPLAIN fetches no rows");
+    }
+
+    #[pg_test]
+    fn pushdown_results_equal_a_full_scan() {
+        connect("df", "differential", "token", "requests_per_second '1000'");
+        Spi::run("CREATE TEMP TABLE lo AS SELECT * FROM (SELECT * FROM df.orders OFFSET 0) o; CREATE TEMP TABLE lc AS SELECT * FROM (SELECT * FROM df.customers OFFSET 0) c").unwrap();
+        let ids: Vec<i64> =
+            Spi::connect(|c| c.select("SELECT id FROM lo ORDER BY id", None, &[]).unwrap().filter_map(|r| r.get::<i64>(1).ok().flatten()).collect());
+        let mut seed = 12345u64;
+        let mut rnd = |n: u64| {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (seed >> 33) % n
+        };
+        let statuses = ["'paid'", "'cod'", "'pending'", "'refunded'", "'failed'"];
+        let days = ["2025-12-01", "2026-03-15", "2026-06-30", "2026-09-09", "2026-11-01", "2026-11-20"];
+        let mut checked = 0;
+        for _ in 0..200 {
+            let mut conds = Vec::new();
+            for _ in 0..(1 + rnd(3)) {
+                conds.push(match rnd(9) {
+                    0 => format!("financial_status IN ({}, {})", statuses[rnd(5) as usize], statuses[rnd(5) as usize]),
+                    1 => format!("order_status = '{}'", ["open", "closed", "cancelled"][rnd(3) as usize]),
+                    2 => format!(
+                        "created_at {} '{} {:02}:{:02}:{:02}.{}+08'",
+                        [">=", ">", "<", "<="][rnd(4) as usize],
+                        days[rnd(6) as usize],
+                        rnd(24),
+                        rnd(60),
+                        rnd(60),
+                        rnd(10)
+                    ),
+                    3 => format!("updated_at >= '{}' AND updated_at < '{}'", days[rnd(3) as usize], days[3 + rnd(3) as usize]),
+                    4 => format!("id IN ({}, {}, {})", ids[rnd(ids.len() as u64) as usize], ids[rnd(ids.len() as u64) as usize], 1),
+                    5 => format!("order_number IN ({}, {})", 1001 + rnd(400), 1001 + rnd(400)),
+                    6 => format!("closed_at <= '{}'", days[rnd(6) as usize]),
+                    7 => format!("fulfillment_status = '{}'", ["unshipped", "received", "fulfilled"][rnd(3) as usize]),
+                    _ => format!("total_price > {}", rnd(20000)),
+                });
+            }
+            let w = conds.join(" AND ");
+            let remote = Spi::get_one::<String>(&format!("SELECT coalesce(array_agg(id ORDER BY id)::text, '{{}}') FROM df.orders WHERE {w}")).unwrap();
+            let local = Spi::get_one::<String>(&format!("SELECT coalesce(array_agg(id ORDER BY id)::text, '{{}}') FROM lo WHERE {w}")).unwrap();
+            assert_eq!(remote, local, "WHERE {w}");
+            let limit = 1 + rnd(60);
+            let n_remote = Spi::get_one::<i64>(&format!("SELECT count(*) FROM (SELECT id FROM df.orders WHERE {w} LIMIT {limit}) x")).unwrap();
+            let n_local = Spi::get_one::<i64>(&format!("SELECT count(*) FROM (SELECT id FROM lo WHERE {w} LIMIT {limit}) x")).unwrap();
+            assert_eq!(n_remote, n_local, "WHERE {w} LIMIT {limit}");
+            checked += 1;
+        }
+        for w in [
+            "updated_at >= '2026-06-01'",
+            "updated_at < '2025-01-01 08:00:00+08'",
+            "email = 'customer7@example.com'",
+            "mobile IN ('0910000010', '0910000011')",
+            "id IN (SELECT id FROM lc ORDER BY id LIMIT 7)",
+        ] {
+            let remote = Spi::get_one::<String>(&format!("SELECT coalesce(array_agg(id ORDER BY id)::text, '{{}}') FROM df.customers WHERE {w}")).unwrap();
+            let local = Spi::get_one::<String>(&format!("SELECT coalesce(array_agg(id ORDER BY id)::text, '{{}}') FROM lc WHERE {w}")).unwrap();
+            assert_eq!(remote, local, "customers WHERE {w}");
+        }
+        let joined =
+            Spi::get_one::<i64>("SELECT count(*) FROM (SELECT id FROM lo ORDER BY id LIMIT 15) p JOIN df.order_line_items li ON li.order_id = p.id").unwrap();
+        let local_joined = Spi::get_one::<i64>("SELECT sum(jsonb_array_length(line_items)) FROM (SELECT * FROM lo ORDER BY id LIMIT 15) p").unwrap();
+        assert_eq!(joined, local_joined);
+        assert_eq!(checked, 200);
+    }
+}
