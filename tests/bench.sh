@@ -22,8 +22,8 @@ BIN="$REPO_ROOT/target/release/cyberbiz-sandbox"
 TOKEN=$("$BIN" token --ttl-secs 86400)
 PIDS=()
 trap 'kill "${PIDS[@]}" 2>/dev/null || true' EXIT
-su postgres -c "psql -X -q -c 'DROP DATABASE IF EXISTS $DB' -c 'CREATE DATABASE $DB'"
-q() { su postgres -c "psql -X -q -v ON_ERROR_STOP=1 -d $DB -At" ; }
+su postgres -c "cd / && psql -X -q -c 'DROP DATABASE IF EXISTS $DB' -c 'CREATE DATABASE $DB'"
+q() { su postgres -c "cd / && psql -X -q -v ON_ERROR_STOP=1 -d $DB -At" ; }
 echo "CREATE EXTENSION cyberbiz_fdw;" | q
 
 # server NAME URL RPS: a server on a sandbox with every table imported into schema NAME.
@@ -131,7 +131,7 @@ if [ "$which" = all ] || [ "$which" = p4 ]; then
   server p4 "$SANDBOX_URL" 1000
   # One session: warm up (library, runtime, first request), then read the backend's own peak
   # RSS (VmHWM) before and after the scan.
-  out=$(su postgres -c "psql -X -q -At -d $DB" <<'SQL'
+  out=$(su postgres -c "cd / && psql -X -q -At -d $DB" <<'SQL'
 SELECT count(*) FROM p4.orders WHERE id = 0;
 SELECT 'before ' || substring(pg_read_file('/proc/self/status') from 'VmHWM:\s+(\d+)');
 SELECT 'rows ' || count(*) || ' ' || sum(total_price)::bigint || ' ' || count(DISTINCT customer_id) FROM p4.orders;

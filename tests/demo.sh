@@ -26,8 +26,8 @@ echo "$URL" >"$STATE/url"
 TOKEN=$("$SANDBOX_BIN" token --ttl-secs 2592000)
 
 log "creating database $DB"
-su postgres -c "psql -X -q -c \"DO \\\$\\\$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'root') THEN CREATE ROLE root SUPERUSER LOGIN; END IF; END \\\$\\\$\""
-su postgres -c "psql -X -q -c 'DROP DATABASE IF EXISTS $DB' -c 'CREATE DATABASE $DB OWNER root' -c \"ALTER DATABASE $DB SET timezone = 'Asia/Taipei'\""
+su postgres -c "cd / && psql -X -q -c \"DO \\\$\\\$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'root') THEN CREATE ROLE root SUPERUSER LOGIN; END IF; END \\\$\\\$\""
+su postgres -c "cd / && psql -X -q -c 'DROP DATABASE IF EXISTS $DB' -c 'CREATE DATABASE $DB OWNER root' -c \"ALTER DATABASE $DB SET timezone = 'Asia/Taipei'\""
 
 psql -X -q -v ON_ERROR_STOP=1 -d "$DB" <<SQL
 CREATE EXTENSION cyberbiz_fdw;

@@ -90,4 +90,5 @@ start_sandbox() {
   export SANDBOX_URL SANDBOX_PID
 }
 
-psql_pg() { su postgres -c "psql -X -q -v ON_ERROR_STOP=1 $*"; }
+# As postgres, from a folder postgres may enter (the clone may sit in root's mode-700 home).
+psql_pg() { (cd / && su postgres -c "psql -X -q -v ON_ERROR_STOP=1 $*"); }

@@ -38,6 +38,13 @@ log "3/3 pg_regress"
 install_extension
 [ -x target/debug/cyberbiz-sandbox ] || cargo test -p cyberbiz-sandbox --no-run --quiet
 SANDBOX_BIN="$REPO_ROOT/target/debug/cyberbiz-sandbox"
+# What runs as postgres (pg_regress, the webhook receiver) must not need to read the clone: root's
+# home is mode 700 on Debian. Copy the goldens and the receiver into a folder postgres owns.
+PGWORK=$(mktemp -d)
+cp -r tests/pg_regress "$PGWORK/pg_regress"
+rm -rf "$PGWORK/pg_regress/results"
+install -m 755 "$SANDBOX_BIN" "$PGWORK/cyberbiz-sandbox"
+chown -R postgres:postgres "$PGWORK"
 start_sandbox "$SANDBOX_BIN" --rps 0 --latency-ms 20000 --now "2026-11-28 12:00:00"
 SLOW_URL=$SANDBOX_URL SLOW_PID=$SANDBOX_PID
 start_sandbox "$SANDBOX_BIN" --rps 0 --seed 1 --now "2026-11-28 12:00:00"
@@ -53,20 +60,20 @@ psql_pg -d postgres -c "\"ALTER DATABASE $DB SET cyberbiz_test.slow_url = '$SLOW
 # Webhooks end to end: a receiver running as postgres (peer auth) calls cyberbiz_ingest_webhook;
 # a third sandbox posts signed webhooks to it for writes made through the FDW.
 RECV_OUT=$(mktemp); chmod 666 "$RECV_OUT"
-su postgres -s /bin/sh -c "exec $SANDBOX_BIN receive --postgres 'host=/var/run/postgresql dbname=$DB'" >"$RECV_OUT" 2>&1 &
+(cd "$PGWORK" && su postgres -s /bin/sh -c "exec $PGWORK/cyberbiz-sandbox receive --postgres 'host=/var/run/postgresql dbname=$DB'") >"$RECV_OUT" 2>&1 &
 RECV_PID=$!
 RECV_URL=$(first_url "$RECV_OUT" "the webhook receiver")
 MAIN_URL=$SANDBOX_URL MAIN_PID=$SANDBOX_PID
 start_sandbox "$SANDBOX_BIN" --rps 0 --now "2026-11-28 12:00:00" --orders 30 --customers 20 --products 10 --webhook-url "$RECV_URL" --app-secret regress-app-secret
 HOOKS_PID=$SANDBOX_PID
 psql_pg -d postgres -c "\"ALTER DATABASE $DB SET cyberbiz_test.hooks_url = '$SANDBOX_URL'\""
-trap 'kill $MAIN_PID $SLOW_PID $HOOKS_PID $RECV_PID 2>/dev/null || true; pkill -f "$SANDBOX_BIN receive" 2>/dev/null || true' EXIT
+trap 'kill $MAIN_PID $SLOW_PID $HOOKS_PID $RECV_PID 2>/dev/null || true; pkill -f "$PGWORK/cyberbiz-sandbox receive" 2>/dev/null || true' EXIT
 OUT=$(mktemp -d)
 chown postgres:postgres "$OUT"
 TESTS=$(cd tests/pg_regress/sql && ls *.sql | sed 's/\.sql$//' | sort | tr '\n' ' ')
-if ! su postgres -c "/usr/lib/postgresql/15/lib/pgxs/src/test/regress/pg_regress \
+if ! (cd "$PGWORK" && su postgres -c "/usr/lib/postgresql/15/lib/pgxs/src/test/regress/pg_regress \
       --bindir=/usr/lib/postgresql/15/bin --use-existing --dbname=$DB \
-      --inputdir=$REPO_ROOT/tests/pg_regress --outputdir=$OUT $TESTS"; then
+      --inputdir=$PGWORK/pg_regress --outputdir=$OUT $TESTS"); then
   cat "$OUT/regression.diffs" >&2 || true
   echo "pg_regress results: $OUT/results" >&2
   exit 1
