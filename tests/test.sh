@@ -13,7 +13,7 @@ part=${1:-all}
 if [ "$part" = all ] || [ "$part" = lint ]; then
   log "0/3 rustfmt and clippy"
   cargo fmt --all --check
-  cargo clippy --all-targets --quiet -- -D warnings
+  cargo clippy --workspace --all-targets --quiet -- -D warnings
 fi
 
 if [ "$part" = all ] || [ "$part" = sandbox ]; then

@@ -140,8 +140,9 @@ pub async fn handle(st: Arc<State>, req: Request<Incoming>) -> Result<Response<F
 
     let n = st.counter.fetch_add(1, Ordering::Relaxed);
     let declared_len = req.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
-    let entry = |status: u16, req_bytes: usize, resp_bytes: usize| LogEntry {
-        method: method.to_string(),
+    let method_text = method.to_string();
+    let entry = move |status: u16, req_bytes: usize, resp_bytes: usize| LogEntry {
+        method: method_text.clone(),
         path: path_q.clone(),
         status,
         request_bytes: req_bytes,
@@ -153,38 +154,60 @@ pub async fn handle(st: Arc<State>, req: Request<Incoming>) -> Result<Response<F
         st.record(entry(0, declared_len.unwrap_or(0), 0));
         return Err(Dropped);
     }
-    if st.cfg.latency_ms > 0 {
-        tokio::time::sleep(Duration::from_millis(st.cfg.latency_ms)).await;
-    }
-
     let token =
         req.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok()).map(|v| v.strip_prefix("Bearer ").unwrap_or(v).trim().to_string()).unwrap_or_default();
     let content_type = req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
-
-    let reply = if st.over_rate(&token) {
-        (Reply::error(StatusCode::TOO_MANY_REQUESTS, MSG_RATE), declared_len.unwrap_or(0))
-    } else if declared_len.is_some_and(|l| l > st.cfg.max_body_bytes) {
-        (too_large(&st), declared_len.unwrap_or(0))
+    let body = if declared_len.is_some_and(|l| l > st.cfg.max_body_bytes) {
+        Err(declared_len.unwrap_or(0))
     } else {
         match Limited::new(req.into_body(), st.cfg.max_body_bytes).collect().await {
-            Err(_) => (too_large(&st), st.cfg.max_body_bytes + 1),
-            Ok(body) => {
-                let body = body.to_bytes();
-                let len = body.len();
-                if st.cfg.fail_rate > 0.0 && unit(st.cfg.seed, 2 * n + 1) < st.cfg.fail_rate {
-                    (Reply::error(StatusCode::SERVICE_UNAVAILABLE, MSG_SYSTEM), len)
-                } else {
-                    (dispatch(&st, &method, &path, &query, &token, &content_type, &body), len)
-                }
-            }
+            Ok(b) => Ok(b.to_bytes()),
+            Err(_) => Err(st.cfg.max_body_bytes + 1),
         }
     };
-    let (reply, req_bytes) = reply;
-    st.record(entry(reply.status.as_u16(), req_bytes, reply.body.len()));
-    if let Some((event, body)) = reply.webhook.clone() {
-        send_webhook(&st, event, body);
+    // The request has fully arrived: like a real server, process it to the end even if the
+    // client leaves meanwhile (during the injected latency, say). The work runs in a task of its
+    // own, which dropping this connection's future does not cancel.
+    let call = Call { method, path, query, token, content_type, n };
+    let work = tokio::spawn(async move {
+        if st.cfg.latency_ms > 0 {
+            tokio::time::sleep(Duration::from_millis(st.cfg.latency_ms)).await;
+        }
+        let (reply, req_bytes) = process(&st, &call, body);
+        st.record(entry(reply.status.as_u16(), req_bytes, reply.body.len()));
+        if let Some((event, body)) = reply.webhook.clone() {
+            send_webhook(&st, event, body);
+        }
+        reply
+    });
+    match work.await {
+        Ok(reply) => Ok(to_response(reply)),
+        Err(_) => Err(Dropped),
     }
-    Ok(to_response(reply))
+}
+
+/// What `handle` needs of a request once its body is read.
+struct Call {
+    method: Method,
+    path: String,
+    query: HashMap<String, String>,
+    token: String,
+    content_type: String,
+    /// The request's sequence number (seeds the injected faults).
+    n: u64,
+}
+
+/// The reply to a request whose body was read (`Err(size)`: it was over the body limit), and
+/// the request's size.
+fn process(st: &State, c: &Call, body: Result<Bytes, usize>) -> (Reply, usize) {
+    if st.over_rate(&c.token) {
+        return (Reply::error(StatusCode::TOO_MANY_REQUESTS, MSG_RATE), body.as_ref().map(|b| b.len()).unwrap_or_else(|n| *n));
+    }
+    match body {
+        Err(size) => (too_large(st), size),
+        Ok(_) if st.cfg.fail_rate > 0.0 && unit(st.cfg.seed, 2 * c.n + 1) < st.cfg.fail_rate => (Reply::error(StatusCode::SERVICE_UNAVAILABLE, MSG_SYSTEM), 0),
+        Ok(body) => (dispatch(st, &c.method, &c.path, &c.query, &c.token, &c.content_type, &body), body.len()),
+    }
 }
 
 fn too_large(st: &State) -> Reply {

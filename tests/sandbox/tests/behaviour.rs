@@ -198,8 +198,11 @@ fn lookups_answer_with_the_recorded_quirks() {
     assert_eq!(get(&sb, &t, "/v1/einvoices").status(), 404, "einvoices have no list endpoint");
 }
 
+/// A POST as the receiver got it: headers (names lowercased) and body.
+type Delivery = (Vec<(String, String)>, Vec<u8>);
+
 /// A one-shot HTTP receiver: returns (headers lowercased, body) of each POST it gets.
-fn receiver(n: usize) -> (String, mpsc::Receiver<(Vec<(String, String)>, Vec<u8>)>) {
+fn receiver(n: usize) -> (String, mpsc::Receiver<Delivery>) {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/hook", l.local_addr().unwrap());
     let (tx, rx) = mpsc::channel();
@@ -376,4 +379,24 @@ fn every_seed_resource_answers() {
     assert_eq!(get(&sb, &t, &format!("/v1/einvoices/get_einvoice?invoice_no={no}")).status(), 200);
     let vip: Value = get(&sb, &t, "/v1/vip_groups").json().unwrap();
     assert!(vip["current"].is_array() && vip["draft"].is_array());
+}
+
+/// A real server processes a request that has fully arrived whether or not the client waits for
+/// the answer: a POST whose client gives up during the injected latency still creates the
+/// product, once, and is logged.
+#[test]
+fn requests_that_arrived_are_processed_even_if_the_client_leaves() {
+    let sb = start(Config { latency_ms: 600, products: 3, ..unlimited() });
+    let t = all();
+    let impatient = Client::builder().timeout(Duration::from_millis(150)).build().unwrap();
+    let body = json!({"title": "急單", "handle": "rush", "published": true, "price": 10});
+    let sent = impatient.post(format!("{}/v1/products", sb.url)).bearer_auth(&t).json(&body).send();
+    assert!(sent.is_err(), "the client timed out before the answer");
+    std::thread::sleep(Duration::from_millis(900));
+    let log: Vec<Value> = Client::new().get(format!("{}/__sandbox/requests", sb.url)).send().unwrap().json().unwrap();
+    let posts: Vec<&Value> = log.iter().filter(|e| e["method"] == "POST").collect();
+    assert_eq!(posts.len(), 1, "{log:?}");
+    assert_eq!(posts[0]["status"], 201);
+    let products: Vec<Value> = get(&sb, &t, "/v1/products?per_page=50").json().unwrap();
+    assert_eq!(products.iter().filter(|p| p["title"] == "急單").count(), 1);
 }
