@@ -242,7 +242,7 @@ pub fn parse_timestamp(s: &str) -> Option<LocalTime> {
                 _ => return None,
             };
             let hm = z[1..].replace(':', "");
-            if hm.len() != 4 {
+            if hm.len() != 4 || !hm.is_ascii() {
                 return None;
             }
             Some(sign * (digits(&hm[0..2])? * 3600 + digits(&hm[2..4])? * 60))
@@ -345,6 +345,9 @@ pub struct Shape {
     pub rows_at: Option<String>,
     /// For child tables: the array inside each parent row whose elements are the rows.
     pub child_array: Option<String>,
+    /// The body is a page of a list, which the API answers with a JSON array: anything else
+    /// (an object, `null`) is an error, never a row.
+    pub array: bool,
 }
 
 /// One row: its object, and for a child row the parent object (without the child array).
@@ -375,8 +378,9 @@ pub fn rows(body: &[u8], shape: &Shape) -> Result<Vec<Row>, BodyError> {
         (_, v) => v,
     };
     let items = match v {
-        Value::Null => Vec::new(),
         Value::Array(a) => a,
+        other if shape.array => return Err(BodyError(format!("expected a JSON array (a page of the list), got {}", show(&other)))),
+        Value::Null => Vec::new(),
         obj @ Value::Object(_) => vec![obj],
         other => return Err(BodyError(format!("expected a JSON array or object of rows, got {}", show(&other)))),
     };
@@ -425,6 +429,14 @@ mod tests {
         convert(&v, t, "c", &TAIPEI)
     }
 
+    /// Found by the property tests: a multibyte character in a timestamp's offset panicked.
+    #[test]
+    fn timestamps_with_multibyte_offsets_are_refused() {
+        assert!(parse_timestamp("2026-11-28 12:00:00+0é8").is_none());
+        assert!(parse_timestamp("2026-11-28 12:00:00-é:00").is_none());
+        assert!(convert(&json!("2026-11-28 12:00:00+0é8"), Target::TimestampTz, "t", &TAIPEI).is_err());
+    }
+
     #[test]
     fn taipei_timestamps_become_utc_across_day_boundaries() {
         // 2026-11-28 07:59:59 in Taipei is 2026-11-27 23:59:59 UTC.
@@ -466,16 +478,21 @@ mod tests {
 
     #[test]
     fn bodies_split_into_rows() {
-        let shape = Shape { rows_at: None, child_array: None };
+        let shape = Shape { rows_at: None, child_array: None, array: false };
         assert_eq!(rows(b"[{\"id\":1},{\"id\":2}]", &shape).unwrap().len(), 2);
         assert!(rows(b"null", &shape).unwrap().is_empty());
         assert!(rows(b"[]", &shape).unwrap().is_empty());
         assert_eq!(rows(b"{\"id\":3}", &shape).unwrap()[0].id(), Some(3));
         assert!(rows(b"[{\"id\":1}", &shape).unwrap_err().0.contains("malformed JSON"));
         assert!(rows(b"42", &shape).is_err());
-        let feeds = Shape { rows_at: Some("product_feeds".into()), child_array: None };
+        // A page of a list must be an array: an object or null is an error, not a row.
+        let page = Shape { array: true, ..shape.clone() };
+        assert_eq!(rows(b"[{\"id\":1}]", &page).unwrap().len(), 1);
+        assert_eq!(rows(b"{\"id\":3}", &page).unwrap_err().0, "expected a JSON array (a page of the list), got {\"id\":3}");
+        assert!(rows(b"null", &page).unwrap_err().0.contains("got null"));
+        let feeds = Shape { rows_at: Some("product_feeds".into()), child_array: None, array: false };
         assert_eq!(rows(br#"{"product_feeds":[{"name":"a"},{"name":"b"}]}"#, &feeds).unwrap().len(), 2);
-        let items = Shape { rows_at: None, child_array: Some("line_items".into()) };
+        let items = Shape { rows_at: None, child_array: Some("line_items".into()), array: false };
         let r = rows(br#"[{"id":7,"line_items":[{"id":70},{"id":71}]},{"id":8,"line_items":[]}]"#, &items).unwrap();
         assert_eq!(r.len(), 2);
         let cols = vec![

@@ -67,6 +67,15 @@ pub enum FdwError {
     #[error("could not reach CYBERBIZ for {request} after {attempts} attempts: {cause}")]
     Transport { request: String, attempts: u32, cause: String },
 
+    #[error("CYBERBIZ answered {request} with more than the server's max_response_bytes ({limit} bytes); nothing of it was used")]
+    ResponseTooLarge { request: String, limit: u64 },
+
+    #[error("CYBERBIZ answered {request} with a redirect ({status}) to {location}; the API never redirects, so it was not followed")]
+    Redirected { request: String, status: u16, location: String },
+
+    #[error("CYBERBIZ answered {request} with {status}, but the answer could not be read ({cause}); the write was applied, RETURNING cannot show it")]
+    UnreadableAnswer { request: String, status: u16, cause: String },
+
     #[error("CYBERBIZ answered {request} with a body that is not rows: {detail}")]
     BadBody { request: String, detail: String },
 
@@ -126,7 +135,9 @@ impl FdwError {
             FdwError::KeyRequired { .. } | FdwError::Unavailable { .. } => SqlState::FeatureNotSupported,
             FdwError::Interrupted => SqlState::QueryCanceled,
             FdwError::WriteUnsupported { .. } => SqlState::FeatureNotSupported,
-            FdwError::BodyTooLarge { .. } => SqlState::ProgramLimitExceeded,
+            FdwError::BodyTooLarge { .. } | FdwError::ResponseTooLarge { .. } => SqlState::ProgramLimitExceeded,
+            FdwError::Redirected { .. } => SqlState::FdwUnableToEstablishConnection,
+            FdwError::UnreadableAnswer { .. } => SqlState::FdwError,
             FdwError::OutcomeUnknown { .. } => SqlState::FdwError,
             FdwError::PartiallyWritten { inner, .. } => inner.sqlstate(),
             FdwError::WebhookRejected { reason: WebhookReason::TooLarge, .. } => SqlState::ProgramLimitExceeded,
@@ -145,6 +156,8 @@ impl FdwError {
             FdwError::PartiallyWritten { inner, .. } => inner.hint(),
             FdwError::WebhookRejected { hint, .. } if !hint.is_empty() => Some(hint.clone()),
             FdwError::NoUserMapping { server } => Some(format!("CREATE USER MAPPING FOR CURRENT_USER SERVER {server} OPTIONS (api_token '...');")),
+            FdwError::Redirected { .. } => Some("Check the server's api_url: it should be https://app-store-api.cyberbiz.io (or a sandbox).".into()),
+            FdwError::ResponseTooLarge { .. } => Some("Raise the server option max_response_bytes if the answer is expected to be this large.".into()),
             FdwError::MissingScope { scope, .. } => {
                 Some(format!("Tick {scope} for the custom app in the CYBERBIZ admin (APP MARKET > My extensions > Custom), then use its new token."))
             }

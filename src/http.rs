@@ -7,31 +7,70 @@ use crate::limiter::{self, Limiter};
 use bytes::Bytes;
 use once_cell::sync::OnceCell;
 use serde_json::Value;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 static RUNTIME: OnceCell<tokio::runtime::Runtime> = OnceCell::new();
 
+/// Every signal, as a set.
+fn all_signals() -> libc::sigset_t {
+    // SAFETY: sigfillset initialises the zeroed set it is given.
+    unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        all
+    }
+}
+
+/// Blocks every signal in the calling thread: Postgres's signals (SIGINT, SIGTERM, SIGUSR1,
+/// ...) must reach the backend's main thread, never a helper thread.
+fn block_signals() {
+    let all = all_signals();
+    // SAFETY: changes only the calling thread's mask.
+    unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &all, std::ptr::null_mut()) };
+}
+
 /// The backend's runtime: one worker thread runs request tasks while the main thread decodes
-/// rows; only the main thread ever touches Postgres.
+/// rows; only the main thread ever touches Postgres, and only it receives signals (runtime
+/// threads, worker or blocking pool, are created with every signal blocked and block them again
+/// as they start).
 pub fn runtime() -> &'static tokio::runtime::Runtime {
-    RUNTIME
-        .get_or_init(|| tokio::runtime::Builder::new_multi_thread().worker_threads(1).thread_name("cyberbiz-http").enable_all().build().expect("tokio runtime"))
+    RUNTIME.get_or_init(|| {
+        let all = all_signals();
+        // SAFETY: zeroed is a valid sigset_t to receive the old mask.
+        let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
+        // SAFETY: threads inherit their creator's mask: block everything while the worker is
+        // created, then restore this thread's own mask.
+        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old) };
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).thread_name("cyberbiz-http").on_thread_start(block_signals).enable_all().build();
+        // SAFETY: restores the mask saved above.
+        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
+        rt.expect("tokio runtime")
+    })
 }
 
 /// Runs `fut` on the backend's runtime, checking `interrupted` every 50 ms so that
 /// statement_timeout and pg_cancel_backend take effect while we wait. On an interrupt the
 /// future is dropped and `Err(Interrupted)` returned: the caller lets Postgres process the
 /// interrupt and, if it was a harmless one, waits again (so `fut` must be cancel-safe).
-pub fn block_on<T>(fut: impl std::future::Future<Output = Result<T, FdwError>>, interrupted: &dyn Fn() -> bool) -> Result<T, FdwError> {
+pub fn block_on<T>(fut: impl Future<Output = Result<T, FdwError>>, interrupted: &dyn Fn() -> bool) -> Result<T, FdwError> {
+    let mut fut = std::pin::pin!(fut);
+    poll_until(fut.as_mut(), interrupted)
+}
+
+/// Polls `fut` on the backend's runtime until it is done, or until `interrupted` (checked every
+/// 50 ms) says an interrupt is pending: then `Err(Interrupted)`, and `fut` stays as it was, to
+/// be polled again after Postgres has processed the interrupt. Nothing is dropped or sent anew.
+pub fn poll_until<T, F: Future<Output = Result<T, FdwError>>>(mut fut: Pin<&mut F>, interrupted: &dyn Fn() -> bool) -> Result<T, FdwError> {
     runtime().block_on(async {
-        tokio::pin!(fut);
         let period = Duration::from_millis(50);
         let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         loop {
             tokio::select! {
-                r = &mut fut => return r,
+                r = fut.as_mut() => return r,
                 _ = tick.tick() => if interrupted() { return Err(FdwError::Interrupted) },
             }
         }
@@ -61,6 +100,7 @@ pub struct Settings {
     pub requests_per_second: f64,
     pub timeout: Duration,
     pub max_retries: u32,
+    pub max_response_bytes: u64,
 }
 
 impl Settings {
@@ -70,6 +110,7 @@ impl Settings {
             requests_per_second: server.requests_per_second,
             timeout: Duration::from_secs_f64(server.timeout_secs),
             max_retries: server.max_retries,
+            max_response_bytes: server.max_response_bytes,
         }
     }
 }
@@ -155,12 +196,43 @@ fn cause(e: &reqwest::Error) -> String {
     parts.join(": ")
 }
 
+/// Why a response body could not be used.
+enum BodyFailure {
+    TooLarge,
+    Transport(String),
+}
+
+/// Reads `resp`'s body, failing as soon as it exceeds `limit` bytes (nothing more is read).
+async fn read_body(mut resp: reqwest::Response, limit: u64) -> Result<Bytes, BodyFailure> {
+    if resp.content_length().is_some_and(|n| n > limit) {
+        return Err(BodyFailure::TooLarge);
+    }
+    let mut buf = bytes::BytesMut::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|e| BodyFailure::Transport(cause(&e)))? {
+        if (buf.len() + chunk.len()) as u64 > limit {
+            return Err(BodyFailure::TooLarge);
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf.freeze())
+}
+
+/// The error for a 3xx answer, naming the host it pointed to (never its path or query).
+fn redirected(request: &str, status: u16, headers: &reqwest::header::HeaderMap) -> FdwError {
+    let location = headers.get("location").and_then(|v| v.to_str().ok());
+    let host = location.and_then(|l| url::Url::parse(l).ok()).and_then(|u| u.host_str().map(|h| format!("host {h}")));
+    let location = host.unwrap_or_else(|| if location.is_some() { "a path on the same host".into() } else { "no Location".into() });
+    FdwError::Redirected { request: request.to_string(), status, location }
+}
+
 impl Client {
     pub fn new(settings: Settings, token: String, table: String, scope: Option<String>) -> Result<Client, FdwError> {
         let http = reqwest::Client::builder()
             .timeout(settings.timeout)
             .connect_timeout(settings.timeout.min(Duration::from_secs(10)))
             .pool_max_idle_per_host(8)
+            // The API never redirects: a redirect is an error naming where it pointed.
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("cyberbiz_fdw/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| FdwError::Transport { request: settings.api_url.clone(), attempts: 0, cause: cause(&e) })?;
@@ -253,10 +325,14 @@ impl Client {
                 Ok(resp) => {
                     let status = resp.status().as_u16();
                     let headers = resp.headers().clone();
-                    let body = match resp.bytes().await {
+                    if (300..400).contains(&status) {
+                        return Err(redirected(&request, status, &headers));
+                    }
+                    let body = match read_body(resp, self.settings.max_response_bytes).await {
                         Ok(b) => b,
-                        Err(e) => {
-                            let failure = FdwError::Transport { request: request.clone(), attempts: attempt, cause: cause(&e) };
+                        Err(BodyFailure::TooLarge) => return Err(FdwError::ResponseTooLarge { request, limit: self.settings.max_response_bytes }),
+                        Err(BodyFailure::Transport(cause)) => {
+                            let failure = FdwError::Transport { request: request.clone(), attempts: attempt, cause };
                             let wait = backoff;
                             self.retry_or_fail(attempt, failure, wait, &mut backoff).await?;
                             continue;
@@ -316,7 +392,17 @@ impl Client {
                 Ok(resp) => {
                     let status = resp.status().as_u16();
                     let headers = resp.headers().clone();
-                    let body = resp.bytes().await.unwrap_or_default();
+                    if (300..400).contains(&status) {
+                        return Err(redirected(&request, status, &headers));
+                    }
+                    let body = match read_body(resp, self.settings.max_response_bytes).await {
+                        Ok(b) => b,
+                        Err(BodyFailure::TooLarge) => return Err(FdwError::ResponseTooLarge { request, limit: self.settings.max_response_bytes }),
+                        Err(BodyFailure::Transport(cause)) if (200..300).contains(&status) => {
+                            return Err(FdwError::UnreadableAnswer { request, status, cause })
+                        }
+                        Err(BodyFailure::Transport(_)) => Bytes::new(),
+                    };
                     self.stats.bytes.fetch_add(body.len() as u64, Ordering::Relaxed);
                     match status {
                         200..=299 => return Ok(Reply { status, body, total: None, total_pages: None }),

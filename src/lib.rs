@@ -26,6 +26,9 @@ mod pg_tests;
 #[cfg(test)]
 mod source_tests;
 
+#[cfg(test)]
+mod property_tests;
+
 /// Required by `cargo pgrx test`: starts the sandboxes the pg_tests talk to.
 #[cfg(test)]
 #[path = "pg_tests/harness.rs"]

@@ -45,6 +45,7 @@ impl OptionTarget {
                 "timeout",
                 "max_retries",
                 "max_request_bytes",
+                "max_response_bytes",
                 "time_zone",
                 "use_remote_estimate",
                 "max_key_lookups",
@@ -56,6 +57,10 @@ impl OptionTarget {
         }
     }
 }
+
+/// Default and largest `max_response_bytes`: 64 MiB, 1 GiB.
+pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 64 * 1024 * 1024;
+pub const MAX_RESPONSE_BYTES: u64 = 1024 * 1024 * 1024;
 
 /// Options whose values are never repeated in a message.
 const SECRET_OPTIONS: &[&str] = &["api_token", "app_secret"];
@@ -69,6 +74,9 @@ pub struct ServerOptions {
     pub timeout_secs: f64,
     pub max_retries: u32,
     pub max_request_bytes: u64,
+    /// Largest response body read; a larger one fails the statement (the API's pages are
+    /// far smaller: 50 orders are about 250 KB).
+    pub max_response_bytes: u64,
     pub time_zone: String,
     pub use_remote_estimate: bool,
     /// Upper bound on per-key GETs one scan may make for `id IN (...)`.
@@ -86,6 +94,7 @@ impl Default for ServerOptions {
             timeout_secs: 30.0,
             max_retries: 3,
             max_request_bytes: MAX_REQUEST_BYTES,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             time_zone: "Asia/Taipei".to_string(),
             use_remote_estimate: false,
             max_key_lookups: 50,
@@ -225,6 +234,7 @@ pub fn parse_server(options: &[(String, String)], zone_ok: &dyn Fn(&str) -> bool
             "timeout" => s.timeout_secs = number("timeout", value, 0.1, 3600.0, "a number of seconds")?,
             "max_retries" => s.max_retries = integer("max_retries", value, 0, 10)? as u32,
             "max_request_bytes" => s.max_request_bytes = integer("max_request_bytes", value, 256, MAX_REQUEST_BYTES)?,
+            "max_response_bytes" => s.max_response_bytes = integer("max_response_bytes", value, 1024, MAX_RESPONSE_BYTES)?,
             "time_zone" => {
                 if !zone_ok(value.trim()) {
                     return Err(invalid("time_zone", format!("must be a time zone Postgres knows, such as Asia/Taipei, got \"{value}\"")));

@@ -80,12 +80,12 @@ pub struct Qual {
 pub enum RequestPlan {
     /// Page through `path?params&per_page=N&page=1..`; `cap` stops after that many rows.
     List { path: String, params: Vec<(String, String)>, page_size: u32, cap: Option<u64> },
-    /// One request answers everything.
-    Whole { path: String },
+    /// One request answers everything: `path?params`.
+    Whole { path: String, params: Vec<(String, String)> },
     /// One GET per key: `{prefix}/{id}{suffix}`; a 404 or `null` is no row.
     PerKey { prefix: String, suffix: String, keys: Option<Vec<i64>> },
     /// A lookup (`get_order_id?order_numbers=...`) whose `id_field`s are then fetched per key.
-    Lookup { lookup: String, id_field: String, prefix: String },
+    Lookup { path: String, params: Vec<(String, String)>, id_field: String, prefix: String },
     /// The WHERE clause cannot match anything (e.g. `id IN ()`, an empty range): no request.
     Nothing,
 }
@@ -103,13 +103,13 @@ impl RequestPlan {
                 }
                 s
             }
-            RequestPlan::Whole { path } => format!("GET {path}"),
+            RequestPlan::Whole { path, params } => format!("GET {}", shown(path, params)),
             RequestPlan::PerKey { prefix, suffix, keys } => match keys {
                 Some(k) if k.len() == 1 => format!("GET {prefix}/{}{suffix}", k[0]),
                 Some(k) => format!("GET {prefix}/{{id}}{suffix} x {}", distinct(k).len()),
                 None => format!("GET {prefix}/{{id}}{suffix} per key"),
             },
-            RequestPlan::Lookup { lookup, prefix, .. } => format!("GET {lookup}, then GET {prefix}/{{id}} per match"),
+            RequestPlan::Lookup { path, params, prefix, .. } => format!("GET {}, then GET {prefix}/{{id}} per match", shown(path, params)),
             RequestPlan::Nothing => "none (the WHERE clause matches nothing)".into(),
         }
     }
@@ -135,6 +135,27 @@ impl RequestPlan {
             RequestPlan::Nothing => 0.0,
         }
     }
+}
+
+/// `path?k=v&...` as EXPLAIN shows it (values as they are, `?` when known only at execution).
+fn shown(path: &str, params: &[(String, String)]) -> String {
+    if params.is_empty() {
+        return path.to_string();
+    }
+    let q: Vec<String> = params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    format!("{path}?{}", q.join("&"))
+}
+
+/// `path?k=v&...` as sent: values percent-encoded (`+`, `&`, `%`, spaces, non-ASCII), commas
+/// kept (they separate the API's list values; a value holding one is never pushed). Every
+/// request with parameters (pages, lookups, estimates) is built here.
+pub fn url_path(path: &str, params: &[(String, String)]) -> String {
+    if params.is_empty() {
+        return path.to_string();
+    }
+    let q: Vec<String> =
+        params.iter().map(|(k, v)| format!("{k}={}", url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>().replace("%2C", ","))).collect();
+    format!("{path}?{}", q.join("&"))
 }
 
 /// With a LIMIT cap below a page, ask for just that many rows.
@@ -250,6 +271,24 @@ fn ints(vals: &[Value]) -> Vec<i64> {
         .collect()
 }
 
+/// Microseconds since 1970 of the earliest and latest instants sent as time bounds:
+/// 1970-01-01 and 9999-12-31 23:59:59 UTC. Beyond them (±infinity, year 10000 and later, far
+/// past) a bound stays a local filter: the API's `YYYY-MM-DD HH:MM:SS` cannot say it.
+const EARLIEST_BOUND_US: i64 = 0;
+const LATEST_BOUND_US: i64 = 253_402_300_799 * 1_000_000;
+
+/// Whether the API's parameter can carry `v` exactly. Text must be non-empty, without leading
+/// or trailing spaces (which the API may trim), control characters, or commas (which separate
+/// the values of the API's lists: even a single-valued parameter may be split at one). Times
+/// must be within the range the API's `YYYY-MM-DD HH:MM:SS` can say.
+pub fn sayable(v: &Value) -> bool {
+    match v {
+        Value::Int(_) => true,
+        Value::Time(us) => (EARLIEST_BOUND_US..=LATEST_BOUND_US).contains(us),
+        Value::Text(s) => !(s.is_empty() || s.trim() != s || s.chars().any(char::is_control) || s.contains(',')),
+    }
+}
+
 fn comma_list(vals: &[Value]) -> String {
     vals.iter().map(Value::text).collect::<Vec<_>>().join(",")
 }
@@ -268,6 +307,11 @@ impl Planner<'_> {
         self.q.quals.iter().filter(|q| q.column == column).collect()
     }
 
+    /// Whether every value the `=`/`IN` quals on `column` know can be said in the parameter.
+    fn sayable_on(&self, column: &str) -> bool {
+        self.on(column).iter().filter(|q| q.op == Op::Eq).flat_map(|q| q.values.iter().flatten()).all(sayable)
+    }
+
     fn indexes(&self, column: &str, ops: &[Op]) -> Vec<usize> {
         let hit = |q: &Qual| q.column == column && ops.contains(&q.op);
         self.q.quals.iter().enumerate().filter(|(_, q)| hit(q)).map(|(i, _)| i).collect()
@@ -276,7 +320,8 @@ impl Planner<'_> {
     /// A plan whose request applies the quals `pushed`; exact when that is every qual.
     fn plan(&self, request: RequestPlan, pushed: Vec<usize>) -> ScanPlan {
         let exact = matches!(request, RequestPlan::Nothing) || (pushed.len() == self.q.quals.len() && self.q.local_only == 0);
-        ScanPlan { request, shape: self.shape.clone(), pushed, exact }
+        let shape = Shape { array: matches!(request, RequestPlan::List { .. }), ..self.shape.clone() };
+        ScanPlan { request, shape, pushed, exact }
     }
 
     /// Per-key GETs on the key column (id, a child's parent key, a key-required table's key),
@@ -316,9 +361,13 @@ impl Planner<'_> {
     }
 
     fn lookup(&self, column: &str, path: &str, param: &str, id_field: &str) -> Option<ScanPlan> {
-        let vals = allowed(&self.on(column))?;
-        let lookup =
-            |list: String| RequestPlan::Lookup { lookup: format!("{path}?{param}={list}"), id_field: id_field.to_string(), prefix: self.r.path.to_string() };
+        let vals = allowed(&self.on(column)).filter(|_| self.sayable_on(column))?;
+        let lookup = |list: String| RequestPlan::Lookup {
+            path: path.to_string(),
+            params: vec![(param.to_string(), list)],
+            id_field: id_field.to_string(),
+            prefix: self.r.path.to_string(),
+        };
         let request = match vals {
             Some(v) if v.is_empty() => RequestPlan::Nothing,
             Some(v) => lookup(comma_list(&v)),
@@ -328,10 +377,10 @@ impl Planner<'_> {
     }
 
     fn direct(&self, column: &str, path: &str, param: &str) -> Option<ScanPlan> {
-        let request = match allowed(&self.on(column))? {
+        let request = match allowed(&self.on(column)).filter(|_| self.sayable_on(column))? {
             Some(v) if v.is_empty() => RequestPlan::Nothing,
-            Some(v) if v.len() == 1 => RequestPlan::Whole { path: format!("{path}?{param}={}", v[0].text()) },
-            None => RequestPlan::Whole { path: format!("{path}?{param}=?") },
+            Some(v) if v.len() == 1 => RequestPlan::Whole { path: path.to_string(), params: vec![(param.to_string(), v[0].text())] },
+            None => RequestPlan::Whole { path: path.to_string(), params: vec![(param.to_string(), "?".into())] },
             Some(_) => return None,
         };
         Some(self.plan(request, self.indexes(column, &[Op::Eq])))
@@ -384,7 +433,9 @@ impl Planner<'_> {
     /// Range quals on a time column -> inclusive `from`/`to` parameters (whole seconds, or
     /// whole days for date parameters, which then only narrow: the quals stay local).
     fn push_range(&self, b: &mut ListParams, column: &str, from: &str, to: &str, date_only: bool) {
-        let idx = self.indexes(column, &[Op::Eq, Op::Lt, Op::Le, Op::Gt, Op::Ge]);
+        // A bound the API cannot say (±infinity, beyond year 9999) stays local; the rest narrow.
+        let mut idx = self.indexes(column, &[Op::Eq, Op::Lt, Op::Le, Op::Gt, Op::Ge]);
+        idx.retain(|&i| self.q.quals[i].values.as_ref().is_none_or(|v| v.iter().all(sayable)));
         let qs: Vec<&Qual> = idx.iter().map(|&i| &self.q.quals[i]).collect();
         // An IN list of times is not a range: leave it local.
         if qs.is_empty() || qs.iter().any(|q| q.values.as_ref().is_some_and(|v| v.len() != 1 || !matches!(v[0], Value::Time(_)))) {
@@ -418,7 +469,7 @@ impl Planner<'_> {
 
     /// `= / IN` -> a comma list (`many`) or a single-valued parameter.
     fn push_values(&self, b: &mut ListParams, column: &str, param: &str, many: bool) {
-        let Some(vals) = allowed(&self.on(column)) else { return };
+        let Some(vals) = allowed(&self.on(column)).filter(|_| self.sayable_on(column)) else { return };
         match vals {
             Some(v) if v.is_empty() => b.nothing = true,
             Some(v) if !many && v.len() > 1 => return,
@@ -431,7 +482,8 @@ impl Planner<'_> {
     /// `tags ? x` / `?| array[...]`: only one tag list can be sent (the API ORs it); a second
     /// `?` stays local.
     fn push_has(&self, b: &mut ListParams, column: &str, param: &str) {
-        let Some(&i) = self.indexes(column, &[Op::Has]).first() else { return };
+        let sayable_has = |&&i: &&usize| self.q.quals[i].values.as_ref().is_none_or(|v| v.iter().all(sayable));
+        let Some(&i) = self.indexes(column, &[Op::Has]).iter().find(sayable_has) else { return };
         match &self.q.quals[i].values {
             Some(v) if v.is_empty() => b.nothing = true,
             Some(v) => b.params.push((param.to_string(), comma_list(v))),
@@ -469,7 +521,7 @@ pub fn plan_scan(table: &str, source: &TableSource, q: &Query, limits: &Limits) 
         TableSource::Endpoint(path) => return Ok(plan_endpoint(path, q, limits)),
         TableSource::Resource(r) => r,
     };
-    let shape = Shape { rows_at: None, child_array: r.parent.as_ref().map(|p| p.array.to_string()) };
+    let shape = Shape { rows_at: None, child_array: r.parent.as_ref().map(|p| p.array.to_string()), array: false };
     let planner = Planner { table, r, q, limits, shape };
     if let Access::Unavailable { reason } = r.access {
         return Err(FdwError::Unavailable { table: table.to_string(), reason: reason.to_string() });
@@ -480,8 +532,8 @@ pub fn plan_scan(table: &str, source: &TableSource, q: &Query, limits: &Limits) 
     match r.access {
         Access::KeyRequired { key } => Err(planner.key_required(key)),
         Access::Whole { rows_at } => {
-            let shape = Shape { rows_at: rows_at.map(str::to_string), child_array: None };
-            Ok(ScanPlan { shape, ..planner.plan(RequestPlan::Whole { path: r.path.to_string() }, vec![]) })
+            let shape = Shape { rows_at: rows_at.map(str::to_string), child_array: None, array: false };
+            Ok(ScanPlan { shape, ..planner.plan(RequestPlan::Whole { path: r.path.to_string(), params: vec![] }, vec![]) })
         }
         Access::Paged | Access::Unavailable { .. } => Ok(planner.list()),
     }
@@ -492,7 +544,7 @@ fn plan_endpoint(path: &str, q: &Query, limits: &Limits) -> ScanPlan {
     let exact = q.quals.is_empty() && q.local_only == 0;
     let cap = if exact { q.limit } else { None };
     let request = RequestPlan::List { path: path.to_string(), params: vec![], page_size: limits.page_size, cap };
-    ScanPlan { request, shape: Shape { rows_at: None, child_array: None }, pushed: vec![], exact }
+    ScanPlan { request, shape: Shape { rows_at: None, child_array: None, array: true }, pushed: vec![], exact }
 }
 
 #[cfg(test)]
@@ -615,6 +667,43 @@ mod tests {
         assert_eq!(p.request.describe(), "GET /v1/orders?tags=VIP,團購&data_source=ec&per_page=5 (first 5 rows)");
         let p = plan("orders", &[Qual { column: "pos_shop_id".into(), op: Op::IsNotNull, values: Some(vec![]) }], None);
         assert_eq!(p.request.describe(), "GET /v1/orders?data_source=pos&per_page=50");
+    }
+
+    #[test]
+    fn values_the_api_cannot_say_stay_local() {
+        // A list value holding the separator: the column stays local, and LIMIT with it.
+        let p = plan("orders", &[q("financial_status", Op::Eq, texts(&["paid", "x,cod"]))], Some(10));
+        assert_eq!((p.request.describe(), p.exact), ("GET /v1/orders?per_page=50".to_string(), false));
+        for odd in ["a,b", " paid", "paid ", "", "pa\nid"] {
+            let p = plan("stock_invoices", &[q("status", Op::Eq, texts(&[odd]))], Some(3));
+            assert_eq!((p.request.describe(), p.exact), ("GET /v1/stock_invoices?per_page=50".to_string(), false), "{odd:?}");
+            let p = plan("customers", &[q("email", Op::Eq, texts(&[odd]))], None);
+            assert!(matches!(p.request, RequestPlan::List { .. }), "{odd:?}: no lookup");
+        }
+        // Non-ASCII, `+`, `%` and inner spaces are fine: they are percent-encoded when sent.
+        let p = plan("orders", &[q("tags", Op::Has, texts(&["團購 A+", "100%"]))], Some(5));
+        assert!(p.exact && p.request.describe().contains("tags=團購 A+,100%"), "{}", p.request.describe());
+        // ±infinity and bounds beyond year 9999 stay local; finite ones on the column narrow.
+        for far in [i64::MAX, i64::MIN + 946_684_800_000_000, 253_402_300_800 * 1_000_000] {
+            let p = plan("orders", &[q("created_at", Op::Lt, vec![Value::Time(far)])], Some(5));
+            assert_eq!((p.request.describe(), p.exact), ("GET /v1/orders?per_page=50".to_string(), false));
+        }
+        let p = plan("orders", &[q("created_at", Op::Gt, vec![Value::Time(i64::MIN)]), q("created_at", Op::Lt, vec![Value::Time(NOV21)])], None);
+        assert_eq!((p.request.describe(), p.pushed.clone()), ("GET /v1/orders?end_time=2026-11-20 23:59:59&per_page=50".to_string(), vec![1]));
+    }
+
+    #[test]
+    fn parameters_are_percent_encoded_except_list_commas() {
+        let p = |v: &[(&str, &str)]| v.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>();
+        assert_eq!(url_path("/v1/orders", &[]), "/v1/orders");
+        assert_eq!(
+            url_path("/v1/customers/get_customer_id", &p(&[("customer_emails", "a+b@x.tw,c d@x.tw")])),
+            "/v1/customers/get_customer_id?customer_emails=a%2Bb%40x.tw,c+d%40x.tw"
+        );
+        assert_eq!(
+            url_path("/v1/orders", &p(&[("start_time", "2026-11-21 00:00:00"), ("tags", "團購,100%")])),
+            "/v1/orders?start_time=2026-11-21+00%3A00%3A00&tags=%E5%9C%98%E8%B3%BC,100%25"
+        );
     }
 
     #[test]

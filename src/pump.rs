@@ -5,7 +5,7 @@
 
 use crate::error::FdwError;
 use crate::http::{runtime, Client, Reply};
-use crate::plan::{effective_page_size, RequestPlan};
+use crate::plan::{effective_page_size, url_path, RequestPlan};
 use bytes::Bytes;
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -54,11 +54,6 @@ fn found(r: Result<Reply, FdwError>, request: &str) -> Result<Reply, FdwError> {
     }
 }
 
-/// Percent-encodes a query value (`2026-11-21 00:00:00`, e-mails with `+`).
-fn encode(v: &str) -> String {
-    url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>().replace("%2C", ",")
-}
-
 /// The ids a lookup answered: an array of objects carrying `id_field`; `null`, `[]` (the
 /// platform's 206) and 404 mean none.
 fn lookup_ids(r: &Reply, request: &str, id_field: &str) -> Result<Vec<i64>, FdwError> {
@@ -84,19 +79,21 @@ pub fn start(client: Arc<Client>, plan: RequestPlan) -> Pump {
     let (tx, rx) = mpsc::channel(BUFFERED_PAGES);
     let task = runtime().spawn(async move {
         let result = match plan {
-            RequestPlan::Whole { path } => match found(client.get(&path).await, &format!("GET {path}")) {
+            RequestPlan::Whole { path, params } => match found(client.get(&url_path(&path, &params)).await, &format!("GET {path}")) {
                 Ok(r) => tx.send(Ok(page_of(r))).await.map_err(|_| ()),
                 Err(e) => tx.send(Err(e)).await.map_err(|_| ()),
             },
             RequestPlan::PerKey { .. } => per_key(client, plan.key_paths(), &tx).await,
             RequestPlan::List { path, params, page_size, cap } => {
-                let query: String = params.iter().map(|(k, v)| format!("{k}={}&", encode(v))).collect();
-                list(client, format!("{path}?{query}"), effective_page_size(page_size, cap), cap, &tx).await
+                let base = format!("{}{}", url_path(&path, &params), if params.is_empty() { "?" } else { "&" });
+                list(client, base, effective_page_size(page_size, cap), cap, &tx).await
             }
-            RequestPlan::Lookup { lookup, id_field, prefix } => match client.get(&lookup).await.and_then(|r| lookup_ids(&r, &lookup, &id_field)) {
-                Ok(ids) => per_key(client, ids.iter().map(|id| format!("{prefix}/{id}")).collect(), &tx).await,
-                Err(e) => tx.send(Err(e)).await.map_err(|_| ()),
-            },
+            RequestPlan::Lookup { path, params, id_field, prefix } => {
+                match client.get(&url_path(&path, &params)).await.and_then(|r| lookup_ids(&r, &path, &id_field)) {
+                    Ok(ids) => per_key(client, ids.iter().map(|id| format!("{prefix}/{id}")).collect(), &tx).await,
+                    Err(e) => tx.send(Err(e)).await.map_err(|_| ()),
+                }
+            }
             RequestPlan::Nothing => Ok(()),
         };
         let _ = result;

@@ -32,7 +32,11 @@ pub fn verify(body: &[u8], signature: &str, secret: &[u8]) -> Result<(), Refusal
         m.update(body);
         m
     };
-    let hex = (sig.len() == 64).then(|| (0..32).map(|i| u8::from_str_radix(&sig[2 * i..2 * i + 2], 16).ok()).collect::<Option<Vec<u8>>>()).flatten();
+    // Hex digits are ASCII: a 64-byte signature holding other characters is not hex (and must
+    // not be sliced by byte index).
+    let hex = (sig.len() == 64 && sig.is_ascii())
+        .then(|| (0..32).map(|i| u8::from_str_radix(&sig[2 * i..2 * i + 2], 16).ok()).collect::<Option<Vec<u8>>>())
+        .flatten();
     if let Some(bytes) = hex {
         if mac().verify_slice(&bytes).is_ok() {
             return Ok(());
@@ -60,6 +64,15 @@ mod tests {
         let mut m = Hmac::<Sha256>::new_from_slice(secret).unwrap();
         m.update(body);
         m.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// Found by the property tests: a 64-byte signature with multibyte characters panicked.
+    #[test]
+    fn signatures_with_multibyte_characters_are_refused() {
+        for sig in [format!("{}é{}", "a".repeat(61), "a"), format!("{}a", "團".repeat(21))] {
+            assert_eq!(sig.len(), 64);
+            assert_eq!(verify(b"{}", &sig, b"secret"), Err(Refusal::Mismatch), "{sig}");
+        }
     }
 
     #[test]

@@ -213,7 +213,8 @@ pub(crate) unsafe fn value_of(d: pg_sys::Datum, typ: pg_sys::Oid) -> Option<Valu
         t if t == pg_sys::INT8OID => Value::Int(d.value() as i64),
         t if t == pg_sys::INT4OID => Value::Int(d.value() as i32 as i64),
         t if t == pg_sys::INT2OID => Value::Int(d.value() as i16 as i64),
-        t if t == pg_sys::TIMESTAMPTZOID => Value::Time(d.value() as i64 + PG_EPOCH_US),
+        // ±infinity (i64::MIN/MAX) saturate: the planner then keeps such a bound local.
+        t if t == pg_sys::TIMESTAMPTZOID => Value::Time((d.value() as i64).saturating_add(PG_EPOCH_US)),
         t if t == pg_sys::TEXTOID || t == pg_sys::VARCHAROID || t == pg_sys::BPCHAROID => {
             // SAFETY: the caller guarantees a text-like varlena; text_to_cstring detoasts it.
             let v = unsafe { cstr(pg_sys::text_to_cstring(d.cast_mut_ptr())) };

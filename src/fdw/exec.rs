@@ -4,7 +4,7 @@
 use super::datum::{build_columns, datum_values, store_row, zone_for, PgColumn};
 use super::private::{self, QualSpec};
 use super::quals::const_values;
-use super::table::{api_token, table_info, TableInfo};
+use super::table::{api_token, check_as_user, table_info, TableInfo};
 use super::{attach_state, interrupt_pending, wait, OrRaise};
 use crate::decode::{self, Cell, ColumnSpec, Row, Source, Zone};
 use crate::error::FdwError;
@@ -72,7 +72,8 @@ extern "C-unwind" fn begin_foreign_scan(node: *mut pg_sys::ForeignScanState, efl
     unsafe {
         let plan = (*node).ss.ps.plan as *mut pg_sys::ForeignScan;
         let rel = (*node).ss.ss_currentRelation;
-        let info = table_info((*rel).rd_id);
+        let user = check_as_user((*node).ss.ps.state, (*plan).scan.scanrelid);
+        let info = table_info((*rel).rd_id, user);
         let explain_only = eflags as u32 & pg_sys::EXEC_FLAG_EXPLAIN_ONLY != 0;
         let token = if explain_only { None } else { Some(api_token(&info)) };
         let (mut specs, columns) = build_columns(rel, &info);
@@ -209,10 +210,24 @@ extern "C-unwind" fn iterate_foreign_scan(node: *mut pg_sys::ForeignScanState) -
 extern "C-unwind" fn rescan_foreign_scan(node: *mut pg_sys::ForeignScanState) {
     // SAFETY: Postgres passes a scan begun by begin_foreign_scan.
     let st = unsafe { state(node) };
+    warn_if_shifted(st);
     st.pump = None;
     st.plan = None;
     st.rows.clear();
     st.seen.clear();
+}
+
+/// Warns when the list's X-Total changed while this scan (one run of it: a rescan with new
+/// values is a new list) read it, then forgets the totals.
+fn warn_if_shifted(st: &mut ScanState) {
+    if let (Some(a), Some(b)) = (st.first_total.take(), st.last_total.take()) {
+        if a != b {
+            pgrx::warning!(
+                "table \"{}\": the shop changed during the scan (X-Total went from {a} to {b}); rows added or removed meanwhile may be missing or repeated (repeats were dropped)",
+                st.info.name
+            );
+        }
+    }
 }
 
 #[pg_guard]
@@ -225,14 +240,7 @@ extern "C-unwind" fn end_foreign_scan(node: *mut pg_sys::ForeignScanState) {
         }
         state(node)
     };
-    if let (Some(a), Some(b)) = (st.first_total, st.last_total) {
-        if a != b {
-            pgrx::warning!(
-                "table \"{}\": the shop changed during the scan (X-Total went from {a} to {b}); rows added or removed meanwhile may be missing or repeated (repeats were dropped)",
-                st.info.name
-            );
-        }
-    }
+    warn_if_shifted(st);
     st.pump = None;
 }
 

@@ -68,7 +68,8 @@ impl<T> OrRaise<T> for Result<T, FdwError> {
 
 /// Runs a wait (`f` polls `interrupt_pending`), letting Postgres process interrupts that arrive
 /// meanwhile: a cancel or timeout raises its own ERROR; a harmless interrupt (sinval catch-up,
-/// barrier) resumes the wait.
+/// barrier) calls `f` again, so `f` must be safe to restart (a page from the pump is: its
+/// requests run in tasks of their own). A single request waits with [`wait_for`] instead.
 pub fn wait<T>(mut f: impl FnMut() -> Result<T, FdwError>) -> Result<T, FdwError> {
     loop {
         match f() {
@@ -77,6 +78,40 @@ pub fn wait<T>(mut f: impl FnMut() -> Result<T, FdwError>) -> Result<T, FdwError
             }
             other => return other,
         }
+    }
+}
+
+/// Waits for one request (and its retries) to finish, letting Postgres process interrupts that
+/// arrive meanwhile without dropping or restarting the request: after a harmless interrupt the
+/// same wait resumes, so nothing is sent twice. A cancel or timeout raises as usual, except
+/// once a POST has left (`post` names it and says whether it was sent): it may have reached
+/// the API, so the error says the row may have been created.
+pub fn wait_for<T>(fut: impl std::future::Future<Output = Result<T, FdwError>>, post: Option<(&str, &dyn Fn() -> bool)>) -> Result<T, FdwError> {
+    let mut fut = std::pin::pin!(fut);
+    loop {
+        match crate::http::poll_until(fut.as_mut(), &interrupt_pending) {
+            Err(FdwError::Interrupted) => {
+                if let Some((request, sent)) = post {
+                    if cancel_pending() && sent() {
+                        return Err(FdwError::OutcomeUnknown {
+                            request: request.to_string(),
+                            cause: "the statement was canceled while the request was in flight".into(),
+                            hint: "Check with a SELECT whether the row exists before inserting it again.".into(),
+                        });
+                    }
+                }
+                pgrx::check_for_interrupts!();
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Whether the pending interrupt ends the statement (a cancel, a timeout, or the backend's end).
+fn cancel_pending() -> bool {
+    // SAFETY: sig_atomic_t flags set by signal handlers; read on the backend's main thread.
+    unsafe {
+        std::ptr::read_volatile(std::ptr::addr_of!(pg_sys::QueryCancelPending)) != 0 || std::ptr::read_volatile(std::ptr::addr_of!(pg_sys::ProcDiePending)) != 0
     }
 }
 

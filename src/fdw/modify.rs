@@ -6,12 +6,12 @@
 //! ROLLBACK does not undo them (README: Limitations).
 
 use super::datum::{build_columns, datum_json, store_row, zone_for, PgColumn};
-use super::table::{api_token, table_info, TableInfo};
-use super::{attach_state, cstr, interrupt_pending, node_string, raise, string_node, wait, OrRaise};
+use super::table::{api_token, check_as_user, table_info, TableInfo};
+use super::{attach_state, cstr, node_string, raise, string_node, wait_for, OrRaise};
 use crate::catalog::Resource;
 use crate::decode::{self, ColumnSpec, Row, Shape, Source, Zone};
 use crate::error::FdwError;
-use crate::http::{Client, Settings};
+use crate::http::{Client, Settings, Stats};
 use crate::options::TableSource;
 use crate::write::{self, Verb, WriteColumn};
 use pgrx::pg_sys;
@@ -67,7 +67,7 @@ extern "C-unwind" fn add_foreign_update_targets(
 ) {
     // SAFETY: Postgres passes its planner, the result relation index and the open relation.
     unsafe {
-        let info = table_info((*rel).rd_id);
+        let info = table_info((*rel).rd_id, pg_sys::InvalidOid);
         let r = resource_of(&info);
         let mut wanted = vec![("id", ROWID)];
         if let Some(p) = &r.parent {
@@ -108,7 +108,7 @@ extern "C-unwind" fn plan_foreign_modify(
     unsafe {
         let rte = *(*root).simple_rte_array.add(result_relation as usize);
         let relid = (*rte).relid;
-        let info = table_info(relid);
+        let info = table_info(relid, pg_sys::InvalidOid);
         let r = resource_of(&info);
         let verb = match (*plan).operation {
             pg_sys::CmdType::CMD_INSERT => Verb::Insert,
@@ -166,7 +166,8 @@ extern "C-unwind" fn begin_foreign_modify(
     // SAFETY: Postgres passes the ModifyTable state and the result relation of this foreign table.
     unsafe {
         let rel = (*rinfo).ri_RelationDesc;
-        let info = table_info((*rel).rd_id);
+        let user = check_as_user((*mtstate).ps.state, (*rinfo).ri_RangeTableIndex);
+        let info = table_info((*rel).rd_id, user);
         let resource = resource_of(&info);
         let explain_only = eflags as u32 & pg_sys::EXEC_FLAG_EXPLAIN_ONLY != 0;
         let client = if explain_only {
@@ -211,11 +212,17 @@ fn counted<T>(st: &ModifyState, r: Result<T, FdwError>) -> T {
     }
 }
 
+/// Sends one write and waits for its answer; a POST is sent at most once, whatever interrupts
+/// arrive meanwhile (see `wait_for`).
 fn send(st: &mut ModifyState, method: reqwest::Method, path: &str, body: Option<Value>, row: &str) -> crate::http::Reply {
     let bytes = body.map(|b| serde_json::to_vec(&b).unwrap_or_default());
     let max = st.info.server.max_request_bytes;
     let client = st.client.as_ref().expect("a client outside EXPLAIN");
-    let r = wait(|| crate::http::block_on(client.send(method.clone(), path, bytes.as_deref(), max, row), &interrupt_pending));
+    let before = Stats::get(&client.stats.requests);
+    let sent = || Stats::get(&client.stats.requests) > before;
+    let request = format!("{method} {path}");
+    let post = (method == reqwest::Method::POST).then_some((request.as_str(), &sent as &dyn Fn() -> bool));
+    let r = wait_for(client.send(method.clone(), path, bytes.as_deref(), max, row), post);
     counted(st, r)
 }
 
@@ -226,7 +233,7 @@ fn send(st: &mut ModifyState, method: reqwest::Method, path: &str, body: Option<
 unsafe fn fill_slot(st: &mut ModifyState, slot: *mut pg_sys::TupleTableSlot, body: &[u8], parent: Option<i64>) -> bool {
     // SAFETY: forwarded from the caller.
     unsafe {
-        let shape = Shape { rows_at: None, child_array: None };
+        let shape = Shape { rows_at: None, child_array: None, array: false };
         let Ok(mut rows) = decode::rows(body, &shape) else { return false };
         let Some(mut row) = rows.pop() else { return false };
         if !row.value.is_object() {
@@ -435,7 +442,7 @@ extern "C-unwind" fn end_foreign_modify(_estate: *mut pg_sys::EState, rinfo: *mu
 #[pg_guard]
 extern "C-unwind" fn is_foreign_rel_updatable(rel: pg_sys::Relation) -> std::ffi::c_int {
     // SAFETY: Postgres passes an open relation of this foreign table.
-    let info = table_info(unsafe { (*rel).rd_id });
+    let info = table_info(unsafe { (*rel).rd_id }, pg_sys::InvalidOid);
     let TableSource::Resource(r) = info.source else { return 0 };
     let mut mask = 0;
     if r.writes.create {

@@ -6,7 +6,7 @@ use super::datum::zone_for;
 use super::private::{self, QualSpec, ScanPrivate};
 use super::quals::{const_values, key_columns, strip_relabel, QualExpr, ScanRel};
 use super::table::{api_token, table_info, TableInfo};
-use super::{attach_state, interrupt_pending, wait, OrRaise};
+use super::{attach_state, wait_for, OrRaise};
 use crate::http::{Client, Settings};
 use crate::limiter;
 use crate::plan::{self, Limits, Op, Qual, Query, RequestPlan};
@@ -59,8 +59,9 @@ fn remote_total(info: &TableInfo, request: &RequestPlan) -> Option<f64> {
     if params.iter().any(|(_, v)| v == "?") {
         return None;
     }
-    let query: String = params.iter().map(|(k, v)| format!("{k}={}&", url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>())).collect();
-    let path = format!("{path}?{query}per_page=1&page=1");
+    let mut params = params.clone();
+    params.extend([("per_page".to_string(), "1".to_string()), ("page".to_string(), "1".to_string())]);
+    let path = crate::plan::url_path(path, &params);
     let key = format!("{}{path}", info.server.api_url);
     if let Some((n, at)) = CACHE.lock().ok()?.get(&key) {
         if at.elapsed() < Duration::from_secs(60) {
@@ -68,7 +69,7 @@ fn remote_total(info: &TableInfo, request: &RequestPlan) -> Option<f64> {
         }
     }
     let client = Client::new(Settings::for_server(&info.server), api_token(info), info.name.clone(), None).or_raise();
-    let reply = wait(|| crate::http::block_on(client.get(&path), &interrupt_pending)).or_raise();
+    let reply = wait_for(client.get(&path), None).or_raise();
     let total = reply.total? as f64;
     if let Ok(mut c) = CACHE.lock() {
         c.insert(key, (total, Instant::now()));
@@ -192,9 +193,11 @@ unsafe fn const_int(root: *mut pg_sys::PlannerInfo, n: *mut pg_sys::Node) -> Opt
 /// other planning callbacks.
 #[pg_guard]
 extern "C-unwind" fn get_foreign_rel_size(root: *mut pg_sys::PlannerInfo, baserel: *mut pg_sys::RelOptInfo, relid: pg_sys::Oid) {
-    let info = table_info(relid);
-    // SAFETY: Postgres passes its planner, the relation being planned and its table's OID.
+    // SAFETY: Postgres passes its planner, the relation being planned and its table's OID; the
+    // relation's range table entry is in the planner's array.
     unsafe {
+        let rte = *(*root).simple_rte_array.add((*baserel).relid as usize);
+        let info = table_info(relid, (*rte).checkAsUser);
         let limit = scan_limit(root);
         let rel = ScanRel { root, relid: (*baserel).relid, table: relid, source: &info.source };
         let (quals, local_only) = rel.extract((*baserel).baserestrictinfo);

@@ -59,19 +59,19 @@ pub(crate) unsafe fn strip_relabel(mut n: *mut pg_sys::Node) -> *mut pg_sys::Nod
 
 impl ScanRel<'_> {
     /// If `n` is a column of the scanned relation that the API can filter on, with the catalog's
-    /// JSON path (so the API's parameter means the same thing), its name.
+    /// JSON path (so the API's parameter means the same thing): its name and collation.
     ///
     /// # Safety
     /// `n` must be a valid expression node of this relation's query.
-    unsafe fn our_column(&self, n: *mut pg_sys::Node) -> Option<String> {
+    unsafe fn our_column(&self, n: *mut pg_sys::Node) -> Option<(String, pg_sys::Oid)> {
         // SAFETY: forwarded from the caller; a Var node is read only after its tag is checked.
-        let (varno, levels, attno) = unsafe {
+        let (varno, levels, attno, collation) = unsafe {
             let n = strip_relabel(n);
             if n.is_null() || (*n).type_ != pg_sys::NodeTag::T_Var {
                 return None;
             }
             let v = n as *mut pg_sys::Var;
-            ((*v).varno as pg_sys::Index, (*v).varlevelsup, (*v).varattno)
+            ((*v).varno as pg_sys::Index, (*v).varlevelsup, (*v).varattno, (*v).varcollid)
         };
         if varno != self.relid || levels != 0 || attno <= 0 {
             return None;
@@ -82,7 +82,28 @@ impl ScanRel<'_> {
         let catalog_col = r.column(&name)?;
         let path = json_path_option(self.table, attno);
         let same = path.as_deref().unwrap_or(catalog_col.json_path()) == catalog_col.json_path();
-        (same && pushable(self.source).contains(&name.as_str())).then_some(name)
+        (same && pushable(self.source).contains(&name.as_str())).then_some((name, collation))
+    }
+
+    /// The column of a comparison whose operator and collation mean what the API's parameter
+    /// means: a built-in operator (by OID: a user-defined `=` may mean anything), and for a
+    /// collatable column the column's own collation, deterministic (a nondeterministic one
+    /// makes `'OPEN' = 'open'` true, which the API does not know).
+    ///
+    /// # Safety
+    /// `col` must be a valid expression node of this relation's query.
+    unsafe fn shippable(&self, col: *mut pg_sys::Node, opno: pg_sys::Oid, input_collation: pg_sys::Oid) -> Option<String> {
+        if opno.to_u32() >= pg_sys::FirstGenbkiObjectId {
+            return None;
+        }
+        // SAFETY: forwarded from the caller.
+        let (column, column_collation) = unsafe { self.our_column(col) }?;
+        let deterministic = || {
+            // SAFETY: a syscache lookup of a collation the planner resolved (it exists).
+            input_collation == pg_sys::InvalidOid || unsafe { pg_sys::get_collation_isdeterministic(input_collation) }
+        };
+        let same = column_collation == pg_sys::InvalidOid || column_collation == input_collation;
+        (same && deterministic()).then_some(column)
     }
 
     /// Whether `n` can be computed before the scan: no column of this relation, nothing volatile.
@@ -123,7 +144,7 @@ impl ScanRel<'_> {
         // SAFETY: `nt` is a valid NullTest (qual_of checked the tag).
         let (arg, kind) = unsafe { ((*nt).arg as *mut pg_sys::Node, (*nt).nulltesttype) };
         // SAFETY: `arg` is a node of the same tree.
-        let column = unsafe { self.our_column(arg) }?;
+        let (column, _) = unsafe { self.our_column(arg) }?;
         let op = if kind == pg_sys::NullTestType::IS_NULL { Op::IsNull } else { Op::IsNotNull };
         Some(QualExpr { column, op, expr: std::ptr::null_mut(), is_array: false })
     }
@@ -134,16 +155,17 @@ impl ScanRel<'_> {
     /// `op` must be a valid OpExpr of the query planned under `root`.
     unsafe fn op_expr(&self, op: *mut pg_sys::OpExpr) -> Option<QualExpr> {
         // SAFETY: `op` is a valid OpExpr (qual_of checked the tag); its opno names an operator.
-        let (name, args) = unsafe { (cstr(pg_sys::get_opname((*op).opno)), PgList::<pg_sys::Node>::from_pg((*op).args)) };
+        let (opno, collation, name, args) =
+            unsafe { ((*op).opno, (*op).inputcollid, cstr(pg_sys::get_opname((*op).opno)), PgList::<pg_sys::Node>::from_pg((*op).args)) };
         let (2, Some(l), Some(r)) = (args.len(), args.get_ptr(0), args.get_ptr(1)) else { return None };
         if name == "?|" {
             // SAFETY: `l` and `r` are nodes of the same tree.
-            let column = unsafe { self.our_column(l) }?;
+            let column = unsafe { self.shippable(l, opno, collation) }?;
             return unsafe { self.is_value(r) }.then_some(QualExpr { column, op: Op::Has, expr: r as *mut pg_sys::Expr, is_array: true });
         }
         [(l, r, false), (r, l, true)].into_iter().find_map(|(col, val, commuted)| {
             // SAFETY: `col` and `val` are nodes of the same tree.
-            let column = unsafe { self.our_column(col) }?;
+            let column = unsafe { self.shippable(col, opno, collation) }?;
             let op = op_of(&name, commuted)?;
             // SAFETY: as above.
             let typ = unsafe { pg_sys::exprType(val) };
@@ -157,13 +179,14 @@ impl ScanRel<'_> {
     /// `op` must be a valid ScalarArrayOpExpr of the query planned under `root`.
     unsafe fn any_expr(&self, op: *mut pg_sys::ScalarArrayOpExpr) -> Option<QualExpr> {
         // SAFETY: `op` is a valid ScalarArrayOpExpr (qual_of checked the tag).
-        let (use_or, name, args) = unsafe { ((*op).useOr, cstr(pg_sys::get_opname((*op).opno)), PgList::<pg_sys::Node>::from_pg((*op).args)) };
+        let (use_or, opno, collation, name, args) =
+            unsafe { ((*op).useOr, (*op).opno, (*op).inputcollid, cstr(pg_sys::get_opname((*op).opno)), PgList::<pg_sys::Node>::from_pg((*op).args)) };
         let (2, Some(l), Some(r)) = (args.len(), args.get_ptr(0), args.get_ptr(1)) else { return None };
         if !use_or || name != "=" {
             return None;
         }
         // SAFETY: `l` and `r` are nodes of the same tree.
-        let column = unsafe { self.our_column(l) }?;
+        let column = unsafe { self.shippable(l, opno, collation) }?;
         let elem = unsafe { pg_sys::get_element_type(pg_sys::exprType(r)) };
         (unsafe { self.is_value(r) } && value_type(elem)).then_some(QualExpr { column, op: Op::Eq, expr: r as *mut pg_sys::Expr, is_array: true })
     }

@@ -14,10 +14,15 @@ pub(crate) struct TableInfo {
     pub server: ServerOptions,
     pub server_name: String,
     pub server_oid: pg_sys::Oid,
+    /// The role whose user mapping holds the token: the range table entry's checkAsUser when
+    /// set (a view's owner, for a query through the view), else the current user, as
+    /// postgres_fdw does (and as ExecCheckRTPerms checks permissions).
+    pub user: pg_sys::Oid,
 }
 
-/// Reads the options of foreign table `relid` and its server (raising on invalid ones).
-pub(crate) fn table_info(relid: pg_sys::Oid) -> TableInfo {
+/// Reads the options of foreign table `relid` and its server (raising on invalid ones);
+/// `check_as_user` is the range table entry's checkAsUser (InvalidOid: the current user).
+pub(crate) fn table_info(relid: pg_sys::Oid, check_as_user: pg_sys::Oid) -> TableInfo {
     // SAFETY: catalog lookups of an existing foreign table (the planner or executor holds a lock
     // on it) and its server; they raise an ERROR rather than return NULL.
     let (ft, server, name) = unsafe {
@@ -29,19 +34,30 @@ pub(crate) fn table_info(relid: pg_sys::Oid) -> TableInfo {
         unsafe { (def_options((*ft).options), def_options((*server).options), cstr((*server).servername), (*ft).serverid) };
     let table = options::parse_table(&table_opts).or_raise();
     let server = options::parse_server(&server_opts, &|_| true).or_raise();
-    TableInfo { name, source: table.source, rows: table.rows, server, server_name, server_oid }
+    // SAFETY: GetUserId reads the backend's current user.
+    let user = if check_as_user != pg_sys::InvalidOid { check_as_user } else { unsafe { pg_sys::GetUserId() } };
+    TableInfo { name, source: table.source, rows: table.rows, server, server_name, server_oid, user }
 }
 
-/// The API token of the current user's user mapping for the table's server.
+/// The API token of the user mapping of `info.user` (or PUBLIC) for the table's server.
 pub(crate) fn api_token(info: &TableInfo) -> String {
     // SAFETY: GetUserMapping raises a clear ERROR when there is none; the options list is read
     // at once on the main thread.
     let opts = unsafe {
-        let um = pg_sys::GetUserMapping(pg_sys::GetUserId(), info.server_oid);
+        let um = pg_sys::GetUserMapping(info.user, info.server_oid);
         def_options((*um).options)
     };
     match options::parse_user_mapping(&opts) {
         Ok(u) => u.api_token,
         Err(_) => raise(FdwError::NoUserMapping { server: info.server_name.clone() }),
     }
+}
+
+/// The checkAsUser of range table entry `rti` of a running statement.
+///
+/// # Safety
+/// `estate` must be the executor state of the statement whose range table holds `rti`.
+pub(crate) unsafe fn check_as_user(estate: *mut pg_sys::EState, rti: pg_sys::Index) -> pg_sys::Oid {
+    // SAFETY: forwarded from the caller; exec_rt_fetch returns the entry of a valid index.
+    unsafe { (*pg_sys::exec_rt_fetch(rti, estate)).checkAsUser }
 }

@@ -51,3 +51,26 @@ pub(crate) fn error_of(sql: &str) -> Option<(String, String)> {
     })
     .execute()
 }
+
+/// Runs `f` on a thread of its own that blocks every signal (signals sent to this backend
+/// must reach its main thread) and talks to the test server like another session would.
+pub(crate) fn other_session<T: Send + 'static>(f: impl FnOnce(&mut postgres::Client) -> T + Send + 'static) -> std::thread::JoinHandle<T> {
+    let port = Spi::get_one::<String>("SELECT current_setting('port')").unwrap().unwrap();
+    let user = Spi::get_one::<String>("SELECT current_user::text").unwrap().unwrap();
+    let db = Spi::get_one::<String>("SELECT current_database()::text").unwrap().unwrap();
+    let conninfo = format!("host=localhost port={port} user={user} dbname={db}");
+    // SAFETY: blocks every signal in this thread while the helper is created (it inherits the
+    // mask), then restores the old mask; the helper never calls into Postgres.
+    unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
+        let h = std::thread::spawn(move || {
+            let mut c = postgres::Client::connect(&conninfo, postgres::NoTls).expect("connect as another session");
+            f(&mut c)
+        });
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+        h
+    }
+}

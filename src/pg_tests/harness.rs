@@ -7,8 +7,9 @@ use std::sync::OnceLock;
 
 static SANDBOXES: OnceLock<Vec<Background>> = OnceLock::new();
 
-/// An HTTP server that answers every request with a truncated JSON body.
-fn garbage_server() -> String {
+/// An HTTP server that answers every request with `status`, `headers` and `body` (an API gone
+/// wrong: truncated JSON, an object for a list, a redirect).
+fn canned_server(status: &'static str, headers: &'static str, body: &'static [u8]) -> String {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let url = format!("http://{}", l.local_addr().expect("addr"));
     std::thread::spawn(move || {
@@ -16,8 +17,8 @@ fn garbage_server() -> String {
             let mut s = s;
             let mut buf = [0u8; 4096];
             let _ = s.read(&mut buf);
-            let body = b"[{\"id\": 1, \"title\": \"broken";
-            let _ = write!(s, "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n", body.len());
+            let head = format!("HTTP/1.1 {status}\r\ncontent-type: application/json\r\n{headers}content-length: {}\r\nconnection: close\r\n\r\n", body.len());
+            let _ = s.write_all(head.as_bytes());
             let _ = s.write_all(body);
         }
     });
@@ -47,6 +48,7 @@ fn start_all() -> Vec<Background> {
         ("limited", Config { rps: 2, ..base.clone() }),
         ("flaky", Config { fail_rate: 0.3, drop_rate: 0.2, seed: 3, ..base.clone() }),
         ("slow", Config { latency_ms: 20_000, ..base.clone() }),
+        ("sluggish", Config { latency_ms: 1500, ..base.clone() }),
         ("paced", Config { rps: 5, latency_ms: 50, ..base.clone() }),
     ];
     let mut lines = Vec::new();
@@ -56,7 +58,9 @@ fn start_all() -> Vec<Background> {
         lines.push(format!("{name} {}", sb.url));
         keep.push(sb);
     }
-    lines.push(format!("garbage {}", garbage_server()));
+    lines.push(format!("garbage {}", canned_server("200 OK", "", b"[{\"id\": 1, \"title\": \"broken")));
+    lines.push(format!("object {}", canned_server("200 OK", "", b"{\"id\": 1, \"title\": \"not a list\"}")));
+    lines.push(format!("redirect {}", canned_server("302 Found", "location: https://elsewhere.example.com/v1/orders?page=1\r\n", b"")));
     let secret = cyberbiz_sandbox::config::DEFAULT_JWT_SECRET;
     let now_unix = clock::now_unix_f64() as i64;
     lines.push(format!("token {}", cyberbiz_sandbox::token(secret, cyberbiz_sandbox::ALL_SCOPES, 86_400)));

@@ -92,4 +92,47 @@ mod tests {
         let msg = err.expect("the mapping must be rejected");
         assert!(msg.contains("api_token") && !msg.contains("very secret"), "{msg}");
     }
+
+    /// Signals sent to a backend (cancel, terminate, procsignals) reach its main thread: every
+    /// other thread (the HTTP runtime's worker and its blocking pool, used for DNS) blocks them.
+    #[pg_test]
+    fn helper_threads_block_postgres_signals() {
+        connect("sig", "main", "token", "requests_per_second '1000'");
+        Spi::run("SELECT count(*) FROM sig.orders").unwrap();
+        let pid = std::process::id().to_string();
+        let mut helpers = 0;
+        for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+            if task.file_name().to_string_lossy() == pid {
+                continue;
+            }
+            let status = std::fs::read_to_string(task.path().join("status")).unwrap();
+            let blocked = status.lines().find_map(|l| l.strip_prefix("SigBlk:")).map(|v| u64::from_str_radix(v.trim(), 16).unwrap()).unwrap();
+            for sig in [libc::SIGHUP, libc::SIGINT, libc::SIGQUIT, libc::SIGUSR1, libc::SIGUSR2, libc::SIGALRM, libc::SIGTERM] {
+                assert!(blocked & (1 << (sig - 1)) != 0, "thread {:?} does not block signal {sig}: SigBlk {blocked:x}", task.file_name());
+            }
+            helpers += 1;
+        }
+        assert!(helpers >= 1, "the HTTP runtime runs a worker thread");
+    }
+
+    /// A view owned by a role that has a user mapping, read by a role that has none: the view
+    /// owner's mapping is used (the range table entry's checkAsUser), as postgres_fdw does.
+    #[pg_test]
+    fn views_read_with_their_owners_user_mapping() {
+        let (url, tok) = (fixture("main"), fixture("token"));
+        Spi::run("CREATE ROLE cv_owner; CREATE ROLE cv_analyst").unwrap();
+        Spi::run(&format!("CREATE SERVER cv FOREIGN DATA WRAPPER cyberbiz_fdw OPTIONS (api_url '{url}', requests_per_second '1000')")).unwrap();
+        Spi::run(&format!("CREATE USER MAPPING FOR cv_owner SERVER cv OPTIONS (api_token '{tok}')")).unwrap();
+        Spi::run("CREATE SCHEMA cv AUTHORIZATION cv_owner").unwrap();
+        Spi::run("CREATE FOREIGN TABLE cv.orders (id bigint, order_status text) SERVER cv OPTIONS (resource 'orders')").unwrap();
+        Spi::run("CREATE VIEW cv.open_orders AS SELECT id FROM cv.orders WHERE order_status = 'open'").unwrap();
+        Spi::run("ALTER FOREIGN TABLE cv.orders OWNER TO cv_owner; ALTER VIEW cv.open_orders OWNER TO cv_owner").unwrap();
+        Spi::run("GRANT USAGE ON SCHEMA cv TO cv_analyst; GRANT SELECT ON cv.open_orders TO cv_analyst").unwrap();
+        Spi::run("SET LOCAL ROLE cv_analyst").unwrap();
+        let through_view = Spi::get_one::<i64>("SELECT count(*) FROM cv.open_orders").unwrap().unwrap();
+        assert!(through_view > 0, "the analyst reads through the view with its owner's token");
+        Spi::run("RESET ROLE").unwrap();
+        let (_, msg) = error_of("SELECT count(*) FROM cv.orders").unwrap();
+        assert!(msg.contains("user mapping not found"), "the superuser itself has no mapping: {msg}");
+    }
 }

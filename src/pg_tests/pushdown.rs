@@ -68,13 +68,21 @@ mod tests {
             seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             (seed >> 33) % n
         };
+        // Operators and collations that must never be pushed: a user-defined `=`, and a
+        // nondeterministic collation under which 'OPEN' = 'open'.
+        Spi::run("CREATE COLLATION df_ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false)").unwrap();
+        Spi::run("CREATE FUNCTION df.loose_eq(text, text) RETURNS boolean LANGUAGE sql IMMUTABLE AS $$ SELECT lower($1) = lower($2) $$").unwrap();
+        Spi::run("CREATE OPERATOR df.= (LEFTARG = text, RIGHTARG = text, FUNCTION = df.loose_eq)").unwrap();
         let statuses = ["'paid'", "'cod'", "'pending'", "'refunded'", "'failed'"];
+        // Values the API cannot say exactly, or bounds it cannot send, in every class.
+        let odd = ["'x,cod'", "' paid'", "'paid '", "'付款'", "NULL", "'100%'", "'a+b'", "''", "'Paid'"];
+        let far = ["'infinity'", "'-infinity'", "'10000-01-01'", "'1960-01-01'", "'294276-12-31'", "'4713-01-01 BC'"];
         let days = ["2025-12-01", "2026-03-15", "2026-06-30", "2026-09-09", "2026-11-01", "2026-11-20"];
         let mut checked = 0;
-        for _ in 0..200 {
+        for _ in 0..300 {
             let mut conds = Vec::new();
             for _ in 0..(1 + rnd(3)) {
-                conds.push(match rnd(9) {
+                conds.push(match rnd(15) {
                     0 => format!("financial_status IN ({}, {})", statuses[rnd(5) as usize], statuses[rnd(5) as usize]),
                     1 => format!("order_status = '{}'", ["open", "closed", "cancelled"][rnd(3) as usize]),
                     2 => format!(
@@ -91,6 +99,19 @@ mod tests {
                     5 => format!("order_number IN ({}, {})", 1001 + rnd(400), 1001 + rnd(400)),
                     6 => format!("closed_at <= '{}'", days[rnd(6) as usize]),
                     7 => format!("fulfillment_status = '{}'", ["unshipped", "received", "fulfilled"][rnd(3) as usize]),
+                    9 => format!("financial_status IN ({}, {})", statuses[rnd(5) as usize], odd[rnd(odd.len() as u64) as usize]),
+                    10 => format!(
+                        "{} {} {}",
+                        ["created_at", "updated_at", "closed_at"][rnd(3) as usize],
+                        ["<", "<=", ">", ">=", "="][rnd(5) as usize],
+                        far[rnd(far.len() as u64) as usize]
+                    ),
+                    11 => {
+                        format!("order_status {} '{}'", ["= ", "OPERATOR(df.=)"][rnd(2) as usize], ["OPEN", "Open", "open", "closed"][rnd(4) as usize])
+                            + [" COLLATE df_ci", " COLLATE \"C\"", ""][rnd(3) as usize]
+                    }
+                    12 => format!("order_status = ANY('{{{}}}'::text[])", ["", "open", "open,NULL", "\"a,b\""][rnd(4) as usize]),
+                    13 => format!("tags ?| array[{}, {}]", ["'VIP'", "'團購'", "'新客'"][rnd(3) as usize], odd[rnd(odd.len() as u64) as usize]),
                     _ => format!("total_price > {}", rnd(20000)),
                 });
             }
@@ -119,6 +140,74 @@ mod tests {
             Spi::get_one::<i64>("SELECT count(*) FROM (SELECT id FROM lo ORDER BY id LIMIT 15) p JOIN df.order_line_items li ON li.order_id = p.id").unwrap();
         let local_joined = Spi::get_one::<i64>("SELECT sum(jsonb_array_length(line_items)) FROM (SELECT * FROM lo ORDER BY id LIMIT 15) p").unwrap();
         assert_eq!(joined, local_joined);
-        assert_eq!(checked, 200);
+        assert_eq!(checked, 300);
+    }
+
+    /// The cases where pushdown once changed a result, each against a local copy: collations,
+    /// a user-defined `=`, list values holding the separator, ±infinity, odd values, NULLs in IN
+    /// lists, empty arrays, generic plans, correlated subqueries (rescans with new values) and
+    /// LIMIT/OFFSET with local quals.
+    #[pg_test]
+    fn pushdown_never_changes_a_result() {
+        connect("nc", "differential", "token", "requests_per_second '1000'");
+        Spi::run("CREATE TEMP TABLE nco AS SELECT * FROM (SELECT * FROM nc.orders OFFSET 0) o").unwrap();
+        Spi::run("CREATE COLLATION nc_ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false)").unwrap();
+        Spi::run("CREATE FUNCTION nc.loose_eq(text, text) RETURNS boolean LANGUAGE sql IMMUTABLE AS $$ SELECT lower($1) = lower($2) $$").unwrap();
+        Spi::run("CREATE OPERATOR nc.= (LEFTARG = text, RIGHTARG = text, FUNCTION = nc.loose_eq)").unwrap();
+        let same = |select: &str| {
+            let q = |t: &str| format!("SELECT coalesce(array_agg(x ORDER BY x)::text, '{{}}') FROM ({}) r(x)", select.replace("{t}", t));
+            let (remote, local) = (Spi::get_one::<String>(&q("nc.orders")).unwrap(), Spi::get_one::<String>(&q("nco")).unwrap());
+            assert_eq!(remote, local, "{select}");
+            remote
+        };
+        let open = same("SELECT id FROM {t} WHERE order_status = 'OPEN' COLLATE nc_ci");
+        assert_ne!(open.as_deref(), Some("{}"), "the nondeterministic collation matches the open orders");
+        same("SELECT id FROM {t} WHERE order_status OPERATOR(nc.=) 'OPEN'");
+        same("SELECT id FROM {t} WHERE order_status = 'open' COLLATE \"C\"");
+        same("SELECT id FROM (SELECT id FROM {t} WHERE financial_status IN ('paid', 'x,cod') LIMIT 10) l");
+        for w in [
+            "created_at < 'infinity'",
+            "created_at > '-infinity'",
+            "created_at < '-infinity'",
+            "created_at > 'infinity'",
+            "created_at <= '10000-01-01'",
+            "created_at >= '1900-01-01'",
+        ] {
+            same(&format!("SELECT id FROM {{t}} WHERE {w}"));
+        }
+        for w in [
+            "order_status = ' open'",
+            "order_status IN ('open', NULL)",
+            "order_status = ANY('{}'::text[])",
+            "tags ? '團購 A+'",
+            "tags ?| array['VIP', '100%', 'a,b']",
+            "order_status = ''",
+        ] {
+            same(&format!("SELECT id FROM {{t}} WHERE {w}"));
+        }
+        // LIMIT/OFFSET with a qual only Postgres can check.
+        same("SELECT id FROM (SELECT id FROM {t} WHERE financial_status = 'paid' AND total_price > 500 LIMIT 5 OFFSET 3) l");
+        // Correlated subqueries: the inner scan reruns with new pushed values.
+        same("SELECT s || ':' || (SELECT count(*) FROM {t} o WHERE o.financial_status = v.s) FROM (VALUES ('paid'), ('cod'), ('x,cod'), ('refunded')) v(s)");
+        same("SELECT s || ':' || (SELECT count(*) FROM {t} o WHERE o.created_at < v.s::timestamptz) FROM (VALUES ('2026-06-01'), ('infinity'), ('-infinity')) v(s)");
+        // Generic plans: the values come at execution.
+        Spi::run("SET LOCAL plan_cache_mode = force_generic_plan").unwrap();
+        for t in ["nc.orders", "nco"] {
+            Spi::run(&format!(
+                "PREPARE nc_{}(text[], timestamptz) AS SELECT id FROM {t} WHERE financial_status = ANY($1) AND created_at < $2",
+                t.replace('.', "_")
+            ))
+            .unwrap();
+        }
+        for (arr, ts) in [("{paid,\"x,cod\"}", "infinity"), ("{paid,cod}", "2026-10-01"), ("{}", "2026-10-01"), ("{paid,NULL}", "-infinity")] {
+            let q = |name: &str| {
+                format!("SELECT coalesce(array_agg(id ORDER BY id)::text, '{{}}') FROM (SELECT id FROM {name} WHERE id IN (SELECT id FROM nco)) x")
+            };
+            Spi::run(&format!("CREATE TEMP TABLE nc_r1 AS EXECUTE nc_nc_orders('{arr}', '{ts}')")).unwrap();
+            Spi::run(&format!("CREATE TEMP TABLE nc_r2 AS EXECUTE nc_nco('{arr}', '{ts}')")).unwrap();
+            assert_eq!(Spi::get_one::<String>(&q("nc_r1")).unwrap(), Spi::get_one::<String>(&q("nc_r2")).unwrap(), "EXECUTE ({arr}, {ts})");
+            Spi::run("DROP TABLE nc_r1, nc_r2").unwrap();
+        }
+        Spi::run("DEALLOCATE nc_nc_orders; DEALLOCATE nc_nco").unwrap();
     }
 }

@@ -106,6 +106,26 @@ mod tests {
         assert!(msg.contains("malformed JSON"), "{code}: {msg}");
     }
 
+    /// A list answered with an object, a redirect, an answer over max_response_bytes: each is
+    /// an ERROR naming the request, never rows.
+    #[pg_test]
+    fn wrong_answers_are_errors_naming_the_request() {
+        for (name, which) in [("obj", "object"), ("redir", "redirect")] {
+            let url = fixture(which);
+            Spi::run(&format!("CREATE SERVER {name} FOREIGN DATA WRAPPER cyberbiz_fdw OPTIONS (api_url '{url}')")).unwrap();
+            Spi::run(&format!("CREATE USER MAPPING FOR CURRENT_USER SERVER {name} OPTIONS (api_token 'a.b.c')")).unwrap();
+            Spi::run(&format!("CREATE FOREIGN TABLE {name}_orders (id bigint, raw jsonb) SERVER {name} OPTIONS (resource 'orders')")).unwrap();
+        }
+        let (code, msg) = error_of("SELECT * FROM obj_orders").unwrap();
+        assert!(msg.contains("GET /v1/orders?per_page=50") && msg.contains("expected a JSON array (a page of the list), got {"), "{code}: {msg}");
+        assert_eq!(Spi::get_one::<i64>("SELECT id FROM obj_orders WHERE id = 1").unwrap(), Some(1), "a get by id answers an object");
+        let (code, msg) = error_of("SELECT * FROM redir_orders").unwrap();
+        assert!(msg.contains("redirect (302) to host elsewhere.example.com;") && !msg.contains("elsewhere.example.com/"), "{code}: {msg}");
+        connect("big", "main", "token", "max_response_bytes '1024'");
+        let (code, msg) = error_of("SELECT * FROM big.orders").unwrap();
+        assert!(code.contains("PROGRAM_LIMIT_EXCEEDED") && msg.contains("more than the server's max_response_bytes (1024 bytes)"), "{code}: {msg}");
+    }
+
     #[pg_test]
     fn values_that_do_not_fit_name_table_column_row_and_value() {
         connect("r12", "main", "token", "");

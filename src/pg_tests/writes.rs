@@ -173,4 +173,29 @@ mod tests {
         let posts = request_log("dropping").iter().filter(|e| e["method"] == "POST").count();
         assert_eq!(posts, 1, "the POST was sent once");
     }
+
+    /// Harmless interrupts (another session asking this backend to log its memory contexts, as
+    /// client_connection_check_interval or a ProcSignalBarrier would) while a 3-row INSERT waits
+    /// on a slow API: each row is POSTed exactly once. 0.1.0 sent 23 POSTs here.
+    #[pg_test]
+    fn interrupts_during_an_insert_never_send_a_post_twice() {
+        connect("w9", "sluggish", "token", "requests_per_second '1000'");
+        clear_log("sluggish");
+        let pid = Spi::get_one::<i32>("SELECT pg_backend_pid()").unwrap().unwrap();
+        let signals = other_session(move |c| {
+            let mut sent = 0;
+            for _ in 0..20 {
+                std::thread::sleep(std::time::Duration::from_millis(200));
+                if c.execute("SELECT pg_log_backend_memory_contexts($1)", &[&pid]).is_ok() {
+                    sent += 1;
+                }
+            }
+            sent
+        });
+        let raw = |h: &str| format!("'{{\"handle\": \"{h}\", \"published\": true, \"price\": 1}}'");
+        Spi::run(&format!("INSERT INTO w9.products (title, raw) VALUES ('a', {}), ('b', {}), ('c', {})", raw("ia"), raw("ib"), raw("ic"))).unwrap();
+        assert_eq!(signals.join().unwrap(), 20, "every interrupt was sent");
+        let posts = request_log("sluggish").iter().filter(|e| e["method"] == "POST").count();
+        assert_eq!(posts, 3, "one POST per row");
+    }
 }

@@ -80,6 +80,23 @@ SELECT (SELECT array_agg(id ORDER BY id) FROM cb.orders WHERE order_number IN (1
      = (SELECT array_agg(id ORDER BY id) FROM (SELECT * FROM cb.orders OFFSET 0) o WHERE order_number IN (1001, 1005, 99999)) AS same_ids;
 SELECT count(*) AS ten FROM (SELECT id FROM cb.orders LIMIT 10) x;
 
+-- what is never pushed: a user-defined "=", a nondeterministic collation, a list value holding
+-- the separator, an infinite bound; each stays a local filter (and keeps LIMIT local)
+CREATE FUNCTION cb.loose_eq(text, text) RETURNS boolean LANGUAGE sql IMMUTABLE AS $$ SELECT lower($1) = lower($2) $$;
+CREATE OPERATOR cb.= (LEFTARG = text, RIGHTARG = text, FUNCTION = cb.loose_eq);
+CREATE COLLATION cb.ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false);
+EXPLAIN (VERBOSE, COSTS OFF) SELECT id FROM cb.orders WHERE order_status OPERATOR(cb.=) 'OPEN' LIMIT 5;
+EXPLAIN (VERBOSE, COSTS OFF) SELECT id FROM cb.orders WHERE order_status = 'OPEN' COLLATE cb.ci;
+EXPLAIN (VERBOSE, COSTS OFF) SELECT id FROM cb.orders WHERE financial_status IN ('paid', 'x,cod') LIMIT 10;
+EXPLAIN (VERBOSE, COSTS OFF) SELECT id FROM cb.orders WHERE created_at < 'infinity' AND created_at >= '2026-11-01';
+SELECT count(*) AS open_any_case FROM cb.orders WHERE order_status = 'OPEN' COLLATE cb.ci;
+SELECT count(*) AS all_finite FROM cb.orders WHERE created_at < 'infinity';
+SELECT count(*) AS ten_paid FROM (SELECT id FROM cb.orders WHERE financial_status IN ('paid', 'x,cod') LIMIT 10) x;
+
+-- a correlated subquery rescans with new pushed values: each run is its own list (no warning
+-- that the shop changed)
+SELECT s, (SELECT count(*) FROM cb.orders o WHERE o.financial_status = v.s) AS orders FROM (VALUES ('paid'), ('cod'), ('refunded')) v(s);
+
 SET client_min_messages = warning;
 DROP SCHEMA cb CASCADE;
 DROP SERVER pd CASCADE;
