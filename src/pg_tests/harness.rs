@@ -8,18 +8,22 @@ use std::sync::OnceLock;
 static SANDBOXES: OnceLock<Vec<Background>> = OnceLock::new();
 
 /// An HTTP server that answers every request with `status`, `headers` and `body` (an API gone
-/// wrong: truncated JSON, an object for a list, a redirect).
+/// wrong: truncated JSON, an object for a list, a redirect, a NUL in a string).
 fn canned_server(status: &'static str, headers: &'static str, body: &'static [u8]) -> String {
+    let head = move |len: usize| format!("HTTP/1.1 {status}\r\ncontent-type: application/json\r\n{headers}content-length: {len}\r\nconnection: close\r\n\r\n");
+    raw_server(move || [head(body.len()).as_bytes(), body].concat())
+}
+
+/// An HTTP server that answers every request with the bytes `response()` makes, then closes.
+fn raw_server(response: impl Fn() -> Vec<u8> + Send + 'static) -> String {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let url = format!("http://{}", l.local_addr().expect("addr"));
     std::thread::spawn(move || {
         for s in l.incoming().flatten() {
             let mut s = s;
-            let mut buf = [0u8; 4096];
+            let mut buf = [0u8; 65536];
             let _ = s.read(&mut buf);
-            let head = format!("HTTP/1.1 {status}\r\ncontent-type: application/json\r\n{headers}content-length: {}\r\nconnection: close\r\n\r\n", body.len());
-            let _ = s.write_all(head.as_bytes());
-            let _ = s.write_all(body);
+            let _ = s.write_all(&response());
         }
     });
     url
@@ -60,6 +64,10 @@ fn start_all() -> Vec<Background> {
     }
     lines.push(format!("garbage {}", canned_server("200 OK", "", b"[{\"id\": 1, \"title\": \"broken")));
     lines.push(format!("object {}", canned_server("200 OK", "", b"{\"id\": 1, \"title\": \"not a list\"}")));
+    lines.push(format!("nul {}", canned_server("200 OK", "", b"[{\"id\": 1, \"title\": \"tea\\u0000pot\"}]")));
+    // A write answered 201 whose body breaks off: the answer cannot be read.
+    lines
+        .push(format!("cutoff {}", raw_server(|| b"HTTP/1.1 201 Created\r\ncontent-type: application/json\r\ncontent-length: 400\r\n\r\n{\"id\": 9".to_vec())));
     lines.push(format!("redirect {}", canned_server("302 Found", "location: https://elsewhere.example.com/v1/orders?page=1\r\n", b"")));
     let secret = cyberbiz_sandbox::config::DEFAULT_JWT_SECRET;
     let now_unix = clock::now_unix_f64() as i64;

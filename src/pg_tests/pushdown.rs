@@ -71,7 +71,8 @@ mod tests {
         // Operators and collations that must never be pushed: a user-defined `=`, and a
         // nondeterministic collation under which 'OPEN' = 'open'.
         Spi::run("CREATE COLLATION df_ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false)").unwrap();
-        Spi::run("CREATE FUNCTION df.loose_eq(text, text) RETURNS boolean LANGUAGE sql IMMUTABLE AS $$ SELECT lower($1) = lower($2) $$").unwrap();
+        Spi::run("CREATE FUNCTION df.loose_eq(text, text) RETURNS boolean LANGUAGE plpgsql IMMUTABLE AS $$ BEGIN RETURN lower($1) = lower($2); END $$")
+            .unwrap();
         Spi::run("CREATE OPERATOR df.= (LEFTARG = text, RIGHTARG = text, FUNCTION = df.loose_eq)").unwrap();
         let statuses = ["'paid'", "'cod'", "'pending'", "'refunded'", "'failed'"];
         // Values the API cannot say exactly, or bounds it cannot send, in every class.
@@ -152,7 +153,8 @@ mod tests {
         connect("nc", "differential", "token", "requests_per_second '1000'");
         Spi::run("CREATE TEMP TABLE nco AS SELECT * FROM (SELECT * FROM nc.orders OFFSET 0) o").unwrap();
         Spi::run("CREATE COLLATION nc_ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false)").unwrap();
-        Spi::run("CREATE FUNCTION nc.loose_eq(text, text) RETURNS boolean LANGUAGE sql IMMUTABLE AS $$ SELECT lower($1) = lower($2) $$").unwrap();
+        Spi::run("CREATE FUNCTION nc.loose_eq(text, text) RETURNS boolean LANGUAGE plpgsql IMMUTABLE AS $$ BEGIN RETURN lower($1) = lower($2); END $$")
+            .unwrap();
         Spi::run("CREATE OPERATOR nc.= (LEFTARG = text, RIGHTARG = text, FUNCTION = nc.loose_eq)").unwrap();
         let same = |select: &str| {
             let q = |t: &str| format!("SELECT coalesce(array_agg(x ORDER BY x)::text, '{{}}') FROM ({}) r(x)", select.replace("{t}", t));

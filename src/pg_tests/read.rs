@@ -121,6 +121,22 @@ mod tests {
         assert_eq!(Spi::get_one::<i64>("SELECT id FROM obj_orders WHERE id = 1").unwrap(), Some(1), "a get by id answers an object");
         let (code, msg) = error_of("SELECT * FROM redir_orders").unwrap();
         assert!(msg.contains("redirect (302) to host elsewhere.example.com;") && !msg.contains("elsewhere.example.com/"), "{code}: {msg}");
+        // A NUL inside a JSON string cannot live in a text value: it is dropped.
+        let url = fixture("nul");
+        Spi::run(&format!("CREATE SERVER nul FOREIGN DATA WRAPPER cyberbiz_fdw OPTIONS (api_url '{url}')")).unwrap();
+        Spi::run("CREATE USER MAPPING FOR CURRENT_USER SERVER nul OPTIONS (api_token 'a.b.c')").unwrap();
+        Spi::run("CREATE FOREIGN TABLE nul_products (id bigint, title text) SERVER nul OPTIONS (resource 'products')").unwrap();
+        assert_eq!(Spi::get_one::<bool>("SELECT title = 'teapot' FROM nul_products").unwrap(), Some(true));
+        // A write answered 201 whose body breaks off: an error saying it was applied.
+        let url = fixture("cutoff");
+        Spi::run(&format!("CREATE SERVER cutoff FOREIGN DATA WRAPPER cyberbiz_fdw OPTIONS (api_url '{url}')")).unwrap();
+        Spi::run("CREATE USER MAPPING FOR CURRENT_USER SERVER cutoff OPTIONS (api_token 'a.b.c')").unwrap();
+        Spi::run("CREATE FOREIGN TABLE cutoff_products (id bigint, title text, raw jsonb) SERVER cutoff OPTIONS (resource 'products')").unwrap();
+        let (code, msg) = error_of("INSERT INTO cutoff_products (title) VALUES ('x') RETURNING id").unwrap();
+        assert!(
+            msg.contains("answered POST /v1/products with 201, but the answer could not be read") && msg.contains("the write was applied"),
+            "{code}: {msg}"
+        );
         connect("big", "main", "token", "max_response_bytes '1024'");
         let (code, msg) = error_of("SELECT * FROM big.orders").unwrap();
         assert!(code.contains("PROGRAM_LIMIT_EXCEEDED") && msg.contains("more than the server's max_response_bytes (1024 bytes)"), "{code}: {msg}");
