@@ -2,6 +2,7 @@
 //! through the limiter, retries with backoff, error mapping, and statistics for EXPLAIN ANALYZE.
 //! No Postgres calls here: the FFI layer passes an `interrupted` probe for waits.
 
+use crate::budget::{self, Budgets, Slot, Ticket};
 use crate::error::FdwError;
 use crate::limiter::{self, Limiter};
 use bytes::Bytes;
@@ -94,13 +95,17 @@ impl Stats {
     }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Settings {
     pub api_url: String,
     pub requests_per_second: f64,
     pub timeout: Duration,
     pub max_retries: u32,
     pub max_response_bytes: u64,
+    /// The cluster's budgets (shared memory, when preloaded); None: pace per backend.
+    pub budgets: Option<&'static Budgets>,
+    /// The server's name, shown by the budgets view.
+    pub server_name: String,
 }
 
 impl Settings {
@@ -111,6 +116,8 @@ impl Settings {
             timeout: Duration::from_secs_f64(server.timeout_secs),
             max_retries: server.max_retries,
             max_response_bytes: server.max_response_bytes,
+            budgets: None,
+            server_name: String::new(),
         }
     }
 }
@@ -124,11 +131,31 @@ pub struct Reply {
     pub total_pages: Option<u64>,
 }
 
+/// How a client's requests are paced.
+enum Pace {
+    /// This backend's own limiter (the library is not preloaded, or every budget is in use).
+    Local(Arc<Limiter>),
+    /// The cluster's budget for the api_url and token.
+    Shared { slot: &'static Slot, key: u64 },
+}
+
+/// A request waiting in a shared budget; dropping it (the request was cancelled) leaves.
+struct SharedWait {
+    slot: &'static Slot,
+    ticket: Ticket,
+}
+
+impl Drop for SharedWait {
+    fn drop(&mut self) {
+        self.slot.leave(&mut self.ticket);
+    }
+}
+
 pub struct Client {
     http: reqwest::Client,
     settings: Settings,
     token: String,
-    limiter: Arc<Limiter>,
+    pace: Pace,
     pub stats: Arc<Stats>,
     /// The table being read and the scope it needs, for error messages.
     pub table: String,
@@ -236,8 +263,14 @@ impl Client {
             .user_agent(concat!("cyberbiz_fdw/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| FdwError::Transport { request: settings.api_url.clone(), attempts: 0, cause: cause(&e) })?;
-        let limiter = limiter::for_token(&settings.api_url, &token, settings.requests_per_second);
-        Ok(Client { http, settings, token, limiter, stats: Arc::new(Stats::default()), table, scope })
+        let interval = limiter::interval(settings.requests_per_second);
+        let key = budget::key(&settings.api_url, &token);
+        let shared = settings.budgets.and_then(|b| b.slot(key, interval.as_nanos() as u64, &settings.server_name, budget::now_ns()));
+        let pace = match shared {
+            Some(slot) => Pace::Shared { slot, key },
+            None => Pace::Local(limiter::for_token(&settings.api_url, &token, settings.requests_per_second)),
+        };
+        Ok(Client { http, settings, token, pace, stats: Arc::new(Stats::default()), table, scope })
     }
 
     /// A 401 or 403: why the token was refused (expired, missing scope, ...).
@@ -264,9 +297,14 @@ impl Client {
     }
 
     /// Counts a 429 and says how long to wait: Retry-After if sent, else the backoff (>= 1 s).
+    /// With a shared budget, every backend on the token waits as long.
     fn throttled(&self, headers: &reqwest::header::HeaderMap, backoff: Duration) -> Duration {
         self.stats.throttled.fetch_add(1, Ordering::Relaxed);
-        header_u64(headers, "retry-after").map(|s| Duration::from_secs(s.min(60))).unwrap_or(backoff.max(Duration::from_secs(1)))
+        let wait = header_u64(headers, "retry-after").map(|s| Duration::from_secs(s.min(60))).unwrap_or(backoff.max(Duration::from_secs(1)));
+        if let Pace::Shared { slot, .. } = &self.pace {
+            slot.throttle(budget::now_ns() + wait.as_nanos() as u64);
+        }
+        wait
     }
 
     fn describe_401(&self, request: &str) -> FdwError {
@@ -298,10 +336,21 @@ impl Client {
         self.get_paced(path_and_query).await
     }
 
-    /// Waits for the limiter's next slot. Cancel-safe: dropping the wait takes no slot.
+    /// Waits for the next send this client may make. Cancel-safe: dropping the wait takes no
+    /// send (and leaves the shared budget's queue).
     pub async fn acquire(&self) {
         let t0 = Instant::now();
-        self.limiter.until_ready().await;
+        match &self.pace {
+            Pace::Local(l) => l.until_ready().await,
+            Pace::Shared { slot, key } => {
+                let mut w = SharedWait { slot, ticket: Ticket::new(std::process::id(), limiter::last_served(*key)) };
+                while let Err(wait) = slot.try_take(&mut w.ticket, budget::now_ns()) {
+                    // Short sleeps: who goes next is decided when the slot comes free.
+                    tokio::time::sleep(Duration::from_nanos(wait.clamp(500_000, 20_000_000))).await;
+                }
+                limiter::served(*key, budget::now_ns());
+            }
+        }
         self.stats.limiter_wait_us.fetch_add(t0.elapsed().as_micros() as u64, Ordering::Relaxed);
     }
 

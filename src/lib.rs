@@ -6,6 +6,7 @@
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
+pub mod budget;
 pub mod catalog;
 pub mod decode;
 pub mod error;
@@ -14,11 +15,21 @@ pub mod http;
 pub mod limiter;
 pub mod options;
 pub mod plan;
+pub mod progress;
 pub mod pump;
 pub mod webhook;
 pub mod write;
 
+use pgrx::prelude::pg_guard;
+
 ::pgrx::pg_module_magic!(name, version);
+
+/// Runs when the library loads: in the postmaster when preloaded (then the cluster-wide request
+/// budgets get their shared memory), else in the first backend that uses the wrapper.
+#[pg_guard]
+pub extern "C-unwind" fn _PG_init() {
+    fdw::shared_init();
+}
 
 #[cfg(any(test, feature = "pg_test"))]
 mod pg_tests;

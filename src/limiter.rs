@@ -21,6 +21,20 @@ type LimiterMap = HashMap<(String, u64), Arc<Limiter>>;
 
 static LIMITERS: Lazy<Mutex<LimiterMap>> = Lazy::new(|| Mutex::new(HashMap::new()));
 
+/// When this backend was last served by each shared budget (by key): the budget lets the
+/// backend served least recently go first.
+static SERVED: Lazy<Mutex<HashMap<u64, u64>>> = Lazy::new(|| Mutex::new(HashMap::new()));
+
+pub fn last_served(key: u64) -> u64 {
+    SERVED.lock().map(|m| m.get(&key).copied().unwrap_or(0)).unwrap_or(0)
+}
+
+pub fn served(key: u64, at: u64) {
+    if let Ok(mut m) = SERVED.lock() {
+        m.insert(key, at);
+    }
+}
+
 pub fn interval(requests_per_second: f64) -> Duration {
     Duration::from_secs_f64(SAFETY_MARGIN / requests_per_second.max(0.01))
 }

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# Benchmarks (numbers go to the README). Usage: bash tests/bench.sh [p1|p2|p4|p5|p6|w1|all]
+# Benchmarks (numbers go to the README). Usage: bash tests/bench.sh [p1|p2|p3|p4|p5|p6|w1|all]
 #   P1  full scan of 2,500 orders, sandbox --rps 5 --latency-ms 300: rows/s against the bound of
 #       250 rows/s (5 requests/s x 50 rows)
+#   P3  one budget per token across the cluster, sandbox --rps 5 --latency-ms 50: 4 and 16
+#       concurrent full scans on one token (429s, aggregate rows/s against 250); latency of 20
+#       single-row lookups while 16 scans run (p50/p95); two tokens scanning at once (each at
+#       its own 5 requests/s). The Debian cluster is preloaded (tests/setup.sh).
 #   P2  requests per query (pushdown) against a sandbox of 5,000 orders, against the minimum
 #       the API allows and a naive full scan (100 pages)
 #   P6  webhook ingest rate of order-sized payloads in one session (verify + dedupe + mirror
@@ -124,6 +128,64 @@ import json,sys
 l=json.load(sys.stdin); ms=float(sys.argv[1])
 puts=[e for e in l if e["method"]=="PUT"]; n429=sum(1 for e in l if e["status"]==429)
 print(f"W1 UPDATE of 20 products at --rps 5: {ms/1000:.2f} s, {len(puts)} PUTs + {len(l)-len(puts)} GETs, {n429} 429s")' "$ms"
+fi
+
+if [ "$which" = all ] || [ "$which" = p3 ]; then
+  start_sandbox "$BIN" --rps 5 --latency-ms 50 --orders 1000; PIDS+=("$SANDBOX_PID")
+  P3_URL=$SANDBOX_URL
+  server p3 "$P3_URL" 5
+  # A second token on the same shop: a budget of its own.
+  TOKEN2=$("$BIN" token --ttl-secs 86399)
+  q <<SQL
+CREATE SERVER p3b FOREIGN DATA WRAPPER cyberbiz_fdw OPTIONS (api_url '$P3_URL', requests_per_second '5');
+CREATE USER MAPPING FOR CURRENT_USER SERVER p3b OPTIONS (api_token '$TOKEN2');
+CREATE SCHEMA p3b;
+IMPORT FOREIGN SCHEMA cyberbiz LIMIT TO (orders) FROM SERVER p3b INTO p3b;
+SQL
+  ID=$(echo "SELECT id FROM p3.orders LIMIT 1" | q)
+  python3 - "$DB" "$P3_URL" "$ID" <<'PY'
+import json, subprocess, sys, threading, time, urllib.request
+db, url, oid = sys.argv[1], sys.argv[2], sys.argv[3]
+def psql(sql):
+    out = subprocess.run(["su", "postgres", "-c", f"cd / && psql -X -q -At -d {db}"], input=sql, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit(out.stderr)
+    return out.stdout.strip()
+def log():
+    return json.load(urllib.request.urlopen(f"{url}/__sandbox/requests"))
+def clear():
+    urllib.request.urlopen(urllib.request.Request(f"{url}/__sandbox/requests", method="DELETE"))
+def scans(n, tables=("p3.orders",)):
+    clear()
+    results = []
+    def one(t):
+        t0 = time.monotonic(); rows = int(psql(f"SELECT count(*) FROM {t}")); results.append((rows, time.monotonic() - t0))
+    threads = [threading.Thread(target=one, args=(tables[i % len(tables)],)) for i in range(n)]
+    t0 = time.monotonic()
+    for t in threads: t.start()
+    for t in threads: t.join()
+    wall = time.monotonic() - t0
+    l = log()
+    return sum(r for r, _ in results), wall, len(l), sum(1 for e in l if e["status"] == 429), results
+for n in (4, 16):
+    rows, wall, reqs, n429, _ = scans(n)
+    print(f"P3 {n} concurrent full scans of 1,000 orders on one token: {rows:,} rows in {wall:.1f} s = {rows/wall:.1f} rows/s = {rows/wall/250*100:.1f}% of 250; {reqs} requests, {n429} 429s")
+# Lookups while 16 scans run.
+latencies = []
+def lookups():
+    time.sleep(3)
+    for _ in range(20):
+        t0 = time.monotonic(); psql(f"SELECT count(*) FROM p3.orders WHERE id = {oid}"); latencies.append(time.monotonic() - t0)
+        time.sleep(0.3)
+th = threading.Thread(target=lookups); th.start()
+rows, wall, reqs, n429, _ = scans(16)
+th.join()
+latencies.sort()
+p50, p95 = latencies[len(latencies) // 2], latencies[int(len(latencies) * 0.95) - 1]
+print(f"P3 single-row lookup while 16 scans run (20 tries, each a new session): p50 {p50:.2f} s, p95 {p95:.2f} s, max {latencies[-1]:.2f} s; scans {rows:,} rows in {wall:.1f} s, {n429} 429s")
+rows, wall, reqs, n429, results = scans(2, ("p3.orders", "p3b.orders"))
+print(f"P3 two tokens scanning at once: {', '.join(f'{r:,} rows in {s:.1f} s ({r/s:.0f} rows/s)' for r, s in results)}; {n429} 429s")
+PY
 fi
 
 if [ "$which" = all ] || [ "$which" = p4 ]; then

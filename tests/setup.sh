@@ -53,16 +53,29 @@ ensure_cluster() {
   fi
 }
 
+# Stops the Debian cluster if it runs: a preloaded library is mapped by every process of it, and
+# installing over the file (cargo pgrx install and test write it in place) would crash them.
+stop_cluster() {
+  if pg_lsclusters -h 2>/dev/null | awk '$1==15 && $2=="main" {print $4}' | grep -q online; then
+    pg_ctlcluster 15 main stop
+  fi
+}
+
 # Builds (release) and installs the extension into Debian's PostgreSQL 15, then restarts the
 # cluster so backends load the new library.
 install_extension() {
   log "building and installing cyberbiz_fdw (release)"
+  stop_cluster
   (cd "$REPO_ROOT" && cargo pgrx install --release --pg-config "$PG_CONFIG" >/dev/null)
   # The install scripts of earlier releases (cargo pgrx installs the current one and the
   # upgrade scripts), so that CREATE EXTENSION cyberbiz_fdw VERSION '0.1.0' works, as on a
   # machine that had 0.1.0 installed.
   install -m 644 "$REPO_ROOT"/sql/cyberbiz_fdw--*.sql "$("$PG_CONFIG" --sharedir)/extension/"
   ensure_cluster
+  # One request budget per API token for the whole cluster (shared memory needs the preload).
+  if [ "$(psql_pg -d postgres -Atc "\"SHOW shared_preload_libraries\"")" != cyberbiz_fdw ]; then
+    psql_pg -d postgres -c "\"ALTER SYSTEM SET shared_preload_libraries = 'cyberbiz_fdw'\""
+  fi
   pg_ctlcluster 15 main restart
 }
 

@@ -25,6 +25,8 @@ if [ "$part" = all ] || [ "$part" = pgtest ]; then
   log "2/3 unit tests and pg_tests (PostgreSQL 15, as the postgres user)"
   PGDATA_TEST=$(mktemp -d)
   chown postgres:postgres "$PGDATA_TEST"
+  # cargo pgrx test installs its build over the library a preloaded Debian cluster has mapped.
+  stop_cluster
   cargo pgrx test pg15 --runas postgres --pgdata "$PGDATA_TEST"
   rm -rf "$PGDATA_TEST"
 fi
@@ -69,13 +71,25 @@ HOOKS_PID=$SANDBOX_PID
 psql_pg -d postgres -c "\"ALTER DATABASE $DB SET cyberbiz_test.hooks_url = '$SANDBOX_URL'\""
 trap 'kill $MAIN_PID $SLOW_PID $HOOKS_PID $RECV_PID 2>/dev/null || true; pkill -f "$PGWORK/cyberbiz-sandbox receive" 2>/dev/null || true' EXIT
 OUT=$(mktemp -d)
-chown postgres:postgres "$OUT"
+mkdir -p "$OUT/fallback"
+chown -R postgres:postgres "$OUT"
 TESTS=$(cd tests/pg_regress/sql && ls *.sql | sed 's/\.sql$//' | sort | tr '\n' ' ')
+# The fallback without shared_preload_libraries runs on a server of its own (pg_regress's
+# temporary instance), after the main goldens.
 if ! (cd "$PGWORK" && su postgres -c "/usr/lib/postgresql/15/lib/pgxs/src/test/regress/pg_regress \
       --bindir=/usr/lib/postgresql/15/bin --use-existing --dbname=$DB \
       --inputdir=$PGWORK/pg_regress --outputdir=$OUT $TESTS"); then
   cat "$OUT/regression.diffs" >&2 || true
   echo "pg_regress results: $OUT/results" >&2
+  exit 1
+fi
+FALLBACK_OUT="$OUT/fallback"
+if ! (cd "$PGWORK" && su postgres -c "CYBERBIZ_TEST_API_URL=$MAIN_URL CYBERBIZ_TEST_API_TOKEN=$TOKEN \
+      /usr/lib/postgresql/15/lib/pgxs/src/test/regress/pg_regress --bindir=/usr/lib/postgresql/15/bin \
+      --temp-instance=$PGWORK/fallback-instance --port=54329 --inputdir=$PGWORK/pg_regress/fallback \
+      --outputdir=$FALLBACK_OUT fallback"); then
+  cat "$FALLBACK_OUT/regression.diffs" >&2 || true
+  echo "pg_regress results: $FALLBACK_OUT/results" >&2
   exit 1
 fi
 

@@ -1,6 +1,7 @@
 //! Executor callbacks and EXPLAIN: a scan evaluates its pushed values, plans its requests,
 //! pulls pages from the pump, decodes rows into slots, and reports what it sent.
 
+use super::activity::Progress;
 use super::datum::{build_columns, datum_values, store_row, zone_for, PgColumn};
 use super::private::{self, QualSpec};
 use super::quals::const_values;
@@ -8,7 +9,7 @@ use super::table::{api_token, check_as_user, table_info, TableInfo};
 use super::{attach_state, interrupt_pending, wait, OrRaise};
 use crate::decode::{self, Cell, ColumnSpec, Row, Source, Zone};
 use crate::error::FdwError;
-use crate::http::{Client, Settings, Stats};
+use crate::http::{Client, Stats};
 use crate::options::TableSource;
 use crate::plan::{self, Limits, Qual, Query, RequestPlan, ScanPlan};
 use crate::pump::{self, Pump};
@@ -54,6 +55,8 @@ struct ScanState {
     first_total: Option<u64>,
     last_total: Option<u64>,
     econtext: *mut pg_sys::ExprContext,
+    /// Live progress of the running requests (the activity view, NOTICEs).
+    progress: Option<Progress>,
 }
 
 impl ScanState {
@@ -108,6 +111,7 @@ extern "C-unwind" fn begin_foreign_scan(node: *mut pg_sys::ForeignScanState, efl
             first_total: None,
             last_total: None,
             econtext: (*node).ss.ps.ps_ExprContext,
+            progress: None,
         };
         attach_state(&mut (*node).fdw_state, st);
     }
@@ -145,7 +149,7 @@ fn plan_now(st: &mut ScanState) -> ScanPlan {
 /// Plans the requests and starts the pump that fetches them.
 fn start(st: &mut ScanState) {
     let p = plan_now(st);
-    let settings = Settings::for_server(&st.info.server);
+    let settings = super::shared::settings(&st.info.server, &st.info.server_name);
     let scope = match &st.info.source {
         TableSource::Resource(r) => r.read_scope(),
         TableSource::Endpoint(_) => None,
@@ -153,6 +157,7 @@ fn start(st: &mut ScanState) {
     let mut client = Client::new(settings, st.token.clone().unwrap_or_default(), st.info.name.clone(), scope).or_raise();
     client.stats = st.stats.clone();
     st.pump = Some(pump::start(Arc::new(client), p.request.clone()));
+    st.progress = Some(Progress::start(&st.info.name, &p.request));
     st.plan = Some(p);
 }
 
@@ -178,6 +183,7 @@ fn next_row(st: &mut ScanState) -> Option<Row> {
         };
         let Some(page) = page else {
             st.pump = None;
+            st.progress = None;
             return None;
         };
         if let Some(t) = page.total {
@@ -186,6 +192,9 @@ fn next_row(st: &mut ScanState) -> Option<Row> {
         }
         if let Some(plan) = &st.plan {
             let rows = decode::rows(&page.body, &plan.shape).map_err(|e| FdwError::BadBody { request: plan.request.describe(), detail: e.0 }).or_raise();
+            if let Some(p) = st.progress.as_mut() {
+                p.page(&plan.request, rows.len(), page.total, &st.stats);
+            }
             st.rows.extend(rows);
         }
     }
@@ -212,6 +221,7 @@ extern "C-unwind" fn rescan_foreign_scan(node: *mut pg_sys::ForeignScanState) {
     let st = unsafe { state(node) };
     warn_if_shifted(st);
     st.pump = None;
+    st.progress = None;
     st.plan = None;
     st.rows.clear();
     st.seen.clear();
@@ -242,6 +252,7 @@ extern "C-unwind" fn end_foreign_scan(node: *mut pg_sys::ForeignScanState) {
     };
     warn_if_shifted(st);
     st.pump = None;
+    st.progress = None;
 }
 
 /// # Safety

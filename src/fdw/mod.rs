@@ -8,6 +8,7 @@
 //! - `modify.rs`: INSERT/UPDATE/DELETE; `import.rs`: IMPORT FOREIGN SCHEMA;
 //! - `webhook.rs`: the SQL functions webhook ingestion calls.
 
+mod activity;
 mod datum;
 mod exec;
 mod import;
@@ -15,10 +16,17 @@ mod modify;
 mod paths;
 mod private;
 mod quals;
+mod shared;
 mod table;
 mod webhook;
 
 pub(crate) use table::TableInfo;
+
+/// For `_PG_init`: the shared request budgets, when preloaded.
+pub fn shared_init() {
+    shared::init();
+    activity::init();
+}
 
 use crate::error::{FdwError, SqlState};
 use crate::options::{self, OptionTarget};

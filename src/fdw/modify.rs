@@ -11,7 +11,7 @@ use super::{attach_state, cstr, node_string, raise, string_node, wait_for, OrRai
 use crate::catalog::Resource;
 use crate::decode::{self, ColumnSpec, Row, Shape, Source, Zone};
 use crate::error::FdwError;
-use crate::http::{Client, Settings, Stats};
+use crate::http::{Client, Stats};
 use crate::options::TableSource;
 use crate::write::{self, Verb, WriteColumn};
 use pgrx::pg_sys;
@@ -173,7 +173,7 @@ extern "C-unwind" fn begin_foreign_modify(
         let client = if explain_only {
             None
         } else {
-            let settings = Settings::for_server(&info.server);
+            let settings = super::shared::settings(&info.server, &info.server_name);
             Some(Client::new(settings, api_token(&info), info.name.clone(), resource.write_scope()).or_raise())
         };
         let (specs, columns) = build_columns(rel, &info);

@@ -7,7 +7,7 @@ use super::private::{self, QualSpec, ScanPrivate};
 use super::quals::{const_values, key_columns, strip_relabel, QualExpr, ScanRel};
 use super::table::{api_token, table_info, TableInfo};
 use super::{attach_state, wait_for, OrRaise};
-use crate::http::{Client, Settings};
+use crate::http::Client;
 use crate::limiter;
 use crate::plan::{self, Limits, Op, Qual, Query, RequestPlan};
 use pgrx::pg_sys;
@@ -68,7 +68,7 @@ fn remote_total(info: &TableInfo, request: &RequestPlan) -> Option<f64> {
             return Some(*n);
         }
     }
-    let client = Client::new(Settings::for_server(&info.server), api_token(info), info.name.clone(), None).or_raise();
+    let client = Client::new(super::shared::settings(&info.server, &info.server_name), api_token(info), info.name.clone(), None).or_raise();
     let reply = wait_for(client.get(&path), None).or_raise();
     let total = reply.total? as f64;
     if let Ok(mut c) = CACHE.lock() {

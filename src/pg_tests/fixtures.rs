@@ -52,9 +52,16 @@ pub(crate) fn error_of(sql: &str) -> Option<(String, String)> {
     .execute()
 }
 
+/// The NOTICEs another session received.
+pub(crate) type Notices = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+
 /// Runs `f` on a thread of its own that blocks every signal (signals sent to this backend
-/// must reach its main thread) and talks to the test server like another session would.
-pub(crate) fn other_session<T: Send + 'static>(f: impl FnOnce(&mut postgres::Client) -> T + Send + 'static) -> std::thread::JoinHandle<T> {
+/// must reach its main thread) and talks to the test server like another session would; the
+/// session's NOTICEs are collected in `notices`.
+pub(crate) fn other_session_noting<T: Send + 'static>(
+    notices: Notices,
+    f: impl FnOnce(&mut postgres::Client) -> T + Send + 'static,
+) -> std::thread::JoinHandle<T> {
     let port = Spi::get_one::<String>("SELECT current_setting('port')").unwrap().unwrap();
     let user = Spi::get_one::<String>("SELECT current_user::text").unwrap().unwrap();
     let db = Spi::get_one::<String>("SELECT current_database()::text").unwrap().unwrap();
@@ -67,10 +74,17 @@ pub(crate) fn other_session<T: Send + 'static>(f: impl FnOnce(&mut postgres::Cli
         libc::sigfillset(&mut all);
         libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
         let h = std::thread::spawn(move || {
-            let mut c = postgres::Client::connect(&conninfo, postgres::NoTls).expect("connect as another session");
+            let mut config: postgres::Config = conninfo.parse().expect("a connection string");
+            config.notice_callback(move |n| notices.lock().unwrap().push(n.message().to_string()));
+            let mut c = config.connect(postgres::NoTls).expect("connect as another session");
             f(&mut c)
         });
         libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
         h
     }
+}
+
+/// `other_session_noting`, ignoring NOTICEs.
+pub(crate) fn other_session<T: Send + 'static>(f: impl FnOnce(&mut postgres::Client) -> T + Send + 'static) -> std::thread::JoinHandle<T> {
+    other_session_noting(Notices::default(), f)
 }

@@ -54,6 +54,8 @@ fn start_all() -> Vec<Background> {
         ("slow", Config { latency_ms: 20_000, ..base.clone() }),
         ("sluggish", Config { latency_ms: 1500, ..base.clone() }),
         ("paced", Config { rps: 5, latency_ms: 50, ..base.clone() }),
+        ("shared", Config { rps: 5, latency_ms: 50, ..base.clone() }),
+        ("progress", Config { rps: 5, latency_ms: 50, ..base.clone() }),
     ];
     let mut lines = Vec::new();
     let mut keep = Vec::new();
@@ -86,5 +88,7 @@ fn start_all() -> Vec<Background> {
 
 #[must_use]
 pub fn postgresql_conf_options() -> Vec<&'static str> {
-    vec![]
+    // One request budget per token for the whole cluster (the fallback without it is tested by
+    // pg_regress's `fallback`, on a server of its own).
+    vec!["shared_preload_libraries = 'cyberbiz_fdw'"]
 }

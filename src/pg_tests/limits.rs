@@ -135,4 +135,67 @@ mod tests {
         let (_, msg) = error_of("SELECT count(*) FROM cv.orders").unwrap();
         assert!(msg.contains("user mapping not found"), "the superuser itself has no mapping: {msg}");
     }
+
+    /// Four sessions scan one token's shop at once: together they stay within the platform's
+    /// 5 requests per second (the sandbox, like the platform, answers 429 above it), because
+    /// every backend takes its sends from the token's one budget in shared memory.
+    #[pg_test]
+    fn concurrent_sessions_share_one_budget_per_token() {
+        assert_eq!(Spi::get_one::<bool>("SELECT cyberbiz_fdw_shared_budgets()").unwrap(), Some(true), "the test server preloads the library");
+        clear_log("shared");
+        let sessions: Vec<_> = (0..4)
+            .map(|i| {
+                let (url, tok) = (fixture("shared"), fixture("token"));
+                other_session(move |c| {
+                    let mut tx = c.transaction().unwrap();
+                    tx.batch_execute(&format!(
+                        "CREATE SERVER sb{i} FOREIGN DATA WRAPPER cyberbiz_fdw OPTIONS (api_url '{url}', page_size '10');
+                         CREATE USER MAPPING FOR CURRENT_USER SERVER sb{i} OPTIONS (api_token '{tok}');
+                         CREATE FOREIGN TABLE sb{i}_customers (id bigint) SERVER sb{i} OPTIONS (resource 'customers')"
+                    ))
+                    .unwrap();
+                    let n: i64 = tx.query_one(&format!("SELECT count(*) FROM sb{i}_customers"), &[]).unwrap().get(0);
+                    let budgets: i64 =
+                        tx.query_one("SELECT count(*) FROM cyberbiz_fdw_budgets() WHERE server LIKE 'sb_' AND requests > 0", &[]).unwrap().get(0);
+                    tx.rollback().unwrap();
+                    (n, budgets)
+                })
+            })
+            .collect();
+        for s in sessions {
+            assert_eq!(s.join().unwrap(), (120, 1), "every session read every row, through one budget");
+        }
+        let log = request_log("shared");
+        assert_eq!(log.len(), 48, "12 pages per session, no retry");
+        assert_eq!(log.iter().filter(|e| e["status"] == 429).count(), 0, "no 429: one budget for the token");
+    }
+
+    /// A long scan shows in cyberbiz_stat_activity while it runs (pages done of total, rows,
+    /// requests) and, with cyberbiz.progress_interval set, tells its progress in NOTICEs.
+    #[pg_test]
+    fn long_scans_show_their_progress() {
+        let (url, tok) = (fixture("progress"), fixture("token"));
+        let notices = Notices::default();
+        let scan = other_session_noting(notices.clone(), move |c| {
+            let mut tx = c.transaction().unwrap();
+            tx.batch_execute(&format!(
+                "SET LOCAL cyberbiz.progress_interval = 1;
+                 CREATE SERVER pr FOREIGN DATA WRAPPER cyberbiz_fdw OPTIONS (api_url '{url}', page_size '10');
+                 CREATE USER MAPPING FOR CURRENT_USER SERVER pr OPTIONS (api_token '{tok}');
+                 CREATE FOREIGN TABLE pr_orders (id bigint) SERVER pr OPTIONS (resource 'orders')"
+            ))
+            .unwrap();
+            let n: i64 = tx.query_one("SELECT count(*) FROM pr_orders", &[]).unwrap().get(0);
+            tx.rollback().unwrap();
+            n
+        });
+        std::thread::sleep(std::time::Duration::from_millis(2500));
+        let seen = Spi::get_one::<String>("SELECT pages_done || ' of ' || pages_total || ', ' || rows || ' rows, ' || (estimated_finish > started) FROM cyberbiz_stat_activity WHERE table_name = 'pr_orders'").unwrap();
+        assert_eq!(scan.join().unwrap(), 250);
+        let seen = seen.expect("the running scan is in the view");
+        assert!(seen.contains(" of 25, ") && seen.ends_with(" rows, true") && !seen.starts_with("0 of"), "{seen}");
+        let notices = notices.lock().unwrap().clone();
+        assert!(notices.iter().any(|n| n.starts_with("pr_orders: page ") && n.contains(" of 25, ") && n.ends_with(" s left")), "{notices:?}");
+        assert_eq!(Spi::get_one::<i64>("SELECT count(*) FROM cyberbiz_stat_activity WHERE table_name = 'pr_orders'").unwrap(), Some(0), "gone when done");
+    }
 }

@@ -1,0 +1,150 @@
+//! Live progress of scans: each scan's entry in the shared activity table (when preloaded),
+//! the `cyberbiz_stat_activity` view over it, and the progress NOTICEs that the GUC
+//! `cyberbiz.progress_interval` turns on (every N seconds of a long scan).
+
+use crate::plan::{effective_page_size, RequestPlan};
+use crate::progress::{self, Activities, Claim, Counts};
+use pgrx::prelude::*;
+use pgrx::{pg_shmem_init, pg_sys, GucContext, GucFlags, GucRegistry, GucSetting, PGRXSharedMemory, PgAtomic};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+// SAFETY: Activities is repr(C) and made of atomics only (no pointers, no heap), so it means
+// the same in every process that maps the segment, and every access is an atomic operation.
+unsafe impl PGRXSharedMemory for Activities {}
+
+// SAFETY: the name is ours alone.
+static ACTIVITY: PgAtomic<Activities> = unsafe { PgAtomic::new(c"cyberbiz_fdw activity") };
+static PRELOADED: AtomicBool = AtomicBool::new(false);
+/// Seconds between progress NOTICEs of a long scan; 0 (the default) for none.
+static PROGRESS_INTERVAL: GucSetting<i32> = GucSetting::<i32>::new(0);
+
+/// Called from `_PG_init`: the GUC, and the activity table's shared memory when preloading.
+pub(crate) fn init() {
+    GucRegistry::define_int_guc(
+        c"cyberbiz.progress_interval",
+        c"Seconds between NOTICEs reporting a CYBERBIZ scan's progress (0: none).",
+        c"Long scans then say, every N seconds: orders: page 40 of 200, 2,000 rows, about 32 s left.",
+        &PROGRESS_INTERVAL,
+        0,
+        3600,
+        GucContext::Userset,
+        GucFlags::UNIT_S,
+    );
+    // SAFETY: a plain flag Postgres sets while it loads shared_preload_libraries.
+    if unsafe { pg_sys::process_shared_preload_libraries_in_progress } {
+        pg_shmem_init!(ACTIVITY = Activities::new());
+        PRELOADED.store(true, Ordering::Relaxed);
+    }
+}
+
+fn activities() -> Option<&'static Activities> {
+    PRELOADED.load(Ordering::Relaxed).then(|| ACTIVITY.get())
+}
+
+/// Whether process `pid` exists (entries of backends that died are hidden and reused).
+fn alive(pid: u32) -> bool {
+    // SAFETY: signal 0 only checks that the process exists and may be signalled.
+    unsafe { libc::kill(pid as libc::pid_t, 0) == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM) }
+}
+
+/// A scan's progress: published in the activity table, and told in NOTICEs when asked for.
+/// Dropping it (the scan ended, or an ERROR freed its state) frees the entry.
+pub(crate) struct Progress {
+    table: String,
+    claim: Option<Claim>,
+    started_ms: u64,
+    last_notice_ms: u64,
+    pages_total: Option<u64>,
+    counts: Counts,
+}
+
+impl Progress {
+    /// A scan of `table` starting the requests of `plan`.
+    pub(crate) fn start(table: &str, plan: &RequestPlan) -> Progress {
+        let now = progress::now_ms();
+        let claim = activities().and_then(|a| a.claim(std::process::id(), table, &plan.describe(), now, &alive));
+        let pages_total = match plan {
+            RequestPlan::PerKey { keys: Some(k), .. } => Some(k.len() as u64),
+            RequestPlan::Whole { .. } => Some(1),
+            _ => None,
+        };
+        Progress { table: table.to_string(), claim, started_ms: now, last_notice_ms: now, pages_total, counts: Counts { pages_total, ..Counts::default() } }
+    }
+
+    /// A page of `rows` rows arrived; `total` is the list's X-Total when it said one.
+    pub(crate) fn page(&mut self, plan: &RequestPlan, rows: usize, total: Option<u64>, stats: &crate::http::Stats) {
+        use crate::http::Stats as S;
+        if let (RequestPlan::List { page_size, cap, .. }, Some(t)) = (plan, total) {
+            let rows_wanted = cap.map_or(t, |c| c.min(t));
+            self.pages_total = Some(rows_wanted.div_ceil(effective_page_size(*page_size, *cap) as u64).max(1));
+        }
+        self.counts = Counts {
+            pages_done: self.counts.pages_done + 1,
+            pages_total: self.pages_total,
+            rows: self.counts.rows + rows as u64,
+            requests: S::get(&stats.requests),
+            throttled: S::get(&stats.throttled),
+            wait_us: S::get(&stats.limiter_wait_us),
+        };
+        if let (Some(a), Some(c)) = (activities(), self.claim) {
+            a.update(c, &self.counts);
+        }
+        let every = PROGRESS_INTERVAL.get();
+        let now = progress::now_ms();
+        if every > 0 && now.saturating_sub(self.last_notice_ms) >= every as u64 * 1000 {
+            self.last_notice_ms = now;
+            pgrx::notice!("{}", progress::message(&self.table, &self.counts, self.started_ms, now));
+        }
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        if let (Some(a), Some(c)) = (activities(), self.claim.take()) {
+            a.release(c);
+        }
+    }
+}
+
+/// One row per running CYBERBIZ scan of the cluster (when preloaded): the backend, the table,
+/// the request, pages done of total, rows, requests, 429s, limiter wait, start and estimated
+/// finish (unix milliseconds; the view shows timestamps).
+// pgrx reads the column names from this signature, so it cannot hide behind a type alias.
+#[allow(clippy::type_complexity)]
+#[pg_extern]
+fn cyberbiz_fdw_activity() -> TableIterator<
+    'static,
+    (
+        name!(pid, i32),
+        name!(table_name, String),
+        name!(request, String),
+        name!(pages_done, i64),
+        name!(pages_total, Option<i64>),
+        name!(rows, i64),
+        name!(requests, i64),
+        name!(throttled, i64),
+        name!(limiter_wait_ms, i64),
+        name!(started_ms, i64),
+        name!(finish_ms, Option<i64>),
+    ),
+> {
+    let rows = activities().map(|a| a.rows(progress::now_ms(), &alive)).unwrap_or_default();
+    TableIterator::new(rows.into_iter().map(|r| {
+        let c = r.counts;
+        (
+            r.pid as i32,
+            r.table,
+            r.request,
+            c.pages_done as i64,
+            c.pages_total.map(|t| t as i64),
+            c.rows as i64,
+            c.requests as i64,
+            c.throttled as i64,
+            (c.wait_us / 1000) as i64,
+            r.started_ms as i64,
+            r.finish_ms.map(|f| f as i64),
+        )
+    }))
+}
+
+extension_sql_file!("../../sql/activity.sql", name = "activity", requires = [cyberbiz_fdw_activity]);
