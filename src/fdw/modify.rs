@@ -289,6 +289,16 @@ unsafe fn row_id(st: &ModifyState, plan_slot: *mut pg_sys::TupleTableSlot, verb:
     }
 }
 
+/// The row an UPDATE or DELETE targets: its id, its parent's id (variants), and how errors name it.
+///
+/// # Safety
+/// `plan_slot` must be the plan slot of an UPDATE or DELETE.
+unsafe fn target(st: &ModifyState, plan_slot: *mut pg_sys::TupleTableSlot, verb: &str) -> (i64, Option<i64>, String) {
+    // SAFETY: forwarded from the caller.
+    let (id, parent) = unsafe { (row_id(st, plan_slot, verb), junk(plan_slot, st.parent)) };
+    (id, parent, format!("{} id {id}", st.info.name))
+}
+
 /// `{path}/{id}`, or a variant's `/v1/products/{product_id}/product_variants/{id}`.
 fn item_path(r: &Resource, id: i64, parent: Option<i64>) -> String {
     match (&r.parent, parent) {
@@ -359,10 +369,8 @@ extern "C-unwind" fn exec_foreign_update(
     // SAFETY: Postgres passes the result relation begun by begin_foreign_modify, the new row slot and the plan slot holding the junk columns.
     unsafe {
         let st = state(rinfo);
-        let id = row_id(st, plan_slot, "updated");
-        let parent = junk(plan_slot, st.parent);
+        let (id, parent, row) = target(st, plan_slot, "updated");
         all_attrs(slot);
-        let row = format!("{} id {id}", st.info.name);
         let mut fields = Vec::new();
         let mut raw = None;
         let mut actions = Vec::new();
@@ -408,9 +416,7 @@ extern "C-unwind" fn exec_foreign_delete(
     // SAFETY: Postgres passes the result relation begun by begin_foreign_modify, a slot with its descriptor and the plan slot holding the junk columns.
     unsafe {
         let st = state(rinfo);
-        let id = row_id(st, plan_slot, "deleted");
-        let parent = junk(plan_slot, st.parent);
-        let row = format!("{} id {id}", st.info.name);
+        let (id, parent, row) = target(st, plan_slot, "deleted");
         let reply = send(st, reqwest::Method::DELETE, &item_path(st.resource, id, parent), None, &row);
         st.written += 1;
         if !fill_slot(st, slot, &reply.body, parent) {
