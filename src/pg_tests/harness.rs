@@ -53,6 +53,7 @@ fn start_all() -> Vec<Background> {
         ("flaky", Config { fail_rate: 0.3, drop_rate: 0.2, seed: 3, ..base.clone() }),
         ("slow", Config { latency_ms: 20_000, ..base.clone() }),
         ("sluggish", Config { latency_ms: 1500, ..base.clone() }),
+        ("tardy", Config { latency_ms: 3000, ..base.clone() }),
         ("paced", Config { rps: 5, latency_ms: 50, ..base.clone() }),
         ("shared", Config { rps: 5, latency_ms: 50, ..base.clone() }),
         ("progress", Config { rps: 5, latency_ms: 50, ..base.clone() }),

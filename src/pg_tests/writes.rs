@@ -198,4 +198,28 @@ mod tests {
         let posts = request_log("sluggish").iter().filter(|e| e["method"] == "POST").count();
         assert_eq!(posts, 3, "one POST per row");
     }
+
+    /// A cancel (pg_cancel_backend, statement_timeout) while a POST is in flight: the statement
+    /// ends with the error saying the row may have been created (not a plain cancel that hides
+    /// it), and the POST, which the API received, was sent once.
+    #[pg_test]
+    fn a_cancel_during_a_post_says_the_row_may_exist() {
+        connect("w10", "tardy", "token", "requests_per_second '1000'");
+        clear_log("tardy");
+        let pid = Spi::get_one::<i32>("SELECT pg_backend_pid()").unwrap().unwrap();
+        let canceller = other_session(move |c| {
+            std::thread::sleep(std::time::Duration::from_millis(1000));
+            c.query_one("SELECT pg_cancel_backend($1)", &[&pid]).unwrap().get::<_, bool>(0)
+        });
+        let caught = error_of("INSERT INTO w10.products (title, raw) VALUES ('late', '{\"handle\": \"late\", \"published\": true, \"price\": 1}')");
+        // SAFETY: the test goes on inside the statement the cancel ended; in a session, the
+        // ERROR's recovery clears the flag.
+        unsafe { pgrx::pg_sys::QueryCancelPending = 0 };
+        assert!(canceller.join().unwrap(), "the cancel was sent");
+        let (code, msg) = caught.expect("the INSERT fails");
+        assert!(msg.contains("may have been created") && msg.contains("canceled while the request was in flight"), "{code}: {msg}");
+        std::thread::sleep(std::time::Duration::from_millis(3500));
+        let posts = request_log("tardy").iter().filter(|e| e["method"] == "POST").count();
+        assert_eq!(posts, 1, "the API got the POST once");
+    }
 }
