@@ -120,6 +120,15 @@ pub enum WebhookReason {
 }
 
 impl FdwError {
+    /// A POST that may have reached the API without an answer: the row may exist.
+    pub fn outcome_unknown(request: impl Into<String>, cause: impl Into<String>) -> FdwError {
+        FdwError::OutcomeUnknown {
+            request: request.into(),
+            cause: cause.into(),
+            hint: "Check with a SELECT whether the row exists before inserting it again.".into(),
+        }
+    }
+
     pub fn sqlstate(&self) -> SqlState {
         match self {
             FdwError::UnknownOption { .. } => SqlState::FdwInvalidOptionName,

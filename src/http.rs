@@ -34,22 +34,30 @@ fn block_signals() {
     unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &all, std::ptr::null_mut()) };
 }
 
+/// Runs `f` (which creates threads) with every signal blocked in this thread, so the threads it
+/// creates start with them blocked (threads inherit their creator's mask); then restores the
+/// mask. Postgres's signals must reach the backend's main thread, never a helper.
+pub fn with_signals_blocked<T>(f: impl FnOnce() -> T) -> T {
+    let all = all_signals();
+    // SAFETY: zeroed is a valid sigset_t to receive the old mask.
+    let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: changes only this thread's mask, restored below.
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old) };
+    let r = f();
+    // SAFETY: restores the mask saved above.
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
+    r
+}
+
 /// The backend's runtime: one worker thread runs request tasks while the main thread decodes
 /// rows; only the main thread ever touches Postgres, and only it receives signals (runtime
 /// threads, worker or blocking pool, are created with every signal blocked and block them again
 /// as they start).
 pub fn runtime() -> &'static tokio::runtime::Runtime {
     RUNTIME.get_or_init(|| {
-        let all = all_signals();
-        // SAFETY: zeroed is a valid sigset_t to receive the old mask.
-        let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
-        // SAFETY: threads inherit their creator's mask: block everything while the worker is
-        // created, then restore this thread's own mask.
-        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old) };
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).thread_name("cyberbiz-http").on_thread_start(block_signals).enable_all().build();
-        // SAFETY: restores the mask saved above.
-        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
-        rt.expect("tokio runtime")
+        let build =
+            || tokio::runtime::Builder::new_multi_thread().worker_threads(1).thread_name("cyberbiz-http").on_thread_start(block_signals).enable_all().build();
+        with_signals_blocked(build).expect("tokio runtime")
     })
 }
 
@@ -336,6 +344,27 @@ impl Client {
         self.get_paced(path_and_query).await
     }
 
+    /// A response's status, headers and body (counted in the stats). A redirect or a body over
+    /// max_response_bytes is an error at once; a body that broke off is `Err(cause)` inside,
+    /// for the caller to retry or report.
+    async fn received(&self, resp: reqwest::Response, request: &str) -> Result<(u16, reqwest::header::HeaderMap, Result<Bytes, String>), FdwError> {
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        if (300..400).contains(&status) {
+            return Err(redirected(request, status, &headers));
+        }
+        let limit = self.settings.max_response_bytes;
+        let body = match read_body(resp, limit).await {
+            Ok(b) => Ok(b),
+            Err(BodyFailure::TooLarge) => return Err(FdwError::ResponseTooLarge { request: request.to_string(), limit }),
+            Err(BodyFailure::Transport(cause)) => Err(cause),
+        };
+        if let Ok(b) = &body {
+            self.stats.bytes.fetch_add(b.len() as u64, Ordering::Relaxed);
+        }
+        Ok((status, headers, body))
+    }
+
     /// Waits for the next send this client may make. Cancel-safe: dropping the wait takes no
     /// send (and leaves the shared budget's queue).
     pub async fn acquire(&self) {
@@ -372,22 +401,16 @@ impl Client {
             let failure: FdwError;
             match sent {
                 Ok(resp) => {
-                    let status = resp.status().as_u16();
-                    let headers = resp.headers().clone();
-                    if (300..400).contains(&status) {
-                        return Err(redirected(&request, status, &headers));
-                    }
-                    let body = match read_body(resp, self.settings.max_response_bytes).await {
+                    let (status, headers, body) = self.received(resp, &request).await?;
+                    let body = match body {
                         Ok(b) => b,
-                        Err(BodyFailure::TooLarge) => return Err(FdwError::ResponseTooLarge { request, limit: self.settings.max_response_bytes }),
-                        Err(BodyFailure::Transport(cause)) => {
+                        Err(cause) => {
                             let failure = FdwError::Transport { request: request.clone(), attempts: attempt, cause };
                             let wait = backoff;
                             self.retry_or_fail(attempt, failure, wait, &mut backoff).await?;
                             continue;
                         }
                     };
-                    self.stats.bytes.fetch_add(body.len() as u64, Ordering::Relaxed);
                     match status {
                         200..=299 | 404 => {
                             return Ok(Reply { status, total: header_u64(&headers, "x-total"), total_pages: header_u64(&headers, "x-total-pages"), body })
@@ -439,20 +462,12 @@ impl Client {
             }
             let (wait, failure) = match rb.send().await {
                 Ok(resp) => {
-                    let status = resp.status().as_u16();
-                    let headers = resp.headers().clone();
-                    if (300..400).contains(&status) {
-                        return Err(redirected(&request, status, &headers));
-                    }
-                    let body = match read_body(resp, self.settings.max_response_bytes).await {
+                    let (status, headers, body) = self.received(resp, &request).await?;
+                    let body = match body {
                         Ok(b) => b,
-                        Err(BodyFailure::TooLarge) => return Err(FdwError::ResponseTooLarge { request, limit: self.settings.max_response_bytes }),
-                        Err(BodyFailure::Transport(cause)) if (200..300).contains(&status) => {
-                            return Err(FdwError::UnreadableAnswer { request, status, cause })
-                        }
-                        Err(BodyFailure::Transport(_)) => Bytes::new(),
+                        Err(cause) if (200..300).contains(&status) => return Err(FdwError::UnreadableAnswer { request, status, cause }),
+                        Err(_) => Bytes::new(),
                     };
-                    self.stats.bytes.fetch_add(body.len() as u64, Ordering::Relaxed);
                     match status {
                         200..=299 => return Ok(Reply { status, body, total: None, total_pages: None }),
                         401 | 403 => return Err(self.refused(status, request, &body)),
@@ -463,23 +478,11 @@ impl Client {
                         500..=599 if !is_post => {
                             (backoff, FdwError::RetriesExhausted { status, request: request.clone(), attempts: attempt, message: api_message(&body) })
                         }
-                        500..=599 => {
-                            return Err(FdwError::OutcomeUnknown {
-                                request,
-                                cause: format!("the API answered {status}: {}", api_message(&body)),
-                                hint: "Check with a SELECT whether the row exists before inserting it again.".into(),
-                            })
-                        }
+                        500..=599 => return Err(FdwError::outcome_unknown(request, format!("the API answered {status}: {}", api_message(&body)))),
                         _ => return Err(FdwError::Api { status, request, message: api_message(&body) }),
                     }
                 }
-                Err(e) if is_post && !e.is_connect() => {
-                    return Err(FdwError::OutcomeUnknown {
-                        request,
-                        cause: cause(&e),
-                        hint: "Check with a SELECT whether the row exists before inserting it again.".into(),
-                    })
-                }
+                Err(e) if is_post && !e.is_connect() => return Err(FdwError::outcome_unknown(request, cause(&e))),
                 Err(e) => (backoff, FdwError::Transport { request: request.clone(), attempts: attempt, cause: cause(&e) }),
             };
             self.retry_or_fail(attempt, failure, wait, &mut backoff).await?;

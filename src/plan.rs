@@ -210,6 +210,12 @@ pub struct Limits<'a> {
     pub zone: &'a dyn Zone,
 }
 
+impl<'a> Limits<'a> {
+    pub fn for_server(server: &crate::options::ServerOptions, zone: &'a dyn Zone) -> Limits<'a> {
+        Limits { page_size: server.page_size, max_keys: server.max_key_lookups, zone }
+    }
+}
+
 /// Inclusive whole-second bounds [lo, hi] that timestamps of second precision satisfy exactly
 /// when they satisfy the quals: `> t` is `>= floor(t) + 1`, `<= t` is `<= floor(t)`, and so on.
 /// The flag is false when some bound is unknown at plan time.

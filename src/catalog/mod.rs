@@ -155,26 +155,24 @@ impl Writes {
     /// What the action endpoints can do, for hints: `order_status can become cancelled, open
     /// or closed; financial_status any payment status`.
     pub fn actions_hint(&self) -> String {
-        let mut parts: Vec<(&str, Vec<&str>, Option<&str>)> = Vec::new();
+        let mut columns: Vec<&str> = Vec::new();
         for a in self.actions {
-            let i = match parts.iter().position(|p| p.0 == a.column) {
-                Some(i) => i,
-                None => {
-                    parts.push((a.column, vec![], None));
-                    parts.len() - 1
-                }
-            };
-            match a.values {
-                ActionValues::Listed(v) => parts[i].1.extend_from_slice(v),
-                ActionValues::Any { noun } => parts[i].2 = Some(noun),
+            if !columns.contains(&a.column) {
+                columns.push(a.column);
             }
         }
-        let say = |(col, vals, any): &(&str, Vec<&str>, Option<&str>)| match (any, vals.split_last()) {
-            (Some(noun), _) => format!("{col} any {noun}"),
-            (None, Some((last, rest))) if !rest.is_empty() => format!("{col} can become {} or {last}", rest.join(", ")),
-            (None, _) => format!("{col} can become {}", vals.join("")),
+        let say = |col: &&str| {
+            let of_col = || self.actions.iter().filter(move |a| a.column == *col);
+            if let Some(noun) = of_col().find_map(|a| if let ActionValues::Any { noun } = a.values { Some(noun) } else { None }) {
+                return format!("{col} any {noun}");
+            }
+            let values: Vec<&str> = of_col().flat_map(|a| if let ActionValues::Listed(v) = a.values { v.to_vec() } else { vec![] }).collect();
+            match values.split_last() {
+                Some((last, rest)) if !rest.is_empty() => format!("{col} can become {} or {last}", rest.join(", ")),
+                _ => format!("{col} can become {}", values.join("")),
+            }
         };
-        parts.iter().map(say).collect::<Vec<_>>().join("; ")
+        columns.iter().map(say).collect::<Vec<_>>().join("; ")
     }
 }
 

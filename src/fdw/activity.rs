@@ -1,24 +1,17 @@
-//! Live progress of scans: each scan's entry in the shared activity table (when preloaded),
+//! Live progress of scans: each scan's entry in the shared activity table (`shared.rs`),
 //! the `cyberbiz_stat_activity` view over it, and the progress NOTICEs that the GUC
 //! `cyberbiz.progress_interval` turns on (every N seconds of a long scan).
 
-use crate::plan::{effective_page_size, RequestPlan};
-use crate::progress::{self, Activities, Claim, Counts};
+use super::shared::activities;
+use crate::plan::RequestPlan;
+use crate::progress::{self, Claim, Counts};
 use pgrx::prelude::*;
-use pgrx::{pg_shmem_init, pg_sys, GucContext, GucFlags, GucRegistry, GucSetting, PGRXSharedMemory, PgAtomic};
-use std::sync::atomic::{AtomicBool, Ordering};
+use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting};
 
-// SAFETY: Activities is repr(C) and made of atomics only (no pointers, no heap), so it means
-// the same in every process that maps the segment, and every access is an atomic operation.
-unsafe impl PGRXSharedMemory for Activities {}
-
-// SAFETY: the name is ours alone.
-static ACTIVITY: PgAtomic<Activities> = unsafe { PgAtomic::new(c"cyberbiz_fdw activity") };
-static PRELOADED: AtomicBool = AtomicBool::new(false);
 /// Seconds between progress NOTICEs of a long scan; 0 (the default) for none.
 static PROGRESS_INTERVAL: GucSetting<i32> = GucSetting::<i32>::new(0);
 
-/// Called from `_PG_init`: the GUC, and the activity table's shared memory when preloading.
+/// Called from `_PG_init`: the GUC.
 pub(crate) fn init() {
     GucRegistry::define_int_guc(
         c"cyberbiz.progress_interval",
@@ -30,15 +23,6 @@ pub(crate) fn init() {
         GucContext::Userset,
         GucFlags::UNIT_S,
     );
-    // SAFETY: a plain flag Postgres sets while it loads shared_preload_libraries.
-    if unsafe { pg_sys::process_shared_preload_libraries_in_progress } {
-        pg_shmem_init!(ACTIVITY = Activities::new());
-        PRELOADED.store(true, Ordering::Relaxed);
-    }
-}
-
-fn activities() -> Option<&'static Activities> {
-    PRELOADED.load(Ordering::Relaxed).then(|| ACTIVITY.get())
 }
 
 /// Whether process `pid` exists (entries of backends that died are hidden and reused).
@@ -54,7 +38,6 @@ pub(crate) struct Progress {
     claim: Option<Claim>,
     started_ms: u64,
     last_notice_ms: u64,
-    pages_total: Option<u64>,
     counts: Counts,
 }
 
@@ -63,24 +46,22 @@ impl Progress {
     pub(crate) fn start(table: &str, plan: &RequestPlan) -> Progress {
         let now = progress::now_ms();
         let claim = activities().and_then(|a| a.claim(std::process::id(), table, &plan.describe(), now, &alive));
-        let pages_total = match plan {
-            RequestPlan::PerKey { keys: Some(k), .. } => Some(k.len() as u64),
-            RequestPlan::Whole { .. } => Some(1),
-            _ => None,
-        };
-        Progress { table: table.to_string(), claim, started_ms: now, last_notice_ms: now, pages_total, counts: Counts { pages_total, ..Counts::default() } }
+        // Requests known before the first answer: one per key, or the one request.
+        let pages_total = matches!(plan, RequestPlan::PerKey { keys: Some(_), .. } | RequestPlan::Whole { .. }).then(|| plan.requests(0.0) as u64);
+        Progress { table: table.to_string(), claim, started_ms: now, last_notice_ms: now, counts: Counts { pages_total, ..Counts::default() } }
     }
 
     /// A page of `rows` rows arrived; `total` is the list's X-Total when it said one.
     pub(crate) fn page(&mut self, plan: &RequestPlan, rows: usize, total: Option<u64>, stats: &crate::http::Stats) {
         use crate::http::Stats as S;
-        if let (RequestPlan::List { page_size, cap, .. }, Some(t)) = (plan, total) {
-            let rows_wanted = cap.map_or(t, |c| c.min(t));
-            self.pages_total = Some(rows_wanted.div_ceil(effective_page_size(*page_size, *cap) as u64).max(1));
-        }
+        // A list's pages, once X-Total says how many rows it has (up to a LIMIT's cap).
+        let pages_total = match (plan, total) {
+            (RequestPlan::List { .. }, Some(t)) => Some(plan.requests(t as f64) as u64),
+            _ => self.counts.pages_total,
+        };
         self.counts = Counts {
             pages_done: self.counts.pages_done + 1,
-            pages_total: self.pages_total,
+            pages_total,
             rows: self.counts.rows + rows as u64,
             requests: S::get(&stats.requests),
             throttled: S::get(&stats.throttled),

@@ -47,6 +47,9 @@ struct ScanState {
     local_only: usize,
     limit: Option<u64>,
     plan: Option<ScanPlan>,
+    /// Made by the first run and kept for rescans (a nested loop's inner side runs once per
+    /// outer row: one HTTP client, one connection pool, for all of them).
+    client: Option<Arc<Client>>,
     pump: Option<Pump>,
     rows: VecDeque<Row>,
     seen: HashSet<i64>,
@@ -62,7 +65,7 @@ struct ScanState {
 impl ScanState {
     /// Plans the requests for `quals` (the key expressions' values, in order).
     fn plan_for(&self, quals: Vec<Qual>) -> Result<ScanPlan, FdwError> {
-        let limits = Limits { page_size: self.info.server.page_size, max_keys: self.info.server.max_key_lookups, zone: self.zone.as_ref() };
+        let limits = Limits::for_server(&self.info.server, self.zone.as_ref());
         plan::plan_scan(&self.info.name, &self.info.source, &Query { quals, local_only: self.local_only, limit: self.limit }, &limits)
     }
 }
@@ -103,6 +106,7 @@ extern "C-unwind" fn begin_foreign_scan(node: *mut pg_sys::ForeignScanState, efl
             local_only: p.local_only,
             limit: p.limit,
             plan: None,
+            client: None,
             pump: None,
             rows: VecDeque::new(),
             seen: HashSet::new(),
@@ -146,9 +150,11 @@ fn plan_now(st: &mut ScanState) -> ScanPlan {
     st.plan_for(quals).or_raise()
 }
 
-/// Plans the requests and starts the pump that fetches them.
-fn start(st: &mut ScanState) {
-    let p = plan_now(st);
+/// The scan's HTTP client, made on first use.
+fn client(st: &mut ScanState) -> Arc<Client> {
+    if let Some(c) = &st.client {
+        return c.clone();
+    }
     let settings = super::shared::settings(&st.info.server, &st.info.server_name);
     let scope = match &st.info.source {
         TableSource::Resource(r) => r.read_scope(),
@@ -156,7 +162,13 @@ fn start(st: &mut ScanState) {
     };
     let mut client = Client::new(settings, st.token.clone().unwrap_or_default(), st.info.name.clone(), scope).or_raise();
     client.stats = st.stats.clone();
-    st.pump = Some(pump::start(Arc::new(client), p.request.clone()));
+    st.client.insert(Arc::new(client)).clone()
+}
+
+/// Plans the requests and starts the pump that fetches them.
+fn start(st: &mut ScanState) {
+    let p = plan_now(st);
+    st.pump = Some(pump::start(client(st), p.request.clone()));
     st.progress = Some(Progress::start(&st.info.name, &p.request));
     st.plan = Some(p);
 }

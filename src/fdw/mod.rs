@@ -22,7 +22,7 @@ mod webhook;
 
 pub(crate) use table::TableInfo;
 
-/// For `_PG_init`: the shared request budgets, when preloaded.
+/// For `_PG_init`: the shared memory (when preloaded) and the GUCs.
 pub fn shared_init() {
     shared::init();
     activity::init();
@@ -101,11 +101,7 @@ pub fn wait_for<T>(fut: impl std::future::Future<Output = Result<T, FdwError>>, 
             Err(FdwError::Interrupted) => {
                 if let Some((request, sent)) = post {
                     if cancel_pending() && sent() {
-                        return Err(FdwError::OutcomeUnknown {
-                            request: request.to_string(),
-                            cause: "the statement was canceled while the request was in flight".into(),
-                            hint: "Check with a SELECT whether the row exists before inserting it again.".into(),
-                        });
+                        return Err(FdwError::outcome_unknown(request, "the statement was canceled while the request was in flight"));
                     }
                 }
                 pgrx::check_for_interrupts!();

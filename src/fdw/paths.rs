@@ -109,7 +109,7 @@ fn request_cost(info: &TableInfo) -> f64 {
 /// Row estimate, start-up and total cost of a scan of `q`.
 fn estimate(info: &TableInfo, q: &Query) -> (f64, f64, f64) {
     let zone = zone_for(&info.server.time_zone);
-    let limits = Limits { page_size: info.server.page_size, max_keys: info.server.max_key_lookups, zone: zone.as_ref() };
+    let limits = Limits::for_server(&info.server, zone.as_ref());
     let base = info.rows.unwrap_or(match &info.source {
         crate::options::TableSource::Resource(r) => r.default_rows,
         crate::options::TableSource::Endpoint(_) => 100.0,

@@ -1,10 +1,12 @@
-//! The cluster-wide request budgets in Postgres's shared memory (when the library is in
-//! shared_preload_libraries), the fallback to per-backend pacing (with a WARNING once per
-//! backend), and the view of the budgets. The budget logic itself is `budget.rs`.
+//! Postgres's shared memory of the extension (when the library is in shared_preload_libraries):
+//! the cluster-wide request budgets and the table of running scans; the fallback to
+//! per-backend pacing (with a WARNING once per backend), and the view of the budgets. The
+//! logic itself is `budget.rs` and `progress.rs`.
 
 use crate::budget::{self, Budgets};
 use crate::http::Settings;
 use crate::options::ServerOptions;
+use crate::progress::Activities;
 use pgrx::prelude::*;
 use pgrx::{pg_shmem_init, pg_sys, PGRXSharedMemory, PgAtomic};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,17 +15,23 @@ use std::sync::atomic::{AtomicBool, Ordering};
 // same in every process that maps the segment, and every access is an atomic operation.
 unsafe impl PGRXSharedMemory for Budgets {}
 
-// SAFETY: the name is ours alone.
+// SAFETY: Activities is repr(C) and made of atomics only, like Budgets.
+unsafe impl PGRXSharedMemory for Activities {}
+
+// SAFETY: the names are ours alone.
 static BUDGETS: PgAtomic<Budgets> = unsafe { PgAtomic::new(c"cyberbiz_fdw budgets") };
+// SAFETY: as above.
+static ACTIVITY: PgAtomic<Activities> = unsafe { PgAtomic::new(c"cyberbiz_fdw activity") };
 /// Whether this library was preloaded (set in the postmaster, inherited by every backend).
 static PRELOADED: AtomicBool = AtomicBool::new(false);
 static WARNED: AtomicBool = AtomicBool::new(false);
 
-/// Called from `_PG_init`: asks for the budgets' shared memory when preloading.
+/// Called from `_PG_init`: asks for the shared memory when preloading.
 pub(crate) fn init() {
     // SAFETY: a plain flag Postgres sets while it loads shared_preload_libraries.
     if unsafe { pg_sys::process_shared_preload_libraries_in_progress } {
         pg_shmem_init!(BUDGETS = Budgets::new());
+        pg_shmem_init!(ACTIVITY = Activities::new());
         PRELOADED.store(true, Ordering::Relaxed);
     }
 }
@@ -31,6 +39,11 @@ pub(crate) fn init() {
 /// The cluster's budgets, or None when the library was not preloaded.
 pub(crate) fn budgets() -> Option<&'static Budgets> {
     PRELOADED.load(Ordering::Relaxed).then(|| BUDGETS.get())
+}
+
+/// The cluster's table of running scans, or None when the library was not preloaded.
+pub(crate) fn activities() -> Option<&'static Activities> {
+    PRELOADED.load(Ordering::Relaxed).then(|| ACTIVITY.get())
 }
 
 /// The HTTP settings of a server: its options, and the cluster's budgets when preloaded. Not

@@ -51,7 +51,7 @@ fn cyberbiz_fdw_verify_webhook(body: &str, signature: Option<&str>, server: &str
 /// The resource an event is about; raises 22023 for an event CYBERBIZ does not send.
 #[pg_extern(immutable, parallel_safe)]
 fn cyberbiz_fdw_webhook_resource(event: &str) -> &'static str {
-    match webhook::resource_of(event) {
+    match crate::catalog::webhook_kind(event) {
         Some(r) => r,
         None => raise(FdwError::WebhookRejected {
             message: format!("unknown CYBERBIZ webhook event \"{event}\""),

@@ -66,22 +66,15 @@ pub(crate) fn other_session_noting<T: Send + 'static>(
     let user = Spi::get_one::<String>("SELECT current_user::text").unwrap().unwrap();
     let db = Spi::get_one::<String>("SELECT current_database()::text").unwrap().unwrap();
     let conninfo = format!("host=localhost port={port} user={user} dbname={db}");
-    // SAFETY: blocks every signal in this thread while the helper is created (it inherits the
-    // mask), then restores the old mask; the helper never calls into Postgres.
-    unsafe {
-        let mut all: libc::sigset_t = std::mem::zeroed();
-        let mut old: libc::sigset_t = std::mem::zeroed();
-        libc::sigfillset(&mut all);
-        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
-        let h = std::thread::spawn(move || {
+    // The helper never calls into Postgres.
+    crate::http::with_signals_blocked(|| {
+        std::thread::spawn(move || {
             let mut config: postgres::Config = conninfo.parse().expect("a connection string");
             config.notice_callback(move |n| notices.lock().unwrap().push(n.message().to_string()));
             let mut c = config.connect(postgres::NoTls).expect("connect as another session");
             f(&mut c)
-        });
-        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
-        h
-    }
+        })
+    })
 }
 
 /// `other_session_noting`, ignoring NOTICEs.
