@@ -68,6 +68,8 @@ pub struct Slot {
 /// The table of budgets.
 #[repr(C)]
 pub struct Budgets {
+    /// Held while a slot is claimed, so two backends starting on one token at once claim one.
+    claim: AtomicU32,
     slots: [Slot; SLOTS],
 }
 
@@ -243,20 +245,37 @@ impl Slot {
 
 impl Budgets {
     pub const fn new() -> Budgets {
-        Budgets { slots: [const { Slot::new() }; SLOTS] }
+        Budgets { claim: AtomicU32::new(0), slots: [const { Slot::new() }; SLOTS] }
     }
 
     /// The budget of `key`, claimed on first use (a free slot, else the one idle longest, if
     /// idle for a minute); None when every slot is busy (the caller paces on its own then).
     /// `interval_ns` is the server's spacing (the slowest server on one token sets it).
     pub fn slot(&self, key: u64, interval_ns: u64, server: &str, now: u64) -> Option<&Slot> {
-        if let Some(s) = self.slots.iter().find(|s| s.key.load(Ordering::Acquire) == key) {
-            let _l = Locked::new(&s.lock);
-            if s.key.load(Ordering::Relaxed) == key {
-                s.interval_ns.fetch_max(interval_ns, Ordering::Relaxed);
-                return Some(s);
-            }
+        if let Some(s) = self.find(key, interval_ns) {
+            return Some(s);
         }
+        let _claiming = Locked::new(&self.claim);
+        if let Some(s) = self.find(key, interval_ns) {
+            return Some(s);
+        }
+        self.claim_idle(key, interval_ns, server, now)
+    }
+
+    /// The slot already holding `key`, its interval raised to `interval_ns` if that is slower.
+    fn find(&self, key: u64, interval_ns: u64) -> Option<&Slot> {
+        let s = self.slots.iter().find(|s| s.key.load(Ordering::Acquire) == key)?;
+        let _l = Locked::new(&s.lock);
+        if s.key.load(Ordering::Relaxed) != key {
+            return None;
+        }
+        s.interval_ns.fetch_max(interval_ns, Ordering::Relaxed);
+        Some(s)
+    }
+
+    /// Claims a free slot, or the one idle longest if idle for a minute, for `key`. Called with
+    /// the claim lock held.
+    fn claim_idle(&self, key: u64, interval_ns: u64, server: &str, now: u64) -> Option<&Slot> {
         let idle = |s: &Slot| s.key.load(Ordering::Relaxed) == 0 || now.saturating_sub(s.last_used_ns.load(Ordering::Relaxed)) > 60_000_000_000;
         for s in self.slots.iter().filter(|s| idle(s)) {
             let _l = Locked::new(&s.lock);
@@ -358,6 +377,29 @@ mod tests {
         assert_eq!(b.status(10 * MS)[0].waiting, 1);
         s.leave(&mut t);
         assert_eq!(b.status(10 * MS)[0].waiting, 0);
+    }
+
+    /// Backends starting on one token at the same moment all get the one budget: claiming is
+    /// serialized, so none claims a second slot for the same key (a second slot would double
+    /// the token's rate).
+    #[test]
+    fn simultaneous_first_uses_claim_one_slot() {
+        for round in 0..200u64 {
+            let b = Arc::new(Budgets::new());
+            let start = Arc::new(std::sync::Barrier::new(4));
+            let handles: Vec<_> = (0..4)
+                .map(|_| {
+                    let (b, start) = (b.clone(), start.clone());
+                    std::thread::spawn(move || {
+                        start.wait();
+                        b.slot(round + 1, MS, "shop", now_ns()).map(|s| s as *const Slot as usize)
+                    })
+                })
+                .collect();
+            let slots: std::collections::HashSet<_> = handles.into_iter().map(|h| h.join().unwrap().unwrap()).collect();
+            assert_eq!(slots.len(), 1, "round {round}: one slot for one key");
+            assert_eq!(b.status(now_ns()).len(), 1);
+        }
     }
 
     /// Threads standing in for backends: the sends of all of them together never come closer
