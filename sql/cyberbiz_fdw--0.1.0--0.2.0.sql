@@ -52,3 +52,432 @@ SELECT pid, table_name, request, pages_done, pages_total, rows, requests, thrott
        to_timestamp(started_ms / 1000.0) AS started, to_timestamp(finish_ms / 1000.0) AS estimated_finish
 FROM cyberbiz_fdw_activity();
 COMMENT ON VIEW cyberbiz_stat_activity IS 'Running CYBERBIZ scans (cluster-wide when cyberbiz_fdw is preloaded): table, request, pages done of total, rows, requests, 429s, limiter wait, estimated finish';
+
+-- 0.2.0: the local replica (sql/replica.sql), and webhooks applied to it.
+CREATE FUNCTION "cyberbiz_fdw_decode"(
+	"server" TEXT, /* & str */
+	"resource" TEXT, /* & str */
+	"object" jsonb /* JsonB */
+) RETURNS SETOF jsonb /* JsonB */
+STRICT STABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'cyberbiz_fdw_decode_wrapper';
+CREATE FUNCTION "cyberbiz_fdw_replica_tables"(
+	"tables" TEXT[] /* :: std :: option :: Option < Vec < String > > */
+) RETURNS TABLE (
+	"table_name" TEXT,  /* String */
+	"parent" TEXT,  /* Option < String > */
+	"incremental" bool,  /* bool */
+	"key" TEXT[]  /* Vec < String > */
+)
+IMMUTABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'cyberbiz_fdw_replica_tables_wrapper';
+CREATE FUNCTION "cyberbiz_fdw_replica_ddl"(
+	"resource" TEXT, /* & str */
+	"schema" TEXT /* & str */
+) RETURNS SETOF TEXT /* String */
+IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'cyberbiz_fdw_replica_ddl_wrapper';
+CREATE FUNCTION "cyberbiz_fdw_replica_source"(
+	"resource" TEXT, /* & str */
+	"source_schema" TEXT, /* & str */
+	"server" TEXT /* & str */
+) RETURNS TEXT /* String */
+IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'cyberbiz_fdw_replica_source_wrapper';
+CREATE FUNCTION "cyberbiz_fdw_replica_apply_sql"(
+	"resource" TEXT, /* & str */
+	"schema" TEXT, /* & str */
+	"whole" bool /* bool */
+) RETURNS TEXT /* String */
+IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'cyberbiz_fdw_replica_apply_sql_wrapper';
+
+-- The local replica: typed tables, one schema per server, filled by CALL cyberbiz_sync through
+-- the FDW and kept fresh by webhooks. The tables' DDL, the decoding of API objects into their
+-- rows and the statements applying them come from Rust (cyberbiz_fdw_replica_*,
+-- cyberbiz_fdw_decode), from the same catalog declarations as IMPORT FOREIGN SCHEMA.
+
+-- One replica per server: the schema of its tables, and the (private) schema of the foreign
+-- tables the sync reads through.
+CREATE TABLE cyberbiz_replicas (
+    server name PRIMARY KEY,
+    schema_name name NOT NULL UNIQUE,
+    source_schema name NOT NULL UNIQUE,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE cyberbiz_replicas IS 'CYBERBIZ servers replicated by cyberbiz_replicate, and the schema each is kept in';
+
+-- Where each replica table's sync stands. A child table (order_line_items) is synced with its
+-- parent; its row here records webhooks and errors only.
+CREATE TABLE cyberbiz_replica_state (
+    server name NOT NULL REFERENCES cyberbiz_replicas (server) ON UPDATE CASCADE ON DELETE CASCADE,
+    table_name text NOT NULL,
+    parent text,
+    -- Synced by updated_at ranges (else refreshed whole).
+    incremental boolean NOT NULL,
+    -- A first sync in progress: started then, has filled every updated_at >= full_done_from,
+    -- and asks for the next window of full_window below it.
+    full_started_at timestamptz,
+    full_done_from timestamptz,
+    full_window interval,
+    last_full_sync timestamptz,
+    last_incremental_sync timestamptz,
+    -- The replica holds every change the shop made before this (the start of the last sync
+    -- that completed).
+    fresh_as_of timestamptz,
+    -- The newest updated_at a sync applied; the next incremental sync asks from here, less an
+    -- overlap.
+    watermark timestamptz,
+    last_webhook_at timestamptz,
+    last_error text,
+    last_error_at timestamptz,
+    PRIMARY KEY (server, table_name)
+);
+COMMENT ON TABLE cyberbiz_replica_state IS 'Progress of cyberbiz_sync per replica table (resumable first syncs, incremental watermarks, errors)';
+
+SELECT pg_catalog.pg_extension_config_dump('cyberbiz_replicas', '');
+SELECT pg_catalog.pg_extension_config_dump('cyberbiz_replica_state', '');
+
+-- Creates (or completes) the replica of `server` in schema `into_schema`: one table per list
+-- resource with the columns, types and comments IMPORT FOREIGN SCHEMA gives, a primary key,
+-- indexes, and `_deleted_at` / `_synced_at`. Safe to run again, or for more tables. Returns
+-- the tables. Fill them with CALL cyberbiz_sync(server).
+CREATE FUNCTION cyberbiz_replicate(server name, into_schema name, tables text[] DEFAULT NULL) RETURNS SETOF text
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    rep cyberbiz_replicas;
+    srv oid;
+    t record;
+    stmt text;
+BEGIN
+    SELECT s.oid INTO srv FROM pg_foreign_server s JOIN pg_foreign_data_wrapper w ON w.oid = s.srvfdw
+    WHERE s.srvname = cyberbiz_replicate.server AND w.fdwname = 'cyberbiz_fdw';
+    IF srv IS NULL THEN
+        RAISE EXCEPTION 'there is no CYBERBIZ server "%"', server USING ERRCODE = '42704';
+    END IF;
+    SELECT * INTO rep FROM cyberbiz_replicas r WHERE r.server = cyberbiz_replicate.server;
+    IF rep.server IS NULL THEN
+        SELECT * INTO rep FROM cyberbiz_replicas r WHERE r.schema_name = into_schema;
+        IF rep.server IS NOT NULL THEN
+            RAISE EXCEPTION 'schema "%" already holds the replica of server "%"', into_schema, rep.server
+                USING ERRCODE = '42P06', HINT = 'One schema per server, so that two shops never share a row.';
+        END IF;
+        INSERT INTO cyberbiz_replicas (server, schema_name, source_schema)
+        VALUES (server, into_schema, 'cyberbiz_source_' || srv) RETURNING * INTO rep;
+    ELSIF rep.schema_name <> into_schema THEN
+        RAISE EXCEPTION 'server "%" is replicated into schema "%", not "%"', server, rep.schema_name, into_schema USING ERRCODE = '42P06';
+    END IF;
+    EXECUTE format('CREATE SCHEMA IF NOT EXISTS %I', rep.schema_name);
+    EXECUTE format('CREATE SCHEMA IF NOT EXISTS %I', rep.source_schema);
+    EXECUTE format('REVOKE ALL ON SCHEMA %I FROM PUBLIC', rep.source_schema);
+    FOR t IN SELECT * FROM cyberbiz_fdw_replica_tables(tables) LOOP
+        FOR stmt IN SELECT cyberbiz_fdw_replica_ddl(t.table_name, rep.schema_name) LOOP
+            EXECUTE stmt;
+        END LOOP;
+        IF t.parent IS NULL THEN
+            EXECUTE cyberbiz_fdw_replica_source(t.table_name, rep.source_schema, server);
+        END IF;
+        INSERT INTO cyberbiz_replica_state (server, table_name, parent, incremental)
+        VALUES (server, t.table_name, t.parent, t.incremental) ON CONFLICT DO NOTHING;
+        RETURN NEXT format('%I.%I', rep.schema_name, t.table_name);
+    END LOOP;
+END
+$fn$;
+
+-- The staging table of API objects being applied (this session's, emptied at commit).
+CREATE FUNCTION cyberbiz_replica_stage() RETURNS void LANGUAGE plpgsql AS $fn$
+BEGIN
+    IF to_regclass('pg_temp.cyberbiz_stage') IS NULL THEN
+        CREATE TEMP TABLE cyberbiz_stage (raw jsonb NOT NULL) ON COMMIT DELETE ROWS;
+    ELSE
+        TRUNCATE pg_temp.cyberbiz_stage;
+    END IF;
+END
+$fn$;
+
+-- One step of a sync: reads `table_name` of `server` through the FDW (rows with updated_at in
+-- [since, before) when given, else every row), applies them to the replica and its child
+-- tables (newest updated_at wins; `whole`: rows not seen are marked deleted). Returns rows
+-- fetched, rows written, the newest updated_at fetched and the requests made. Atomic: an error
+-- applies nothing.
+CREATE FUNCTION cyberbiz_replica_fetch(server name, table_name text, since timestamptz, before timestamptz, whole boolean,
+    OUT fetched bigint, OUT written bigint, OUT newest timestamptz)
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    rep cyberbiz_replicas;
+    cond text[] := '{}';
+BEGIN
+    SELECT * INTO STRICT rep FROM cyberbiz_replicas r WHERE r.server = cyberbiz_replica_fetch.server;
+    PERFORM cyberbiz_replica_stage();
+    IF since IS NOT NULL THEN
+        cond := cond || format('updated_at >= %L::timestamptz', since);
+    END IF;
+    IF before IS NOT NULL THEN
+        cond := cond || format('updated_at < %L::timestamptz', before);
+    END IF;
+    EXECUTE format('INSERT INTO pg_temp.cyberbiz_stage SELECT raw FROM %I.%I', rep.source_schema, table_name)
+        || CASE WHEN cond = '{}' THEN '' ELSE ' WHERE ' || array_to_string(cond, ' AND ') END;
+    GET DIAGNOSTICS fetched = ROW_COUNT;
+    EXECUTE cyberbiz_fdw_replica_apply_sql(table_name, rep.schema_name, whole) INTO written USING server;
+    EXECUTE format('SELECT max(x.updated_at) FROM pg_temp.cyberbiz_stage st, cyberbiz_fdw_decode($1, %L, st.raw) j, jsonb_populate_record(NULL::%I.%I, j) x',
+                   table_name, rep.schema_name, table_name)
+        INTO newest USING server;
+END
+$fn$;
+
+-- Whether the shop has rows of `table_name` updated before `before` (one request, LIMIT 1).
+CREATE FUNCTION cyberbiz_replica_any_before(server name, table_name text, before timestamptz) RETURNS boolean
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    rep cyberbiz_replicas;
+    found boolean;
+BEGIN
+    SELECT * INTO STRICT rep FROM cyberbiz_replicas r WHERE r.server = cyberbiz_replica_any_before.server;
+    EXECUTE format('SELECT EXISTS (SELECT 1 FROM %I.%I WHERE updated_at < %L::timestamptz LIMIT 1)', rep.source_schema, table_name, before) INTO found;
+    RETURN found;
+END
+$fn$;
+
+-- One committed step of a table's sync, recording where it got; returns whether the table's
+-- sync is complete. First syncs of incremental tables go back in windows of updated_at from
+-- the time they started (one transaction per window, so a cancelled or failed run resumes at
+-- the last window committed); later syncs ask for updated_at >= watermark - 2 minutes.
+CREATE FUNCTION cyberbiz_replica_step(server name, table_name text) RETURNS boolean
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    st cyberbiz_replica_state;
+    started timestamptz := clock_timestamp();
+    f record;
+    lower timestamptz;
+BEGIN
+    SELECT * INTO STRICT st FROM cyberbiz_replica_state s WHERE s.server = cyberbiz_replica_step.server AND s.table_name = cyberbiz_replica_step.table_name;
+    IF NOT st.incremental THEN
+        f := cyberbiz_replica_fetch(server, table_name, NULL, NULL, true);
+        UPDATE cyberbiz_replica_state s SET last_full_sync = started, last_incremental_sync = started, fresh_as_of = started, last_error = NULL
+        WHERE s.server = st.server AND s.table_name = st.table_name;
+        RETURN true;
+    END IF;
+    IF st.last_full_sync IS NOT NULL THEN
+        f := cyberbiz_replica_fetch(server, table_name, st.watermark - interval '2 minutes', NULL, false);
+        UPDATE cyberbiz_replica_state s SET last_incremental_sync = started, fresh_as_of = started, watermark = greatest(s.watermark, f.newest), last_error = NULL
+        WHERE s.server = st.server AND s.table_name = st.table_name;
+        RETURN true;
+    END IF;
+    IF st.full_started_at IS NULL THEN
+        -- The first window has no upper end: it takes every row updated since a day before now.
+        st.full_started_at := started;
+        st.full_window := interval '1 day';
+        lower := started - st.full_window;
+        f := cyberbiz_replica_fetch(server, table_name, lower, NULL, false);
+    ELSE
+        lower := st.full_done_from - st.full_window;
+        f := cyberbiz_replica_fetch(server, table_name, lower, st.full_done_from, false);
+    END IF;
+    IF f.fetched = 0 AND NOT cyberbiz_replica_any_before(server, table_name, lower) THEN
+        UPDATE cyberbiz_replica_state s SET last_full_sync = clock_timestamp(), fresh_as_of = st.full_started_at,
+            watermark = greatest(s.watermark, f.newest, st.full_started_at - interval '1 day'), full_started_at = NULL, full_done_from = NULL, full_window = NULL,
+            last_error = NULL
+        WHERE s.server = st.server AND s.table_name = st.table_name;
+        RETURN true;
+    END IF;
+    -- Windows widen while they come back small and narrow when large (about 2,500 to 10,000 rows).
+    UPDATE cyberbiz_replica_state s SET full_started_at = st.full_started_at, full_done_from = lower,
+        full_window = CASE WHEN f.fetched < 2500 THEN st.full_window * 2 WHEN f.fetched > 10000 THEN greatest(st.full_window / 2, interval '1 minute') ELSE st.full_window END,
+        watermark = greatest(s.watermark, f.newest), last_error = NULL
+    WHERE s.server = st.server AND s.table_name = st.table_name;
+    RETURN false;
+END
+$fn$;
+
+-- Syncs one table and its children, committing after every step. Errors are recorded in
+-- cyberbiz_replica_state (nothing of the failed step is applied) and returned in `error`.
+CREATE PROCEDURE cyberbiz_sync_table(server name, table_name text, INOUT error text DEFAULT NULL)
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    done boolean := false;
+BEGIN
+    error := NULL;
+    WHILE NOT done LOOP
+        BEGIN
+            done := cyberbiz_replica_step(server, table_name);
+        EXCEPTION WHEN others THEN
+            GET STACKED DIAGNOSTICS error = MESSAGE_TEXT;
+        END;
+        IF error IS NOT NULL THEN
+            UPDATE cyberbiz_replica_state s SET last_error = error, last_error_at = clock_timestamp()
+            WHERE s.server = cyberbiz_sync_table.server AND (s.table_name = cyberbiz_sync_table.table_name OR s.parent = cyberbiz_sync_table.table_name);
+            COMMIT;
+            RETURN;
+        END IF;
+        COMMIT;
+    END LOOP;
+END
+$fn$;
+
+-- Fills and refreshes the replica of `server` (every table, or `tables` and their parents and
+-- children): a first sync at full pace, resumable; later ones incremental where the API filters
+-- by updated_at, whole refreshes elsewhere. Commits as it goes, so CALL it outside a
+-- transaction block. Requests come from the token's budget, capped at the server option
+-- sync_requests_per_second when set. Raises at the end if any table failed (the others are
+-- synced; see cyberbiz_replica_status).
+CREATE PROCEDURE cyberbiz_sync(server name, tables text[] DEFAULT NULL)
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    todo text[];
+    t text;
+    err text;
+    failed text[] := '{}';
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM cyberbiz_replicas r WHERE r.server = cyberbiz_sync.server) THEN
+        RAISE EXCEPTION 'server "%" has no replica', server USING ERRCODE = '42704', HINT = 'Create it first: SELECT cyberbiz_replicate(''' || server || ''', ''<schema>'');';
+    END IF;
+    SELECT array_agg(s.table_name ORDER BY s.table_name) INTO todo
+    FROM cyberbiz_replica_state s
+    WHERE s.server = cyberbiz_sync.server AND s.parent IS NULL
+      AND (tables IS NULL OR s.table_name IN (SELECT coalesce(x.parent, x.table_name) FROM cyberbiz_fdw_replica_tables(tables) x));
+    FOREACH t IN ARRAY coalesce(todo, '{}') LOOP
+        err := NULL;
+        CALL cyberbiz_sync_table(server, t, err);
+        IF err IS NOT NULL THEN
+            failed := failed || format('%s: %s', t, err);
+        END IF;
+    END LOOP;
+    IF failed <> '{}' THEN
+        RAISE EXCEPTION 'cyberbiz_sync of server "%": % of % tables failed', server, cardinality(failed), cardinality(todo)
+            USING DETAIL = array_to_string(failed, E'\n'), HINT = 'The other tables are synced; SELECT * FROM cyberbiz_replica_status shows each table''s last error.';
+    END IF;
+END
+$fn$;
+
+-- Applies one accepted webhook payload of `kind` (cyberbiz_fdw_webhook_resource) to the
+-- replica of `server`, decoded as a sync decodes the same object. Returns whether a replica
+-- table of that kind exists.
+CREATE FUNCTION cyberbiz_replica_apply_event(server name, kind text, p jsonb) RETURNS boolean
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    rep cyberbiz_replicas;
+    base text := regexp_replace(kind, '_deleted$', '');
+    st cyberbiz_replica_state;
+BEGIN
+    SELECT * INTO rep FROM cyberbiz_replicas r WHERE r.server = cyberbiz_replica_apply_event.server;
+    SELECT * INTO st FROM cyberbiz_replica_state s WHERE s.server = cyberbiz_replica_apply_event.server AND s.table_name = base;
+    IF rep.server IS NULL OR st.table_name IS NULL THEN
+        RETURN false;
+    END IF;
+    IF kind LIKE '%\_deleted' AND st.parent IS NOT NULL THEN
+        EXECUTE format('DELETE FROM %I.%I WHERE id = $1', rep.schema_name, base) USING (p->>'id')::bigint;
+    ELSIF kind LIKE '%\_deleted' THEN
+        EXECUTE format('UPDATE %I.%I SET _deleted_at = coalesce($2, now()), _synced_at = now() WHERE id = $1 AND _deleted_at IS NULL', rep.schema_name, base)
+            USING (p->>'id')::bigint, cyberbiz_taipei(p->>'updated_at');
+    ELSE
+        PERFORM cyberbiz_replica_stage();
+        INSERT INTO pg_temp.cyberbiz_stage VALUES (p);
+        EXECUTE cyberbiz_fdw_replica_apply_sql(base, rep.schema_name, false) USING server;
+        TRUNCATE pg_temp.cyberbiz_stage;
+    END IF;
+    UPDATE cyberbiz_replica_state s SET last_webhook_at = now() WHERE s.server = st.server AND s.table_name = st.table_name;
+    RETURN true;
+END
+$fn$;
+
+-- Rows of a replica table: live, and marked deleted.
+CREATE FUNCTION cyberbiz_replica_rows(schema_name name, table_name text, OUT live bigint, OUT deleted bigint)
+LANGUAGE plpgsql STABLE AS $fn$
+BEGIN
+    IF to_regclass(format('%I.%I', schema_name, table_name)) IS NULL THEN
+        RETURN;
+    END IF;
+    EXECUTE format('SELECT count(*) FILTER (WHERE _deleted_at IS NULL), count(*) FILTER (WHERE _deleted_at IS NOT NULL) FROM %I.%I', schema_name, table_name)
+        INTO live, deleted;
+END
+$fn$;
+
+-- Per replica table: rows, last full and incremental sync, last webhook applied, how far
+-- behind the shop it may be, and the last error.
+CREATE VIEW cyberbiz_replica_status AS
+SELECT s.server, r.schema_name, s.table_name, n.live AS rows, n.deleted AS deleted_rows,
+       coalesce(p.last_full_sync, s.last_full_sync) AS last_full_sync,
+       coalesce(p.last_incremental_sync, s.last_incremental_sync) AS last_incremental_sync,
+       s.last_webhook_at,
+       CASE WHEN coalesce(p.full_started_at, s.full_started_at) IS NOT NULL THEN 'first sync in progress'
+            WHEN coalesce(p.last_full_sync, s.last_full_sync) IS NULL THEN 'never synced'
+            ELSE 'synced' END AS state,
+       now() - coalesce(p.fresh_as_of, s.fresh_as_of) AS lag,
+       coalesce(s.last_error, p.last_error) AS last_error,
+       greatest(s.last_error_at, p.last_error_at) AS last_error_at
+FROM cyberbiz_replica_state s
+JOIN cyberbiz_replicas r ON r.server = s.server
+LEFT JOIN cyberbiz_replica_state p ON p.server = s.server AND p.table_name = s.parent
+LEFT JOIN LATERAL cyberbiz_replica_rows(r.schema_name, s.table_name) n ON true;
+COMMENT ON VIEW cyberbiz_replica_status IS 'Per replica table: rows, syncs, webhooks, lag behind the shop, last error';
+
+CREATE OR REPLACE FUNCTION cyberbiz_ingest_webhook(body text, event text, signature text, shop_domain text DEFAULT NULL, server name DEFAULT NULL) RETURNS bigint
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    srv name := server;
+    n integer;
+    p jsonb;
+    kind text;
+    rid bigint;
+    upd timestamptz;
+    key text;
+    new_id bigint;
+BEGIN
+    IF body IS NULL OR event IS NULL THEN
+        RAISE EXCEPTION 'webhook body and event are required' USING ERRCODE = '22004';
+    END IF;
+    IF srv IS NULL THEN
+        SELECT min(s.srvname), count(*) INTO srv, n
+        FROM pg_foreign_server s JOIN pg_foreign_data_wrapper w ON w.oid = s.srvfdw
+        WHERE w.fdwname = 'cyberbiz_fdw'
+          AND EXISTS (SELECT 1 FROM unnest(s.srvoptions) o WHERE o = 'shop_domain=' || lower(cyberbiz_ingest_webhook.shop_domain));
+        IF n <> 1 THEN
+            SELECT min(s.srvname), count(*) INTO srv, n
+            FROM pg_foreign_server s JOIN pg_foreign_data_wrapper w ON w.oid = s.srvfdw WHERE w.fdwname = 'cyberbiz_fdw';
+            IF n <> 1 THEN
+                RAISE EXCEPTION 'cannot tell which CYBERBIZ server webhook from shop "%" belongs to (% servers)', cyberbiz_ingest_webhook.shop_domain, n
+                    USING ERRCODE = '28000', HINT = 'Set the server option shop_domain to the shop''s X-Cyberbiz-Domain, or pass server => ''name''.';
+            END IF;
+        END IF;
+    END IF;
+    PERFORM cyberbiz_fdw_verify_webhook(body, signature, srv);
+    kind := cyberbiz_fdw_webhook_resource(event);
+    BEGIN
+        p := body::jsonb;
+    EXCEPTION WHEN others THEN
+        RAISE EXCEPTION 'webhook body is not valid JSON: %', SQLERRM USING ERRCODE = '22P02';
+    END;
+    IF jsonb_typeof(p) <> 'object' THEN
+        RAISE EXCEPTION 'webhook body is a JSON %, not an object', jsonb_typeof(p) USING ERRCODE = '22023';
+    END IF;
+    IF jsonb_typeof(p->'id') = 'number' THEN
+        rid := (p->>'id')::bigint;
+    ELSIF kind <> 'app' THEN
+        RAISE EXCEPTION 'webhook payload for % has no numeric id', event USING ERRCODE = '22023';
+    END IF;
+    BEGIN
+        upd := cyberbiz_taipei(p->>'updated_at');
+    EXCEPTION WHEN others THEN
+        RAISE EXCEPTION 'webhook payload has an unreadable updated_at: %', p->>'updated_at' USING ERRCODE = '22007';
+    END;
+    key := event || '|' || coalesce(rid::text, md5(body)) || '|' || coalesce(p->>'updated_at', '');
+    INSERT INTO cyberbiz_webhook_events (event, shop_domain, server, resource, resource_id, resource_updated_at, payload, body, dedupe_key)
+    VALUES (event, cyberbiz_ingest_webhook.shop_domain, srv, kind, rid, upd, p, body, key)
+    ON CONFLICT (dedupe_key) DO NOTHING
+    RETURNING id INTO new_id;
+    IF new_id IS NULL THEN
+        SELECT e.id INTO new_id FROM cyberbiz_webhook_events e WHERE e.dedupe_key = key;
+        RETURN new_id;
+    END IF;
+    -- The server's replica when it has one (sql/replica.sql), else the 0.1.0 mirrors.
+    IF NOT cyberbiz_replica_apply_event(srv, kind, p) AND NOT EXISTS (SELECT 1 FROM cyberbiz_replicas r WHERE r.server = srv) THEN
+        PERFORM cyberbiz_mirror_apply(kind, p, event LIKE '%/create');
+    END IF;
+    RETURN new_id;
+END
+$fn$;

@@ -224,7 +224,10 @@ BEGIN
         SELECT e.id INTO new_id FROM cyberbiz_webhook_events e WHERE e.dedupe_key = key;
         RETURN new_id;
     END IF;
-    PERFORM cyberbiz_mirror_apply(kind, p, event LIKE '%/create');
+    -- The server's replica when it has one (sql/replica.sql), else the 0.1.0 mirrors.
+    IF NOT cyberbiz_replica_apply_event(srv, kind, p) AND NOT EXISTS (SELECT 1 FROM cyberbiz_replicas r WHERE r.server = srv) THEN
+        PERFORM cyberbiz_mirror_apply(kind, p, event LIKE '%/create');
+    END IF;
     RETURN new_id;
 END
 $fn$;

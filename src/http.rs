@@ -114,6 +114,8 @@ pub struct Settings {
     pub budgets: Option<&'static Budgets>,
     /// The server's name, shown by the budgets view.
     pub server_name: String,
+    /// A lower rate this client keeps to on top of the budget (replica syncs).
+    pub cap_requests_per_second: Option<f64>,
 }
 
 impl Settings {
@@ -126,6 +128,7 @@ impl Settings {
             max_response_bytes: server.max_response_bytes,
             budgets: None,
             server_name: String::new(),
+            cap_requests_per_second: None,
         }
     }
 }
@@ -164,6 +167,8 @@ pub struct Client {
     settings: Settings,
     token: String,
     pace: Pace,
+    /// This client's own lower rate (replica syncs), kept on top of `pace`.
+    cap: Option<Arc<Limiter>>,
     pub stats: Arc<Stats>,
     /// The table being read and the scope it needs, for error messages.
     pub table: String,
@@ -278,7 +283,8 @@ impl Client {
             Some(slot) => Pace::Shared { slot, key },
             None => Pace::Local(limiter::for_token(&settings.api_url, &token, settings.requests_per_second)),
         };
-        Ok(Client { http, settings, token, pace, stats: Arc::new(Stats::default()), table, scope })
+        let cap = settings.cap_requests_per_second.filter(|c| *c < settings.requests_per_second).map(|c| limiter::for_token(&settings.api_url, &token, c));
+        Ok(Client { http, settings, token, pace, cap, stats: Arc::new(Stats::default()), table, scope })
     }
 
     /// A 401 or 403: why the token was refused (expired, missing scope, ...).
@@ -369,6 +375,9 @@ impl Client {
     /// send (and leaves the shared budget's queue).
     pub async fn acquire(&self) {
         let t0 = Instant::now();
+        if let Some(cap) = &self.cap {
+            cap.until_ready().await;
+        }
         match &self.pace {
             Pace::Local(l) => l.until_ready().await,
             Pace::Shared { slot, key } => {

@@ -16,6 +16,7 @@ pub mod limiter;
 pub mod options;
 pub mod plan;
 pub mod progress;
+pub mod replica;
 pub mod pump;
 pub mod webhook;
 pub mod write;

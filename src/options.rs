@@ -50,9 +50,10 @@ impl OptionTarget {
                 "use_remote_estimate",
                 "max_key_lookups",
                 "shop_domain",
+                "sync_requests_per_second",
             ],
             OptionTarget::UserMapping => &["api_token", "app_secret"],
-            OptionTarget::ForeignTable => &["resource", "endpoint", "rows"],
+            OptionTarget::ForeignTable => &["resource", "endpoint", "rows", "sync"],
             OptionTarget::Column => &["json_path"],
         }
     }
@@ -83,6 +84,9 @@ pub struct ServerOptions {
     pub max_key_lookups: u32,
     /// The shop's CYBERBIZ domain (`X-Cyberbiz-Domain` of its webhooks).
     pub shop_domain: Option<String>,
+    /// Cap on the request rate of replica syncs (scans of tables with the `sync` option), to
+    /// leave room in the token's budget for live queries; None: the server's rate.
+    pub sync_requests_per_second: Option<f64>,
 }
 
 impl Default for ServerOptions {
@@ -99,6 +103,7 @@ impl Default for ServerOptions {
             use_remote_estimate: false,
             max_key_lookups: 50,
             shop_domain: None,
+            sync_requests_per_second: None,
         }
     }
 }
@@ -119,6 +124,9 @@ pub enum TableSource {
 pub struct TableOptions {
     pub source: TableSource,
     pub rows: Option<f64>,
+    /// The table is a replica's source (cyberbiz_replicate creates it): its scans are capped
+    /// at the server's `sync_requests_per_second`.
+    pub sync: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -250,6 +258,9 @@ pub fn parse_server(options: &[(String, String)], zone_ok: &dyn Fn(&str) -> bool
                 }
                 s.shop_domain = Some(v.to_ascii_lowercase());
             }
+            "sync_requests_per_second" => {
+                s.sync_requests_per_second = Some(number("sync_requests_per_second", value, 0.1, max_rps, "a number of requests per second for replica syncs")?)
+            }
             _ => unreachable!("names were checked"),
         }
     }
@@ -290,6 +301,7 @@ pub fn parse_table(options: &[(String, String)]) -> Result<TableOptions> {
     check_names(OptionTarget::ForeignTable, options)?;
     let mut source = None;
     let mut rows = None;
+    let mut sync = false;
     for (name, value) in options {
         match name.as_str() {
             "resource" | "endpoint" => {
@@ -309,6 +321,7 @@ pub fn parse_table(options: &[(String, String)]) -> Result<TableOptions> {
                 });
             }
             "rows" => rows = Some(number("rows", value, 0.0, 1e12, "a row count")?),
+            "sync" => sync = boolean("sync", value)?,
             _ => unreachable!("names were checked"),
         }
     }
@@ -317,7 +330,7 @@ pub fn parse_table(options: &[(String, String)]) -> Result<TableOptions> {
         object: OptionTarget::ForeignTable.object(),
         hint: "Add OPTIONS (resource 'orders') for a catalog resource, or OPTIONS (endpoint '/v1/blogs') for any other list endpoint; IMPORT FOREIGN SCHEMA cyberbiz creates them all.",
     })?;
-    Ok(TableOptions { source, rows })
+    Ok(TableOptions { source, rows, sync })
 }
 
 pub fn parse_column(options: &[(String, String)]) -> Result<ColumnOptions> {

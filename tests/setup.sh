@@ -11,7 +11,7 @@ log() { printf '\n==> %s\n' "$*" >&2; }
 
 need_apt=()
 EXTRA_PACKAGES=${EXTRA_PACKAGES:-}
-for pkg in postgresql-15 postgresql-server-dev-15 libclang-dev clang pkg-config libssl-dev sudo curl ca-certificates build-essential $EXTRA_PACKAGES; do
+for pkg in postgresql-15 postgresql-15-cron postgresql-server-dev-15 libclang-dev clang pkg-config libssl-dev sudo curl ca-certificates build-essential $EXTRA_PACKAGES; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then
@@ -72,9 +72,12 @@ install_extension() {
   # machine that had 0.1.0 installed.
   install -m 644 "$REPO_ROOT"/sql/cyberbiz_fdw--*.sql "$("$PG_CONFIG" --sharedir)/extension/"
   ensure_cluster
-  # One request budget per API token for the whole cluster (shared memory needs the preload).
-  if [ "$(psql_pg -d postgres -Atc "\"SHOW shared_preload_libraries\"")" != cyberbiz_fdw ]; then
-    psql_pg -d postgres -c "\"ALTER SYSTEM SET shared_preload_libraries = 'cyberbiz_fdw'\""
+  # One request budget per API token for the whole cluster (shared memory needs the preload),
+  # and pg_cron to schedule replica syncs (jobs connect over the Unix socket, as postgres).
+  if [ "$(psql_pg -d postgres -Atc "\"SHOW shared_preload_libraries\"")" != "cyberbiz_fdw,pg_cron" ]; then
+    psql_pg -d postgres -c "\"ALTER SYSTEM SET shared_preload_libraries = 'cyberbiz_fdw,pg_cron'\""
+    psql_pg -d postgres -c "\"ALTER SYSTEM SET cron.database_name = 'postgres'\""
+    psql_pg -d postgres -c "\"ALTER SYSTEM SET cron.host = '/var/run/postgresql'\""
   fi
   pg_ctlcluster 15 main restart
 }

@@ -155,7 +155,10 @@ fn client(st: &mut ScanState) -> Arc<Client> {
     if let Some(c) = &st.client {
         return c.clone();
     }
-    let settings = super::shared::settings(&st.info.server, &st.info.server_name);
+    let mut settings = super::shared::settings(&st.info.server, &st.info.server_name);
+    if st.info.sync {
+        settings.cap_requests_per_second = st.info.server.sync_requests_per_second;
+    }
     let scope = match &st.info.source {
         TableSource::Resource(r) => r.read_scope(),
         TableSource::Endpoint(_) => None,

@@ -15,11 +15,11 @@ pub fn install(routine: &mut pg_sys::FdwRoutine) {
 }
 
 /// Always quoted: catalog names include SQL keywords (`order`).
-fn quote_ident(s: &str) -> String {
+pub(crate) fn quote_ident(s: &str) -> String {
     format!("\"{}\"", s.replace('"', "\"\""))
 }
 
-fn quote_literal(s: &str) -> String {
+pub(crate) fn quote_literal(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 

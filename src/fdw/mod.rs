@@ -6,16 +6,17 @@
 //! - `paths.rs`: estimates, paths and the ForeignScan plan; `private.rs`: its `fdw_private`;
 //! - `exec.rs`: the executor and EXPLAIN; `datum.rs`: Datum conversion (shared with writes);
 //! - `modify.rs`: INSERT/UPDATE/DELETE; `import.rs`: IMPORT FOREIGN SCHEMA;
-//! - `webhook.rs`: the SQL functions webhook ingestion calls.
+//! - `webhook.rs`: the SQL functions webhook ingestion calls; `replica.rs`: those the replica calls.
 
 mod activity;
 mod datum;
 mod exec;
-mod import;
+pub(crate) mod import;
 mod modify;
 mod paths;
 mod private;
 mod quals;
+mod replica;
 mod shared;
 mod table;
 mod webhook;

@@ -11,6 +11,8 @@ pub(crate) struct TableInfo {
     pub name: String,
     pub source: TableSource,
     pub rows: Option<f64>,
+    /// A replica's source table: scans are capped at the server's sync_requests_per_second.
+    pub sync: bool,
     pub server: ServerOptions,
     pub server_name: String,
     pub server_oid: pg_sys::Oid,
@@ -36,7 +38,7 @@ pub(crate) fn table_info(relid: pg_sys::Oid, check_as_user: pg_sys::Oid) -> Tabl
     let server = options::parse_server(&server_opts, &|_| true).or_raise();
     // SAFETY: GetUserId reads the backend's current user.
     let user = if check_as_user != pg_sys::InvalidOid { check_as_user } else { unsafe { pg_sys::GetUserId() } };
-    TableInfo { name, source: table.source, rows: table.rows, server, server_name, server_oid, user }
+    TableInfo { name, source: table.source, rows: table.rows, sync: table.sync, server, server_name, server_oid, user }
 }
 
 /// The API token of the user mapping of `info.user` (or PUBLIC) for the table's server.

@@ -57,6 +57,7 @@ fn start_all() -> Vec<Background> {
         ("paced", Config { rps: 5, latency_ms: 50, ..base.clone() }),
         ("shared", Config { rps: 5, latency_ms: 50, ..base.clone() }),
         ("progress", Config { rps: 5, latency_ms: 50, ..base.clone() }),
+        ("replica", Config { latency_ms: 150, orders: 300, ..base.clone() }),
     ];
     let mut lines = Vec::new();
     let mut keep = Vec::new();

@@ -13,5 +13,6 @@ mod limits;
 mod options;
 mod pushdown;
 mod read;
+mod replica;
 mod webhooks;
 mod writes;

@@ -1,0 +1,231 @@
+//! pg_tests: the local replica: tables as IMPORT FOREIGN SCHEMA gives them, first syncs that
+//! resume after a cancel, incremental syncs, whole refreshes that mark deletions, webhooks
+//! applied as a sync would, and bad input that applies nothing.
+
+#[pgrx::pg_schema]
+mod tests {
+    use crate::pg_tests::fixtures::*;
+    use pgrx::prelude::*;
+
+    /// Every catalog column of a replica table, in order, as a select list.
+    fn columns(resource: &str) -> String {
+        let r = crate::catalog::find(resource).unwrap();
+        r.columns.iter().map(|c| format!("\"{}\"", c.name)).collect::<Vec<_>>().join(", ")
+    }
+
+    /// The rows of replica table `t` that differ from the foreign table's (both directions).
+    fn differences(replica: &str, live: &str, resource: &str) -> i64 {
+        let cols = columns(resource);
+        let sql = format!(
+            "SELECT count(*) FROM ((SELECT {cols} FROM {replica}.{resource} WHERE _deleted_at IS NULL EXCEPT ALL SELECT {cols} FROM {live}.{resource}) \
+             UNION ALL (SELECT {cols} FROM {live}.{resource} EXCEPT ALL SELECT {cols} FROM {replica}.{resource} WHERE _deleted_at IS NULL)) d"
+        );
+        Spi::get_one::<i64>(&sql).unwrap().unwrap()
+    }
+
+    /// Runs `sql` in another session, committed (CALL cyberbiz_sync commits, so it cannot run
+    /// in the test's own transaction, and what it reads must be committed).
+    fn elsewhere(sql: String) -> Result<(), String> {
+        other_session(move |c| c.batch_execute(&sql).map_err(|e| e.to_string())).join().unwrap()
+    }
+
+    /// `connect`'s server, user mapping and imported schema, as SQL for another session.
+    fn connect_sql(schema: &str, which: &str, server_options: &str) -> String {
+        format!(
+            "CREATE SERVER {schema}_srv FOREIGN DATA WRAPPER cyberbiz_fdw OPTIONS (api_url '{}'{server_options});
+             CREATE USER MAPPING FOR CURRENT_USER SERVER {schema}_srv OPTIONS (api_token '{}');
+             CREATE SCHEMA {schema}; IMPORT FOREIGN SCHEMA cyberbiz FROM SERVER {schema}_srv INTO {schema};",
+            fixture(which),
+            fixture("token")
+        )
+    }
+
+    fn one_i64(sql: &str) -> i64 {
+        Spi::get_one::<i64>(sql).unwrap().unwrap_or(-1)
+    }
+
+    /// Replica tables have exactly the columns, types and comments IMPORT FOREIGN SCHEMA gives
+    /// (plus `_deleted_at`, `_synced_at`), a primary key and indexes; replicating again is safe;
+    /// one schema holds one server.
+    #[pg_test]
+    fn replica_tables_are_the_imported_tables() {
+        connect("ri", "main", "token", "");
+        let made = one_i64("SELECT count(*) FROM cyberbiz_replicate('ri_srv', 'ri_rep')");
+        assert_eq!(one_i64("SELECT count(*) FROM cyberbiz_replicate('ri_srv', 'ri_rep')"), made, "again: the same tables, no error");
+        assert!(made >= 20, "{made} tables");
+        let col_diff = one_i64(
+            "SELECT count(*) FROM (
+               (SELECT c.relname, a.attnum, a.attname, format_type(a.atttypid, a.atttypmod), col_description(c.oid, a.attnum)
+                FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid WHERE c.relnamespace = 'ri_rep'::regnamespace AND c.relkind = 'r'
+                  AND a.attnum > 0 AND a.attname NOT IN ('_deleted_at', '_synced_at')
+                EXCEPT
+                SELECT c.relname, a.attnum, a.attname, format_type(a.atttypid, a.atttypmod), col_description(c.oid, a.attnum)
+                FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid WHERE c.relnamespace = 'ri'::regnamespace AND a.attnum > 0)
+             ) d",
+        );
+        assert_eq!(col_diff, 0, "every replica column is the imported column (name, position, type, comment)");
+        let missing = one_i64(
+            "SELECT count(*) FROM pg_class c WHERE c.relnamespace = 'ri_rep'::regnamespace AND c.relkind = 'r' AND c.relname <> 'product_feeds'
+               AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conrelid = c.oid AND k.contype = 'p')",
+        );
+        assert_eq!(missing, 0, "every table with ids has a primary key");
+        assert!(one_i64("SELECT count(*) FROM pg_indexes WHERE schemaname = 'ri_rep' AND tablename = 'orders'") >= 8, "orders are indexed");
+        Spi::run(&format!("CREATE SERVER ri2 FOREIGN DATA WRAPPER cyberbiz_fdw OPTIONS (api_url '{}')", fixture("main"))).unwrap();
+        let (_, msg) = error_of("SELECT cyberbiz_replicate('ri2', 'ri_rep')").unwrap();
+        assert!(msg.contains("schema \"ri_rep\" already holds the replica of server \"ri_srv\""), "{msg}");
+        let (_, msg) = error_of("SELECT cyberbiz_replicate('ri_srv', 'ri_rep', ARRAY['einvoices'])").unwrap();
+        assert!(msg.contains("\"einvoices\" is not a table the replica keeps"), "{msg}");
+        let (_, msg) = error_of("SELECT cyberbiz_replicate('nope', 'x')").unwrap();
+        assert!(msg.contains("there is no CYBERBIZ server \"nope\""), "{msg}");
+    }
+
+    /// A first sync fills orders (and line items) in committed windows of updated_at; cancelled
+    /// midway, the next CALL resumes below the last committed window (those windows are not
+    /// asked again) and the replica then equals the foreign tables, row for row. An update made
+    /// through the FDW is then fetched by an incremental sync of one request.
+    #[pg_test]
+    fn first_syncs_resume_and_later_syncs_are_incremental() {
+        elsewhere(connect_sql("rs", "replica", ", page_size '50'") + "SELECT cyberbiz_replicate('rs_srv', 'rs_rep', ARRAY['orders'])").unwrap();
+        clear_log("replica");
+        let sync = || {
+            other_session(|c| {
+                let pid: i32 = c.query_one("SELECT pg_backend_pid()", &[]).unwrap().get(0);
+                (pid, c.batch_execute("CALL cyberbiz_sync('rs_srv')").map_err(|e| e.to_string()))
+            })
+        };
+        let first = sync();
+        // Wait until a few windows are committed, then cancel the sync.
+        let mut windows = 0;
+        for _ in 0..200 {
+            windows = one_i64("SELECT count(*) FROM rs_rep.orders");
+            if windows > 0 && one_i64("SELECT count(*) FROM cyberbiz_replica_state WHERE server = 'rs_srv' AND full_done_from IS NOT NULL") == 1 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let pid = one_i64("SELECT pid::bigint FROM pg_stat_activity WHERE query LIKE 'CALL cyberbiz_sync%' AND pid <> pg_backend_pid()");
+        Spi::run(&format!("SELECT pg_cancel_backend({pid}::int)")).unwrap();
+        let (_, cancelled) = first.join().unwrap();
+        assert!(cancelled.unwrap_err().contains("canceling statement"), "the first sync was cancelled");
+        let kept = one_i64("SELECT count(*) FROM rs_rep.orders");
+        assert!(kept > 0 && windows > 0, "committed windows stay");
+        let resume_from = Spi::get_one::<String>("SELECT full_done_from::text FROM cyberbiz_replica_state WHERE server = 'rs_srv' AND table_name = 'orders'").unwrap();
+        assert!(resume_from.is_some(), "a first sync in progress");
+        let before = request_log("replica").len();
+        assert_eq!(sync().join().unwrap().1, Ok(()), "the second CALL completes the first sync");
+        let asked: Vec<String> = request_log("replica")[before..].iter().map(|e| e["path"].as_str().unwrap_or("").to_string()).collect();
+        assert!(asked[0].contains("updated_at_end_time="), "resumed below the committed windows: {}", asked[0]);
+        assert!(asked.iter().all(|p| p.contains("updated_at_end_time=")), "no window asked again: {asked:?}");
+        assert_eq!(differences("rs_rep", "rs", "orders"), 0, "the replica is the shop's orders");
+        assert_eq!(differences("rs_rep", "rs", "order_line_items"), 0, "and their line items");
+        assert_eq!(one_i64("SELECT count(*) FROM rs_rep.orders"), one_i64("SELECT count(*) FROM rs.orders"));
+        let state = Spi::get_one::<String>("SELECT state || ' ' || (last_error IS NULL) FROM cyberbiz_replica_status WHERE server = 'rs_srv' AND table_name = 'orders'").unwrap();
+        assert_eq!(state.as_deref(), Some("synced true"));
+
+        let id = one_i64("SELECT id FROM rs.orders ORDER BY id LIMIT 1");
+        Spi::run(&format!("UPDATE rs.orders SET note = 'changed by the replica test' WHERE id = {id}")).unwrap();
+        clear_log("replica");
+        assert_eq!(sync().join().unwrap().1, Ok(()));
+        let log = request_log("replica");
+        assert_eq!(log.len(), 1, "one request for an incremental sync: {log:?}");
+        assert!(log[0]["path"].as_str().unwrap().contains("updated_at_start_time="), "{log:?}");
+        let note = Spi::get_one::<String>(&format!("SELECT raw->>'note' FROM rs_rep.orders WHERE id = {id}")).unwrap();
+        assert_eq!(note.as_deref(), Some("changed by the replica test"));
+        assert_eq!(differences("rs_rep", "rs", "orders"), 0);
+    }
+
+    /// Tables the API cannot filter by updated_at are refreshed whole: a product deleted in
+    /// the shop is marked deleted in the replica, its variants stay with it.
+    #[pg_test]
+    fn whole_refreshes_mark_deleted_rows() {
+        elsewhere(connect_sql("rw", "main", "") + "SELECT cyberbiz_replicate('rw_srv', 'rw_rep', ARRAY['products', 'pos_shops'])").unwrap();
+        let sync = || elsewhere("CALL cyberbiz_sync('rw_srv', ARRAY['product_variants', 'pos_shops'])".into());
+        assert_eq!(sync(), Ok(()));
+        assert_eq!(differences("rw_rep", "rw", "products"), 0);
+        assert_eq!(differences("rw_rep", "rw", "product_variants"), 0);
+        assert_eq!(differences("rw_rep", "rw", "pos_shops"), 0);
+        let id = one_i64("SELECT id FROM rw.products ORDER BY id DESC LIMIT 1");
+        Spi::run(&format!("DELETE FROM rw.products WHERE id = {id}")).unwrap();
+        assert_eq!(sync(), Ok(()));
+        assert_eq!(one_i64(&format!("SELECT count(*) FROM rw_rep.products WHERE id = {id} AND _deleted_at IS NOT NULL")), 1, "marked deleted");
+        assert_eq!(differences("rw_rep", "rw", "products"), 0, "live rows are the shop's");
+        let status = Spi::get_one::<i64>("SELECT deleted_rows FROM cyberbiz_replica_status WHERE server = 'rw_srv' AND table_name = 'products'").unwrap();
+        assert_eq!(status, Some(1));
+    }
+
+    fn sign(body: &str, secret: &str) -> String {
+        use hmac::{Hmac, Mac};
+        let mut m = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+        m.update(body.as_bytes());
+        m.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    fn ingest(body: &str, event: &str) -> Result<Option<i64>, String> {
+        let q = |s: &str| format!("'{}'", s.replace('\'', "''"));
+        let sql = format!("SELECT cyberbiz_ingest_webhook({}, {}, {}, NULL, 'rh_srv')", q(body), q(event), q(&sign(body, "replica-secret")));
+        match error_of(&sql) {
+            None => Ok(Spi::get_one::<i64>(&format!("SELECT id FROM cyberbiz_webhook_events WHERE body = {}", q(body))).unwrap()),
+            Some((_, msg)) => Err(msg),
+        }
+    }
+
+    /// Webhooks land in the server's replica, decoded exactly as the FDW decodes the same
+    /// object (the row equals the foreign table's row); older payloads never win; deletes
+    /// mark the row; a payload that does not decode is an error naming table, column, row id
+    /// and value, and neither the event nor any row is stored.
+    #[pg_test]
+    fn webhooks_apply_to_the_replica_as_a_sync_would() {
+        connect("rh", "main", "token", "");
+        Spi::run("ALTER USER MAPPING FOR CURRENT_USER SERVER rh_srv OPTIONS (ADD app_secret 'replica-secret')").unwrap();
+        Spi::run("SELECT count(*) FROM cyberbiz_replicate('rh_srv', 'rh_rep', ARRAY['orders', 'products'])").unwrap();
+        let order = Spi::get_one::<pgrx::JsonB>("SELECT raw FROM rh.orders ORDER BY id LIMIT 1").unwrap().unwrap().0;
+        let id = order["id"].as_i64().unwrap();
+        ingest(&order.to_string(), "orders/update").unwrap();
+        let cols = columns("orders");
+        let same = one_i64(&format!("SELECT count(*) FROM (SELECT {cols} FROM rh_rep.orders INTERSECT SELECT {cols} FROM rh.orders WHERE id = {id}) x"));
+        assert_eq!(same, 1, "the webhook's row is the foreign table's row, column for column");
+        let items = one_i64(&format!("SELECT count(*) FROM rh_rep.order_line_items WHERE order_id = {id}"));
+        assert_eq!(items, order["line_items"].as_array().unwrap().len() as i64, "with its line items");
+        let mut older = order.clone();
+        older["updated_at"] = "2000-01-01 00:00:00".into();
+        older["note"] = "older".into();
+        ingest(&older.to_string(), "orders/update").unwrap();
+        assert_eq!(one_i64(&format!("SELECT count(*) FROM rh_rep.orders WHERE id = {id} AND raw->>'note' = 'older'")), 0, "an older payload never wins");
+
+        let product = Spi::get_one::<pgrx::JsonB>("SELECT raw FROM rh.products ORDER BY id LIMIT 1").unwrap().unwrap().0;
+        let pid = product["id"].as_i64().unwrap();
+        ingest(&product.to_string(), "products/update").unwrap();
+        assert!(one_i64(&format!("SELECT count(*) FROM rh_rep.product_variants WHERE product_id = {pid}")) > 0);
+        ingest(&format!(r#"{{"id": {pid}}}"#), "products/delete").unwrap();
+        assert_eq!(one_i64(&format!("SELECT count(*) FROM rh_rep.products WHERE id = {pid} AND _deleted_at IS NOT NULL")), 1);
+        let webhook_seen = Spi::get_one::<bool>("SELECT last_webhook_at IS NOT NULL FROM cyberbiz_replica_status WHERE server = 'rh_srv' AND table_name = 'products'").unwrap();
+        assert_eq!(webhook_seen, Some(true));
+
+        let events = one_i64("SELECT count(*) FROM cyberbiz_webhook_events");
+        let bad = r#"{"id": 77, "updated_at": "2026-11-28 10:00:00", "order_number": "x-77"}"#;
+        let msg = ingest(bad, "orders/update").unwrap_err();
+        assert!(msg.contains("orders") && msg.contains("order_number") && msg.contains("77") && msg.contains("x-77"), "{msg}");
+        assert_eq!(one_i64("SELECT count(*) FROM cyberbiz_webhook_events"), events, "the event is not stored");
+        assert_eq!(one_i64("SELECT count(*) FROM rh_rep.orders WHERE id = 77"), 0, "nothing applied");
+    }
+
+    /// A sync that fails (the API cannot be reached) records its error per table, applies
+    /// nothing of the failed step, and raises naming the tables.
+    #[pg_test]
+    fn failed_syncs_say_why_and_keep_their_place() {
+        elsewhere(
+            "CREATE SERVER rf FOREIGN DATA WRAPPER cyberbiz_fdw OPTIONS (api_url 'http://127.0.0.1:9', max_retries '0', timeout '2');
+             CREATE USER MAPPING FOR CURRENT_USER SERVER rf OPTIONS (api_token 'a.b.c');
+             SELECT cyberbiz_replicate('rf', 'rf_rep', ARRAY['customers'])"
+                .into(),
+        )
+        .unwrap();
+        let msg = elsewhere("CALL cyberbiz_sync('rf')".into()).unwrap_err();
+        assert!(msg.contains("cyberbiz_sync of server \"rf\": 1 of 1 tables failed"), "{msg}");
+        let err = Spi::get_one::<String>("SELECT last_error FROM cyberbiz_replica_status WHERE server = 'rf'").unwrap().unwrap();
+        assert!(err.contains("127.0.0.1:9") || err.contains("connect"), "{err}");
+        assert_eq!(one_i64("SELECT count(*) FROM rf_rep.customers"), 0);
+        let (_, msg) = error_of("CALL cyberbiz_sync('nothing')").unwrap();
+        assert!(msg.contains("server \"nothing\" has no replica"), "{msg}");
+    }
+}

@@ -1,0 +1,373 @@
+//! The local replica, as pure Rust: which resources are replicated, the DDL of their tables (the
+//! columns, types and comments IMPORT FOREIGN SCHEMA gives, from the same catalog declaration,
+//! plus a key, indexes and two bookkeeping columns), the statement that applies staged API
+//! objects to a table and its child tables, and the decoding of one API object into rows for
+//! `jsonb_populate_record` (the decoder of API pages, so a synced row and a webhook's row are
+//! the same). The SQL that drives it is `sql/replica.sql`.
+
+use crate::catalog::{self, Access, ColType, Push, Resource, RESOURCES};
+use crate::decode::{self, Cell, ColumnSpec, Mismatch, Row, Source, Target, Zone};
+use crate::fdw::import::{create_statement, quote_ident, quote_literal};
+use serde_json::{Map, Value};
+
+/// When the row was seen gone from the shop (a webhook's delete, or missing from a whole
+/// refresh); NULL for a live row.
+pub const DELETED: &str = "_deleted_at";
+/// When a sync or webhook last wrote the row.
+pub const SYNCED: &str = "_synced_at";
+
+/// Whether `r` is replicated: every list resource and its child tables (not `shop`, a single
+/// object; not key-required or undocumented resources, which cannot be listed).
+pub fn replicated(r: &Resource) -> bool {
+    match &r.parent {
+        Some(p) => catalog::find(p.resource).is_some_and(replicated),
+        None => r.name != "shop" && matches!(r.access, Access::Paged | Access::Whole { .. }),
+    }
+}
+
+/// The child tables filled from `r`'s objects (orders -> order_line_items).
+pub fn children(r: &Resource) -> Vec<&'static Resource> {
+    RESOURCES.iter().filter(|c| c.parent.as_ref().is_some_and(|p| p.resource == r.name)).collect()
+}
+
+/// The replica's tables for a request: `None` is every replicated table; a child brings its
+/// parent and a parent its children (they are filled together). Unknown or unreplicated names
+/// are an error naming them.
+pub fn tables_for(names: Option<&[String]>) -> Result<Vec<&'static Resource>, String> {
+    let all: Vec<&'static Resource> = RESOURCES.iter().filter(|r| replicated(r)).collect();
+    let Some(names) = names else { return Ok(all) };
+    let mut roots: Vec<&str> = Vec::new();
+    for n in names {
+        let r = catalog::find(n.trim()).filter(|r| replicated(r)).ok_or_else(|| {
+            let known: Vec<&str> = all.iter().map(|r| r.name).collect();
+            format!("\"{n}\" is not a table the replica keeps; it keeps {}", known.join(", "))
+        })?;
+        roots.push(r.parent.as_ref().map_or(r.name, |p| p.resource));
+    }
+    Ok(all.into_iter().filter(|r| roots.contains(&r.parent.as_ref().map_or(r.name, |p| p.resource))).collect())
+}
+
+/// The columns that identify a row: a child's parent key and id, else id; empty when the
+/// resource has no id (its table is replaced whole on each refresh).
+pub fn key(r: &Resource) -> Vec<&'static str> {
+    match (&r.parent, r.column("id")) {
+        (Some(p), Some(_)) => vec![p.key_column, "id"],
+        (None, Some(_)) => vec!["id"],
+        _ => vec![],
+    }
+}
+
+/// Whether a sync can ask for the rows changed in a time range (`updated_at` is pushed down);
+/// other tables are refreshed whole.
+pub fn incremental(r: &Resource) -> bool {
+    r.parent.is_none() && r.pushdown.iter().any(|p| matches!(p, Push::TimeRange { column: "updated_at", .. }))
+}
+
+/// Columns people filter and join on: what the API can filter by, ids of other objects,
+/// creation and update times. B-tree for scalars, GIN for jsonb (tags).
+pub fn index_columns(r: &Resource) -> Vec<&'static str> {
+    let key = key(r);
+    let mut out: Vec<&'static str> = Vec::new();
+    let pushed = r.pushdown.iter().map(|p| p.column());
+    let named = r.columns.iter().map(|c| c.name).filter(|n| n.ends_with("_id") || *n == "created_at" || *n == "updated_at");
+    for c in pushed.chain(named) {
+        if c != "id" && key.first() != Some(&c) && r.column(c).is_some() && !out.contains(&c) {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn table(schema: &str, r: &Resource) -> String {
+    format!("{}.{}", quote_ident(schema), quote_ident(r.name))
+}
+
+/// The statements that create `r`'s replica table in `schema` if it is missing: the import's
+/// columns, types and comments, the bookkeeping columns, the key, the indexes.
+pub fn create_sql(r: &Resource, schema: &str) -> Vec<String> {
+    let t = table(schema, r);
+    let cols: Vec<String> = r.columns.iter().map(|c| format!("{} {}", quote_ident(c.name), c.ty.sql())).collect();
+    let key = key(r);
+    let pk = if key.is_empty() { String::new() } else { format!(", PRIMARY KEY ({})", idents(&key)) };
+    let mut out = vec![format!(
+        "CREATE TABLE IF NOT EXISTS {t} ({}, {DELETED} timestamp with time zone, {SYNCED} timestamp with time zone NOT NULL DEFAULT now(){pk})",
+        cols.join(", ")
+    )];
+    out.push(format!("COMMENT ON TABLE {t} IS {}", quote_literal(&format!("{} (replica kept by cyberbiz_sync and webhooks)", r.comment))));
+    for c in r.columns {
+        out.push(format!("COMMENT ON COLUMN {t}.{} IS {}", quote_ident(c.name), quote_literal(c.comment)));
+    }
+    out.push(format!("COMMENT ON COLUMN {t}.{DELETED} IS 'When the row was seen deleted in the shop (NULL: live)'"));
+    out.push(format!("COMMENT ON COLUMN {t}.{SYNCED} IS 'When a sync or webhook last wrote the row'"));
+    for c in index_columns(r) {
+        let using = if r.column(c).is_some_and(|c| c.ty == ColType::Jsonb) { "USING gin " } else { "" };
+        out.push(format!("CREATE INDEX IF NOT EXISTS {} ON {t} {using}({})", quote_ident(&format!("{}_{}_idx", r.name, c)), quote_ident(c)));
+    }
+    out
+}
+
+/// The foreign table a sync reads `r` through: `raw` only, marked `sync` (capped at the
+/// server's sync_requests_per_second). Children are read through their parent.
+pub fn source_sql(r: &Resource, source_schema: &str, server: &str) -> String {
+    let create = create_statement(r, server);
+    let create = create.replacen(&format!("CREATE FOREIGN TABLE {} ", quote_ident(r.name)), &format!("CREATE FOREIGN TABLE IF NOT EXISTS {} ", table(source_schema, r)), 1);
+    create.replacen(&format!("OPTIONS (resource {})", quote_literal(r.name)), &format!("OPTIONS (resource {}, sync 'true')", quote_literal(r.name)), 1)
+}
+
+fn idents(names: &[&str]) -> String {
+    names.iter().map(|n| quote_ident(n)).collect::<Vec<_>>().join(", ")
+}
+
+/// One CTE pair for table `r` from the staged objects: `{alias}_rows` (decoded, one per key,
+/// newest first) and `{alias}_up` (the upsert, newest `updated_at` wins, identical rows
+/// untouched). `only_parents`: restrict to children of parents just applied.
+fn upsert_ctes(r: &Resource, schema: &str, alias: &str, only_parents: Option<&str>) -> String {
+    let t = table(schema, r);
+    let cols: Vec<&str> = r.columns.iter().map(|c| c.name).collect();
+    let key = key(r);
+    let newest = if r.column("updated_at").is_some() { ", x.\"updated_at\" DESC NULLS LAST" } else { "" };
+    let keys: Vec<String> = key.iter().map(|k| format!("x.{}", quote_ident(k))).collect();
+    let distinct = if key.is_empty() { String::new() } else { format!("DISTINCT ON ({}) ", keys.join(", ")) };
+    let order = if key.is_empty() { String::new() } else { format!(" ORDER BY {}{newest}", keys.join(", ")) };
+    let filter = match only_parents {
+        Some(up) => format!(" WHERE x.{} IN (SELECT id FROM {up})", quote_ident(key[0])),
+        None => String::new(),
+    };
+    let rows = format!(
+        "{alias}_rows AS (SELECT {distinct}x.* FROM pg_temp.cyberbiz_stage st, cyberbiz_fdw_decode($1, {}, st.raw) j, \
+         jsonb_populate_record(NULL::{t}, j) x{filter}{order})",
+        quote_literal(r.name)
+    );
+    let list = idents(&cols);
+    let insert = format!("INSERT INTO {t} AS m ({list}, {SYNCED}) SELECT {list}, now() FROM {alias}_rows");
+    if key.is_empty() {
+        return format!("{rows}, {alias}_gone AS (DELETE FROM {t}), {alias}_up AS ({insert} RETURNING 1)");
+    }
+    let set: Vec<String> = cols.iter().filter(|c| !key.contains(c)).map(|c| format!("{0} = excluded.{0}", quote_ident(c))).collect();
+    let newer = if r.column("updated_at").is_some() {
+        " AND (m.\"updated_at\" IS NULL OR excluded.\"updated_at\" IS NULL OR excluded.\"updated_at\" >= m.\"updated_at\")"
+    } else {
+        ""
+    };
+    let returning = if key == ["id"] { "m.id" } else { "1" };
+    format!(
+        "{rows}, {alias}_up AS ({insert} ON CONFLICT ({}) DO UPDATE SET {}, {DELETED} = NULL, {SYNCED} = now() \
+         WHERE (m.\"raw\" IS DISTINCT FROM excluded.\"raw\" OR m.{DELETED} IS NOT NULL){newer} RETURNING {returning} AS id)",
+        idents(&key),
+        set.join(", ")
+    )
+}
+
+/// The statement that applies the objects staged in `pg_temp.cyberbiz_stage(raw jsonb)` to
+/// `r`'s replica table in `schema` and to its child tables (the children of each applied
+/// object are replaced by the object's own), `$1` being the server's name. `whole`: the stage
+/// holds every object of the shop, so rows missing from it are marked deleted. Returns the
+/// number of rows of `r` written.
+pub fn apply_sql(r: &Resource, schema: &str, whole: bool) -> String {
+    let mut ctes = vec![upsert_ctes(r, schema, "p", None)];
+    let key = key(r);
+    for (i, c) in children(r).iter().enumerate() {
+        let alias = format!("c{i}");
+        ctes.push(upsert_ctes(c, schema, &alias, Some("p_up")));
+        let ck = key_of_child(c);
+        let same: Vec<String> = ck.iter().map(|k| format!("n.{0} = o.{0}", quote_ident(k))).collect();
+        ctes.push(format!(
+            "{alias}_old AS (DELETE FROM {} o WHERE o.{} IN (SELECT id FROM p_up) AND NOT EXISTS (SELECT 1 FROM {alias}_rows n WHERE {}))",
+            table(schema, c),
+            quote_ident(ck[0]),
+            same.join(" AND ")
+        ));
+    }
+    if whole && key == ["id"] {
+        ctes.push(format!(
+            "p_deleted AS (UPDATE {} m SET {DELETED} = now() WHERE m.{DELETED} IS NULL AND NOT EXISTS (SELECT 1 FROM p_rows n WHERE n.id = m.id))",
+            table(schema, r)
+        ));
+    }
+    format!("WITH {} SELECT count(*) FROM p_up", ctes.join(", "))
+}
+
+/// A child's key (children always have their parent's key column, and an id in the catalog).
+fn key_of_child(c: &Resource) -> Vec<&'static str> {
+    let k = key(c);
+    if k.is_empty() {
+        vec![c.parent.as_ref().map_or("id", |p| p.key_column)]
+    } else {
+        k
+    }
+}
+
+/// The decoder's column specs of a resource, as its foreign table declares them.
+fn specs(r: &Resource) -> Vec<ColumnSpec> {
+    r.columns
+        .iter()
+        .map(|c| {
+            let target = match c.ty {
+                ColType::BigInt => Target::Int8,
+                ColType::Integer => Target::Int4,
+                ColType::Numeric => Target::Numeric,
+                ColType::Text => Target::Text,
+                ColType::Boolean => Target::Bool,
+                ColType::TimestampTz => Target::TimestampTz,
+                ColType::Date => Target::Date,
+                ColType::Jsonb => Target::Jsonb,
+            };
+            let source = if c.name == "raw" { Source::Raw } else { Source::parse(c.json_path()) };
+            ColumnSpec { name: c.name.to_string(), target, source }
+        })
+        .collect()
+}
+
+/// The rows of `r` in one API object, each as a JSON object of column -> value in the text
+/// form of the column's type: for `orders`, the order; for `order_line_items`, the order's
+/// line items; for a child object on its own (a `variants/update` webhook), that object, its
+/// parent key read from its own field of that name.
+pub fn decode_object(r: &Resource, object: &Value, zone: &dyn Zone) -> Result<Vec<Map<String, Value>>, Mismatch> {
+    let rows = match &r.parent {
+        None => vec![Row { value: object.clone(), parent: None }],
+        Some(p) => match object.get(p.array) {
+            Some(Value::Array(items)) => {
+                let mut parent = object.clone();
+                if let Some(o) = parent.as_object_mut() {
+                    o.remove(p.array);
+                }
+                let parent = std::rc::Rc::new(parent);
+                items.iter().map(|v| Row { value: v.clone(), parent: Some(parent.clone()) }).collect()
+            }
+            Some(_) => vec![],
+            None => vec![Row { value: object.clone(), parent: Some(std::rc::Rc::new(parent_of(r, object))) }],
+        },
+    };
+    let specs = specs(r);
+    let mut cells = Vec::new();
+    let mut out = Vec::with_capacity(rows.len());
+    for row in &rows {
+        decode::decode_row(row, &specs, zone, &mut cells)?;
+        let mut m = Map::new();
+        for (spec, cell) in specs.iter().zip(cells.drain(..)) {
+            if let Some(v) = cell_json(cell) {
+                m.insert(spec.name.clone(), v);
+            }
+        }
+        out.push(m);
+    }
+    Ok(out)
+}
+
+/// For a child object on its own: the parent fields its `^path` columns read, taken from the
+/// child's fields of the columns' names (`product_id` -> the parent's `id`).
+fn parent_of(r: &Resource, child: &Value) -> Value {
+    let mut parent = Map::new();
+    for c in r.columns {
+        if let (Some(path), Some(v)) = (c.json_path().strip_prefix('^'), child.get(c.name)) {
+            if !path.contains('.') {
+                parent.insert(path.to_string(), v.clone());
+            }
+        }
+    }
+    Value::Object(parent)
+}
+
+/// A cell in the JSON form `jsonb_populate_record` reads back exactly: numbers and times as
+/// text for the type's input function; None for NULL.
+fn cell_json(cell: Cell) -> Option<Value> {
+    Some(match cell {
+        Cell::Null => return None,
+        Cell::Int(n) => Value::from(n),
+        Cell::Float(f) => serde_json::Number::from_f64(f).map(Value::Number)?,
+        Cell::Numeric(s) => Value::String(s),
+        Cell::Text(s) => Value::String(s.replace('\0', "")),
+        Cell::Bool(b) => Value::Bool(b),
+        Cell::Timestamp(us) => Value::String(timestamp_text(us)),
+        Cell::Date(d) => {
+            let (y, m, d) = decode::civil_from_days(d as i64 + decode::PG_EPOCH_UNIX_SECS / 86400);
+            Value::String(format!("{y:04}-{m:02}-{d:02}"))
+        }
+        Cell::Json(v) => v,
+    })
+}
+
+/// Microseconds since 2000-01-01 UTC as `YYYY-MM-DD HH:MM:SS.ffffff+00`.
+fn timestamp_text(us: i64) -> String {
+    let secs = us.div_euclid(1_000_000) + decode::PG_EPOCH_UNIX_SECS;
+    let micros = us.rem_euclid(1_000_000);
+    let (y, m, d) = decode::civil_from_days(secs.div_euclid(86400));
+    let tod = secs.rem_euclid(86400);
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}.{micros:06}+00", tod / 3600, tod % 3600 / 60, tod % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn which_tables_and_keys() {
+        let names: Vec<&str> = tables_for(None).unwrap().iter().map(|r| r.name).collect();
+        for n in ["orders", "order_line_items", "customers", "products", "product_variants", "vip_groups", "product_feeds", "shop_coupons"] {
+            assert!(names.contains(&n), "{n} is replicated");
+        }
+        for n in ["shop", "einvoices", "edms"] {
+            assert!(!names.contains(&n), "{n} is not");
+        }
+        let one: Vec<&str> = tables_for(Some(&["order_line_items".into()])).unwrap().iter().map(|r| r.name).collect();
+        assert_eq!(one, ["orders", "order_line_items"]);
+        let err = tables_for(Some(&["einvoices".into()])).unwrap_err();
+        assert!(err.contains("\"einvoices\" is not a table the replica keeps") && err.contains("orders"), "{err}");
+        assert_eq!(key(catalog::find("order_line_items").unwrap()), ["order_id", "id"]);
+        assert_eq!(key(catalog::find("orders").unwrap()), ["id"]);
+        assert!(key(catalog::find("product_feeds").unwrap()).is_empty());
+        assert!(incremental(catalog::find("orders").unwrap()) && incremental(catalog::find("customers").unwrap()));
+        assert!(!incremental(catalog::find("products").unwrap()));
+        let idx = index_columns(catalog::find("orders").unwrap());
+        assert!(idx.contains(&"updated_at") && idx.contains(&"order_number") && idx.contains(&"financial_status") && !idx.contains(&"id"), "{idx:?}");
+        assert!(index_columns(catalog::find("order_line_items").unwrap()).contains(&"product_id"));
+    }
+
+    #[test]
+    fn ddl_has_the_imported_columns_a_key_and_indexes() {
+        let orders = catalog::find("orders").unwrap();
+        let sql = create_sql(orders, "shop a");
+        assert!(sql[0].starts_with("CREATE TABLE IF NOT EXISTS \"shop a\".\"orders\" (\"id\" bigint, \"order_number\" bigint"), "{}", sql[0]);
+        assert!(sql[0].ends_with("_synced_at timestamp with time zone NOT NULL DEFAULT now(), PRIMARY KEY (\"id\"))"), "{}", sql[0]);
+        assert!(sql.iter().any(|s| s == "COMMENT ON COLUMN \"shop a\".\"orders\".\"order_name\" IS 'Order name, e.g. #1101'"));
+        assert!(sql.iter().any(|s| s.contains("USING gin (\"tags\")")) || orders.column("tags").is_none());
+        let src = source_sql(orders, "src", "my shop");
+        assert!(src.starts_with("CREATE FOREIGN TABLE IF NOT EXISTS \"src\".\"orders\" (\"id\" bigint"), "{src}");
+        assert!(src.ends_with("SERVER \"my shop\" OPTIONS (resource 'orders', sync 'true')"), "{src}");
+    }
+
+    #[test]
+    fn apply_statement_covers_children_and_deletions() {
+        let sql = apply_sql(catalog::find("orders").unwrap(), "r", false);
+        assert!(sql.contains("cyberbiz_fdw_decode($1, 'orders', st.raw)") && sql.contains("cyberbiz_fdw_decode($1, 'order_line_items', st.raw)"), "{sql}");
+        assert!(sql.contains("ON CONFLICT (\"order_id\", \"id\")") && sql.contains("c0_old AS (DELETE FROM \"r\".\"order_line_items\""));
+        assert!(sql.contains("excluded.\"updated_at\" >= m.\"updated_at\"") && !sql.contains("p_deleted"));
+        assert!(apply_sql(catalog::find("products").unwrap(), "r", true).contains("p_deleted AS (UPDATE \"r\".\"products\""));
+        let feeds = apply_sql(catalog::find("product_feeds").unwrap(), "r", true);
+        assert!(feeds.contains("p_gone AS (DELETE FROM \"r\".\"product_feeds\")") && !feeds.contains("ON CONFLICT"), "{feeds}");
+    }
+
+    #[test]
+    fn objects_decode_to_typed_text() {
+        let order = json!({"id": 7, "order_number": 1101, "created_at": "2024-03-01 10:00:00", "statuses": {"financial_status": "paid"},
+            "subtotal_price": "120.50", "line_items": [{"id": 1, "price": 60, "quantity": 2}, {"id": 2, "price": "0.5", "quantity": 1}]});
+        let rows = decode_object(catalog::find("orders").unwrap(), &order, &decode::TAIPEI).unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0]["created_at"], "2024-03-01 02:00:00.000000+00");
+        assert_eq!(rows[0]["financial_status"], "paid");
+        assert_eq!(rows[0]["subtotal_price"], "120.50");
+        assert!(rows[0].get("updated_at").is_none(), "NULL is left out");
+        assert_eq!(rows[0]["raw"], order);
+        let items = decode_object(catalog::find("order_line_items").unwrap(), &order, &decode::TAIPEI).unwrap();
+        assert_eq!(items.len(), 2);
+        assert_eq!((items[0]["order_id"].clone(), items[1]["price"].clone(), items[1]["order_number"].clone()), (json!(7), json!("0.5"), json!(1101)));
+        let variant = json!({"id": 51, "product_id": 5, "price": 10});
+        let v = decode_object(catalog::find("product_variants").unwrap(), &variant, &decode::TAIPEI).unwrap();
+        assert_eq!((v[0]["id"].clone(), v[0]["product_id"].clone()), (json!(51), json!(5)));
+        let bad = json!({"id": "x7"});
+        let e = decode_object(catalog::find("orders").unwrap(), &bad, &decode::TAIPEI).unwrap_err();
+        assert_eq!((e.column.as_str(), e.value.as_str()), ("id", "\"x7\""));
+        assert_eq!(timestamp_text(-1), "1999-12-31 23:59:59.999999+00");
+    }
+}

@@ -1,0 +1,79 @@
+-- The local replica on the regress sandbox (seed 1): created beside the imported foreign
+-- tables, filled by CALL cyberbiz_sync, equal to the foreign tables row for row; BI queries on
+-- it make no request; a pg_cron job (Debian's postgresql-15-cron) keeps it synced.
+\set VERBOSITY default
+\set SHOW_CONTEXT never
+SET TIME ZONE 'Asia/Taipei';
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS cyberbiz_fdw;
+RESET client_min_messages;
+DO $$
+BEGIN
+  EXECUTE format('CREATE SERVER replica_shop FOREIGN DATA WRAPPER cyberbiz_fdw OPTIONS (api_url %L, sync_requests_per_second %L)',
+                 current_setting('cyberbiz_test.api_url'), '200');
+  EXECUTE format('CREATE USER MAPPING FOR CURRENT_USER SERVER replica_shop OPTIONS (api_token %L)', current_setting('cyberbiz_test.api_token'));
+END $$;
+CREATE SCHEMA replica_live;
+IMPORT FOREIGN SCHEMA cyberbiz FROM SERVER replica_shop INTO replica_live;
+
+SELECT * FROM cyberbiz_replicate('replica_shop', 'shop_replica', ARRAY['orders', 'customers', 'products', 'discounts']) ORDER BY 1;
+\d shop_replica.discounts
+SELECT table_name, state, rows FROM cyberbiz_replica_status WHERE server = 'replica_shop' ORDER BY table_name;
+
+CALL cyberbiz_sync('replica_shop');
+SELECT table_name, state, rows > 0 AS has_rows, last_error FROM cyberbiz_replica_status WHERE server = 'replica_shop' ORDER BY table_name;
+
+-- Row for row the foreign tables' rows.
+CREATE FUNCTION replica_differences(t text) RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+    cols text;
+    n bigint;
+BEGIN
+    SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) INTO cols FROM pg_attribute
+    WHERE attrelid = format('replica_live.%I', t)::regclass AND attnum > 0;
+    EXECUTE format('SELECT count(*) FROM ((SELECT %1$s FROM shop_replica.%2$I WHERE _deleted_at IS NULL EXCEPT ALL SELECT %1$s FROM replica_live.%2$I)
+                    UNION ALL (SELECT %1$s FROM replica_live.%2$I EXCEPT ALL SELECT %1$s FROM shop_replica.%2$I WHERE _deleted_at IS NULL)) d', cols, t) INTO n;
+    RETURN n;
+END $$;
+SELECT t AS table_name, replica_differences(t) AS differences
+FROM unnest(ARRAY['orders', 'order_line_items', 'customers', 'products', 'product_variants', 'discounts']) t ORDER BY 1;
+
+-- A dashboard query on the replica: a plain local plan, no request.
+EXPLAIN (COSTS OFF) SELECT financial_status, count(*) FROM shop_replica.orders WHERE _deleted_at IS NULL GROUP BY 1;
+SELECT (SELECT array_agg(x ORDER BY x) FROM (SELECT financial_status || ':' || count(*) FROM shop_replica.orders GROUP BY financial_status) r(x))
+     = (SELECT array_agg(x ORDER BY x) FROM (SELECT financial_status || ':' || count(*) FROM replica_live.orders GROUP BY financial_status) l(x)) AS same_answer;
+
+-- An incremental sync asks only for what changed since the last one.
+UPDATE replica_live.customers SET note = 'VIP since the regress test' WHERE id = (SELECT min(id) FROM replica_live.customers);
+CALL cyberbiz_sync('replica_shop', ARRAY['customers']);
+SELECT raw->>'note' AS note FROM shop_replica.customers WHERE id = (SELECT min(id) FROM shop_replica.customers);
+SELECT replica_differences('customers') AS customer_differences;
+
+-- Bad input: an unknown table, a server without a replica.
+SELECT cyberbiz_replicate('replica_shop', 'shop_replica', ARRAY['blogs']);
+CALL cyberbiz_sync('no_such_server');
+
+-- Scheduling with pg_cron: a job in database postgres (cron.database_name) runs the sync in
+-- this database every minute; within about a minute the replica's last sync moves.
+CREATE TABLE cron_check AS SELECT last_incremental_sync AS before FROM cyberbiz_replica_state WHERE server = 'replica_shop' AND table_name = 'orders';
+\c postgres
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS pg_cron;
+RESET client_min_messages;
+SELECT cron.schedule_in_database('cyberbiz-regress-sync', '* * * * *', $$CALL cyberbiz_sync('replica_shop')$$, 'cyberbiz_fdw_regress') > 0 AS scheduled;
+\c cyberbiz_fdw_regress
+CREATE FUNCTION cron_synced() RETURNS boolean LANGUAGE sql AS $$
+    SELECT s.last_incremental_sync > c.before FROM cyberbiz_replica_state s, cron_check c WHERE s.server = 'replica_shop' AND s.table_name = 'orders'
+$$;
+DO $$
+BEGIN
+    FOR i IN 1..170 LOOP
+        EXIT WHEN cron_synced();
+        PERFORM pg_sleep(0.5);
+    END LOOP;
+END $$;
+SELECT cron_synced() AS synced_by_cron;
+\c postgres
+SELECT status, return_message FROM cron.job_run_details d JOIN cron.job j USING (jobid) WHERE j.jobname = 'cyberbiz-regress-sync' ORDER BY runid LIMIT 1;
+SELECT cron.unschedule('cyberbiz-regress-sync');
+\c cyberbiz_fdw_regress
