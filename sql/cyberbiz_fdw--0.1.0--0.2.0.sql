@@ -203,7 +203,7 @@ $fn$;
 -- One step of a sync: reads `table_name` of `server` through the FDW (rows with updated_at in
 -- [since, before) when given, else every row), applies them to the replica and its child
 -- tables (newest updated_at wins; `whole`: rows not seen are marked deleted). Returns rows
--- fetched, rows written, the newest updated_at fetched and the requests made. Atomic: an error
+-- fetched, rows written and (unless `whole`) the newest updated_at fetched. Atomic: an error
 -- applies nothing.
 CREATE FUNCTION cyberbiz_replica_fetch(server name, table_name text, since timestamptz, before timestamptz, whole boolean,
     OUT fetched bigint, OUT written bigint, OUT newest timestamptz)
@@ -224,6 +224,9 @@ BEGIN
         || CASE WHEN cond = '{}' THEN '' ELSE ' WHERE ' || array_to_string(cond, ' AND ') END;
     GET DIAGNOSTICS fetched = ROW_COUNT;
     EXECUTE cyberbiz_fdw_replica_apply_sql(table_name, rep.schema_name, whole) INTO written USING server;
+    IF whole THEN
+        RETURN;
+    END IF;
     EXECUTE format('SELECT max(x.updated_at) FROM pg_temp.cyberbiz_stage st, cyberbiz_fdw_decode($1, %L, st.raw) j, jsonb_populate_record(NULL::%I.%I, j) x',
                    table_name, rep.schema_name, table_name)
         INTO newest USING server;

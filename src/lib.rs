@@ -16,8 +16,8 @@ pub mod limiter;
 pub mod options;
 pub mod plan;
 pub mod progress;
-pub mod replica;
 pub mod pump;
+pub mod replica;
 pub mod webhook;
 pub mod write;
 

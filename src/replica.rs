@@ -110,7 +110,11 @@ pub fn create_sql(r: &Resource, schema: &str) -> Vec<String> {
 /// server's sync_requests_per_second). Children are read through their parent.
 pub fn source_sql(r: &Resource, source_schema: &str, server: &str) -> String {
     let create = create_statement(r, server);
-    let create = create.replacen(&format!("CREATE FOREIGN TABLE {} ", quote_ident(r.name)), &format!("CREATE FOREIGN TABLE IF NOT EXISTS {} ", table(source_schema, r)), 1);
+    let create = create.replacen(
+        &format!("CREATE FOREIGN TABLE {} ", quote_ident(r.name)),
+        &format!("CREATE FOREIGN TABLE IF NOT EXISTS {} ", table(source_schema, r)),
+        1,
+    );
     create.replacen(&format!("OPTIONS (resource {})", quote_literal(r.name)), &format!("OPTIONS (resource {}, sync 'true')", quote_literal(r.name)), 1)
 }
 

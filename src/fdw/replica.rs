@@ -81,5 +81,6 @@ fn cyberbiz_fdw_replica_apply_sql(resource: &str, schema: &str, whole: bool) -> 
 extension_sql_file!(
     "../../sql/replica.sql",
     name = "replica",
-    requires = ["webhooks", cyberbiz_fdw_decode, cyberbiz_fdw_replica_tables, cyberbiz_fdw_replica_ddl, cyberbiz_fdw_replica_source, cyberbiz_fdw_replica_apply_sql]
+    requires =
+        ["webhooks", cyberbiz_fdw_decode, cyberbiz_fdw_replica_tables, cyberbiz_fdw_replica_ddl, cyberbiz_fdw_replica_source, cyberbiz_fdw_replica_apply_sql]
 );
