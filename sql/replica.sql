@@ -73,9 +73,15 @@ BEGIN
     ELSIF rep.schema_name <> into_schema THEN
         RAISE EXCEPTION 'server "%" is replicated into schema "%", not "%"', server, rep.schema_name, into_schema USING ERRCODE = '42P06';
     END IF;
-    EXECUTE format('CREATE SCHEMA IF NOT EXISTS %I', rep.schema_name);
-    EXECUTE format('CREATE SCHEMA IF NOT EXISTS %I', rep.source_schema);
-    EXECUTE format('REVOKE ALL ON SCHEMA %I FROM PUBLIC', rep.source_schema);
+    -- Unknown table names fail here, before anything is created.
+    PERFORM count(*) FROM cyberbiz_fdw_replica_tables(tables);
+    IF to_regnamespace(quote_ident(rep.schema_name)) IS NULL THEN
+        EXECUTE format('CREATE SCHEMA %I', rep.schema_name);
+    END IF;
+    IF to_regnamespace(quote_ident(rep.source_schema)) IS NULL THEN
+        EXECUTE format('CREATE SCHEMA %I', rep.source_schema);
+        EXECUTE format('REVOKE ALL ON SCHEMA %I FROM PUBLIC', rep.source_schema);
+    END IF;
     FOR t IN SELECT * FROM cyberbiz_fdw_replica_tables(tables) LOOP
         FOR stmt IN SELECT cyberbiz_fdw_replica_ddl(t.table_name, rep.schema_name) LOOP
             EXECUTE stmt;

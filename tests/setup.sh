@@ -74,11 +74,11 @@ install_extension() {
   ensure_cluster
   # One request budget per API token for the whole cluster (shared memory needs the preload),
   # and pg_cron to schedule replica syncs (jobs connect over the Unix socket, as postgres).
-  if [ "$(psql_pg -d postgres -Atc "\"SHOW shared_preload_libraries\"")" != "cyberbiz_fdw,pg_cron" ]; then
-    psql_pg -d postgres -c "\"ALTER SYSTEM SET shared_preload_libraries = 'cyberbiz_fdw,pg_cron'\""
-    psql_pg -d postgres -c "\"ALTER SYSTEM SET cron.database_name = 'postgres'\""
-    psql_pg -d postgres -c "\"ALTER SYSTEM SET cron.host = '/var/run/postgresql'\""
+  if [ "$(psql_pg -d postgres -Atc "\"SHOW shared_preload_libraries\"" | tr -d " ")" != "cyberbiz_fdw,pg_cron" ]; then
+    psql_pg -d postgres -c "\"ALTER SYSTEM SET shared_preload_libraries = 'cyberbiz_fdw', 'pg_cron'\""
   fi
+  # pg_cron's settings are unknown until it is loaded (ALTER SYSTEM refuses them): a conf.d file.
+  printf "cron.database_name = 'postgres'\ncron.host = '/var/run/postgresql'\n" >/etc/postgresql/15/main/conf.d/cyberbiz_fdw_cron.conf
   pg_ctlcluster 15 main restart
 }
 

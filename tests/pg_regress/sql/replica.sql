@@ -55,7 +55,7 @@ CALL cyberbiz_sync('no_such_server');
 
 -- Scheduling with pg_cron: a job in database postgres (cron.database_name) runs the sync in
 -- this database every minute; within about a minute the replica's last sync moves.
-CREATE TABLE cron_check AS SELECT last_incremental_sync AS before FROM cyberbiz_replica_state WHERE server = 'replica_shop' AND table_name = 'orders';
+CREATE TABLE cron_check AS SELECT fresh_as_of AS before FROM cyberbiz_replica_state WHERE server = 'replica_shop' AND table_name = 'orders';
 \c postgres
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pg_cron;
@@ -63,7 +63,7 @@ RESET client_min_messages;
 SELECT cron.schedule_in_database('cyberbiz-regress-sync', '* * * * *', $$CALL cyberbiz_sync('replica_shop')$$, 'cyberbiz_fdw_regress') > 0 AS scheduled;
 \c cyberbiz_fdw_regress
 CREATE FUNCTION cron_synced() RETURNS boolean LANGUAGE sql AS $$
-    SELECT s.last_incremental_sync > c.before FROM cyberbiz_replica_state s, cron_check c WHERE s.server = 'replica_shop' AND s.table_name = 'orders'
+    SELECT s.fresh_as_of > c.before FROM cyberbiz_replica_state s, cron_check c WHERE s.server = 'replica_shop' AND s.table_name = 'orders'
 $$;
 DO $$
 BEGIN
