@@ -122,6 +122,12 @@ fn idents(names: &[&str]) -> String {
     names.iter().map(|n| quote_ident(n)).collect::<Vec<_>>().join(", ")
 }
 
+/// The ids a CTE returned, as one array computed once (an InitPlan): filtering by it never
+/// re-runs the decoding under a nested loop, whatever the planner guesses of the CTE's size.
+fn ids_of(cte: &str) -> String {
+    format!("(SELECT coalesce(array_agg(id), '{{}}') FROM {cte})::bigint[]")
+}
+
 /// One CTE pair for table `r` from the staged objects: `{alias}_rows` (decoded, one per key,
 /// newest first) and `{alias}_up` (the upsert, newest `updated_at` wins, identical rows
 /// untouched). `only_parents`: restrict to children of parents just applied.
@@ -134,7 +140,7 @@ fn upsert_ctes(r: &Resource, schema: &str, alias: &str, only_parents: Option<&st
     let distinct = if key.is_empty() { String::new() } else { format!("DISTINCT ON ({}) ", keys.join(", ")) };
     let order = if key.is_empty() { String::new() } else { format!(" ORDER BY {}{newest}", keys.join(", ")) };
     let filter = match only_parents {
-        Some(up) => format!(" WHERE x.{} IN (SELECT id FROM {up})", quote_ident(key[0])),
+        Some(up) => format!(" WHERE x.{} = ANY ({})", quote_ident(key[0]), ids_of(up)),
         None => String::new(),
     };
     let rows = format!(
@@ -174,17 +180,21 @@ pub fn apply_sql(r: &Resource, schema: &str, whole: bool) -> String {
         let alias = format!("c{i}");
         ctes.push(upsert_ctes(c, schema, &alias, Some("p_up")));
         let ck = key_of_child(c);
-        let same: Vec<String> = ck.iter().map(|k| format!("n.{0} = o.{0}", quote_ident(k))).collect();
+        // Keys are never NULL, so NOT IN is exact here, and runs as a hashed subplan.
+        let o: Vec<String> = ck.iter().map(|k| format!("o.{}", quote_ident(k))).collect();
+        let n: Vec<String> = ck.iter().map(|k| format!("n.{}", quote_ident(k))).collect();
         ctes.push(format!(
-            "{alias}_old AS (DELETE FROM {} o WHERE o.{} IN (SELECT id FROM p_up) AND NOT EXISTS (SELECT 1 FROM {alias}_rows n WHERE {}))",
+            "{alias}_old AS (DELETE FROM {} o WHERE o.{} = ANY ({}) AND ({}) NOT IN (SELECT {} FROM {alias}_rows n))",
             table(schema, c),
             quote_ident(ck[0]),
-            same.join(" AND ")
+            ids_of("p_up"),
+            o.join(", "),
+            n.join(", ")
         ));
     }
     if whole && key == ["id"] {
         ctes.push(format!(
-            "p_deleted AS (UPDATE {} m SET {DELETED} = now() WHERE m.{DELETED} IS NULL AND NOT EXISTS (SELECT 1 FROM p_rows n WHERE n.id = m.id))",
+            "p_deleted AS (UPDATE {} m SET {DELETED} = now() WHERE m.{DELETED} IS NULL AND m.id NOT IN (SELECT n.id FROM p_rows n))",
             table(schema, r)
         ));
     }

@@ -61,6 +61,23 @@ SELECT financial_status, count(*) AS orders, sum(total_price) AS revenue
 FROM cyberbiz.orders GROUP BY 1 ORDER BY 2 DESC;"
 run "What a scan does" "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) SELECT count(*) FROM cyberbiz.customers;"
 
+log "the local replica: the shop copied into schema shop_replica, then the same dashboard query live and local"
+psql -X -q -v ON_ERROR_STOP=1 -d "$DB" -c "SELECT count(*) AS replica_tables FROM cyberbiz_replicate('shop', 'shop_replica')"
+requests() { psql -X -Atq -d "$DB" -c "SELECT coalesce(sum(requests), 0) FROM cyberbiz_stat_budgets WHERE server = 'shop'"; }
+timed() {  # label, SQL: prints the requests it made and the seconds it took
+  local before t0 t1
+  before=$(requests); t0=$(date +%s%N)
+  psql -X -q -v ON_ERROR_STOP=1 -d "$DB" -c "$2" >/dev/null
+  t1=$(date +%s%N)
+  awk -v l="$1" -v n="$(( $(requests) - before ))" -v ns="$(( t1 - t0 ))" 'BEGIN { printf "%-48s %5d requests %8.2f s\n", l, n, ns / 1e9 }'
+}
+DASHBOARD="SELECT financial_status, count(*), sum(subtotal_price) FROM %s.orders WHERE created_at >= now() - interval '90 days' GROUP BY 1 ORDER BY 2 DESC"
+timed "CALL cyberbiz_sync('shop') (first sync)" "CALL cyberbiz_sync('shop')"
+timed "dashboard query on cyberbiz.orders (live)" "$(printf "$DASHBOARD" cyberbiz)"
+timed "dashboard query on shop_replica.orders" "$(printf "$DASHBOARD" shop_replica)"
+timed "CALL cyberbiz_sync('shop') (incremental)" "CALL cyberbiz_sync('shop')"
+run "The replica's state" "SELECT table_name, rows, state, date_trunc('second', lag) AS lag FROM cyberbiz_replica_status WHERE table_name IN ('orders', 'order_line_items', 'customers', 'products') ORDER BY 1;"
+
 cat <<MSG
 
 The sandbox keeps answering at $URL (pid $(cat "$STATE/pid")); its request log is at
