@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Benchmarks (numbers go to the README). Usage: bash tests/bench.sh [p1|p2|p3|p4|p5|p6|w1|all]
+# Benchmarks (numbers go to the README). Usage: bash tests/bench.sh [p1|p2|p3|p4|p5|p6|w1|p8|p9|p10|p11|all]
 #   P1  full scan of 2,500 orders, sandbox --rps 5 --latency-ms 300: rows/s against the bound of
 #       250 rows/s (5 requests/s x 50 rows)
 #   P3  one budget per token across the cluster, sandbox --rps 5 --latency-ms 50: 4 and 16
@@ -232,4 +232,87 @@ print(f"    typed columns (created_at, total_price, financial_status, customer_n
       f"local {20000/(tloc/1000):,.0f} rows/s; ratio {tloc/tfdw:.2f}x")
 PY
   rm -f "$tmp"
+fi
+
+# Seconds a statement takes, as psql sees it (CALL cannot run under EXPLAIN).
+secs() {
+  local t0 t1
+  t0=$(date +%s%N)
+  echo "$1" | q >/dev/null
+  t1=$(date +%s%N)
+  awk -v ns="$(( t1 - t0 ))" 'BEGIN { printf "%.2f", ns / 1e9 }'
+}
+requests() { curl -s "$1/__sandbox/requests" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))'; }
+clear() { curl -s -X DELETE "$1/__sandbox/requests" >/dev/null; }
+
+# P8 first sync of N orders (BENCH_P8_ORDERS, default 100,000) with line items at --rps 5;
+# P9 incremental syncs after K = 0, 10, 500 orders changed, against ceil(K/50) + 1 requests.
+if [ "$which" = all ] || [ "$which" = p8 ] || [ "$which" = p9 ]; then
+  N=${BENCH_P8_ORDERS:-100000}
+  start_sandbox "$BIN" --rps 5 --latency-ms 50 --orders "$N" --customers 200 --products 50; PIDS+=("$SANDBOX_PID")
+  server p8 "$SANDBOX_URL" 5
+  echo "SELECT count(*) FROM cyberbiz_replicate('p8', 'p8_rep', ARRAY['orders'])" | q >/dev/null
+  clear "$SANDBOX_URL"
+  s=$(secs "CALL cyberbiz_sync('p8')")
+  n=$(requests "$SANDBOX_URL")
+  items=$(echo "SELECT count(*) FROM p8_rep.order_line_items" | q)
+  python3 - "$N" "$s" "$n" "$items" <<'PY'
+import sys
+n, s, req, items = int(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+print(f"P8 first sync of {n:,} orders ({items:,} line items) at --rps 5: {s:.1f} s, {n/s:.1f} orders/s = {n/s/250*100:.1f}% of 250 rows/s; {req} requests (pages alone: {-(-n//50)})")
+PY
+  for k in 0 10 500; do
+    [ "$k" -gt 0 ] && curl -s -X POST "$SANDBOX_URL/__sandbox/touch?count=$k" >/dev/null
+    clear "$SANDBOX_URL"
+    s=$(secs "CALL cyberbiz_sync('p8')")
+    echo "P9 incremental sync after $k orders changed: $(requests "$SANDBOX_URL") requests (ceil(K/50) + 1 = $(( (k + 49) / 50 + 1 ))), $s s"
+  done
+fi
+
+# P10 a Metabase-like workload (per table: its first 10,000 rows, the distinct values of each
+# text column, a count) on the replica and on the foreign tables, sandbox --rps 5.
+if [ "$which" = all ] || [ "$which" = p10 ]; then
+  start_sandbox "$BIN" --rps 5 --latency-ms 50 --orders 1000 --customers 300 --products 80; PIDS+=("$SANDBOX_PID")
+  server p10 "$SANDBOX_URL" 5
+  echo "IMPORT FOREIGN SCHEMA cyberbiz LIMIT TO (order_line_items, customers, products) FROM SERVER p10 INTO p10;
+        SELECT count(*) FROM cyberbiz_replicate('p10', 'p10_rep', ARRAY['orders', 'customers', 'products'])" | q >/dev/null
+  echo "CALL cyberbiz_sync('p10')" | q
+  workload() {  # schema: the statements of the workload on its four tables
+    for t in orders order_line_items customers products; do
+      echo "SELECT * FROM $1.$t LIMIT 10000;"
+      echo "SELECT count(*) FROM $1.$t;"
+      echo "SELECT string_agg(format('SELECT DISTINCT %I FROM $1.$t LIMIT 1000;', attname), ' ') FROM pg_attribute
+            WHERE attrelid = 'p10.$t'::regclass AND attnum > 0 AND atttypid = 'text'::regtype;" | q
+    done
+  }
+  for schema in p10_rep p10; do
+    clear "$SANDBOX_URL"
+    s=$(secs "$(workload $schema)")
+    echo "P10 Metabase-like workload on $schema (4 tables): $(requests "$SANDBOX_URL") requests, $s s"
+  done
+fi
+
+# P11 a write through the FDW -> the sandbox's webhook -> a receiver calling
+# cyberbiz_ingest_webhook -> the replica row: seconds until the change is visible.
+if [ "$which" = all ] || [ "$which" = p11 ]; then
+  WORK=$(mktemp -d); install -m 755 "$BIN" "$WORK/cyberbiz-sandbox"; chown -R postgres:postgres "$WORK"
+  RECV_OUT=$(mktemp); chmod 666 "$RECV_OUT"
+  (cd "$WORK" && su postgres -s /bin/sh -c "exec $WORK/cyberbiz-sandbox receive --postgres 'host=/var/run/postgresql dbname=$DB'") >"$RECV_OUT" 2>&1 &
+  PIDS+=("$!")
+  RECV_URL=$(first_url "$RECV_OUT" "the webhook receiver")
+  start_sandbox "$BIN" --rps 5 --latency-ms 50 --orders 200 --webhook-url "$RECV_URL" --app-secret bench-secret; PIDS+=("$SANDBOX_PID")
+  server p11 "$SANDBOX_URL" 5
+  echo "ALTER SERVER p11 OPTIONS (ADD shop_domain 'sandbox.cyberbiz.co');
+        ALTER USER MAPPING FOR CURRENT_USER SERVER p11 OPTIONS (ADD app_secret 'bench-secret');
+        SELECT count(*) FROM cyberbiz_replicate('p11', 'p11_rep', ARRAY['orders'])" | q >/dev/null
+  echo "CALL cyberbiz_sync('p11')" | q
+  for i in 1 2 3 4 5; do
+    id=$(echo "SELECT id FROM p11_rep.orders ORDER BY id OFFSET $i LIMIT 1" | q)
+    t0=$(date +%s%N)
+    echo "UPDATE p11.orders SET note = 'p11 $i' WHERE id = $id" | q
+    until [ "$(echo "SELECT raw->>'note' FROM p11_rep.orders WHERE id = $id" | q)" = "p11 $i" ]; do sleep 0.01; done
+    t1=$(date +%s%N)
+    awk -v ns="$(( t1 - t0 ))" -v i="$i" 'BEGIN { printf "P11 write -> webhook -> replica, try %d: %.3f s\n", i, ns / 1e9 }'
+  done
+  pkill -f "$WORK/cyberbiz-sandbox receive" 2>/dev/null || true
 fi
