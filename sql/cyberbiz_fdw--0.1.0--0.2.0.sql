@@ -290,7 +290,8 @@ BEGIN
     END IF;
     IF f.fetched = 0 AND NOT cyberbiz_replica_any_before(server, table_name, lower) THEN
         UPDATE cyberbiz_replica_state s SET last_full_sync = clock_timestamp(), fresh_as_of = st.full_started_at,
-            watermark = greatest(s.watermark, f.newest, st.full_started_at - interval '1 day'), full_started_at = NULL, full_done_from = NULL, full_window = NULL,
+            -- Rows changed after a window was read carry a later updated_at than any it held.
+            watermark = coalesce(greatest(s.watermark, f.newest), st.full_started_at), full_started_at = NULL, full_done_from = NULL, full_window = NULL,
             last_error = NULL
         WHERE s.server = st.server AND s.table_name = st.table_name;
         RETURN true;
