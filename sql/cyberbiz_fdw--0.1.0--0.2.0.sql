@@ -201,8 +201,24 @@ BEGIN
     IF to_regclass('pg_temp.cyberbiz_stage') IS NULL THEN
         CREATE TEMP TABLE cyberbiz_stage (raw jsonb NOT NULL) ON COMMIT DELETE ROWS;
     ELSE
-        TRUNCATE pg_temp.cyberbiz_stage;
+        DELETE FROM pg_temp.cyberbiz_stage;
     END IF;
+END
+$fn$;
+
+-- Applies the objects staged in pg_temp.cyberbiz_stage to `table_name` of `server`'s replica
+-- and its children, then empties the stage. Returns rows written and (unless `whole`) the
+-- newest updated_at staged.
+CREATE FUNCTION cyberbiz_replica_apply_stage(server name, schema_name name, table_name text, whole boolean, OUT written bigint, OUT newest timestamptz)
+LANGUAGE plpgsql SET jit = off AS $fn$
+BEGIN
+    EXECUTE cyberbiz_fdw_replica_apply_sql(table_name, schema_name, whole) INTO written USING server;
+    IF NOT whole THEN
+        EXECUTE format('SELECT max(x.updated_at) FROM pg_temp.cyberbiz_stage st, cyberbiz_fdw_decode($1, %L, st.raw) j, jsonb_populate_record(NULL::%I.%I, j) x',
+                       table_name, schema_name, table_name)
+            INTO newest USING server;
+    END IF;
+    DELETE FROM pg_temp.cyberbiz_stage;
 END
 $fn$;
 
@@ -210,7 +226,8 @@ $fn$;
 -- [since, before) when given, else every row), applies them to the replica and its child
 -- tables (newest updated_at wins; `whole`: rows not seen are marked deleted). Returns rows
 -- fetched, rows written and (unless `whole`) the newest updated_at fetched. Atomic: an error
--- applies nothing.
+-- applies nothing. Unless `whole`, rows are applied in batches of 500 while the scan goes on,
+-- so the FDW keeps fetching the next pages (at the budget's pace) while a batch is written.
 CREATE FUNCTION cyberbiz_replica_fetch(server name, table_name text, since timestamptz, before timestamptz, whole boolean,
     OUT fetched bigint, OUT written bigint, OUT newest timestamptz)
 -- JIT costs more than it saves on these statements (their estimates are guesses).
@@ -218,25 +235,32 @@ LANGUAGE plpgsql SET jit = off AS $fn$
 DECLARE
     rep cyberbiz_replicas;
     cond text[] := '{}';
+    r record;
+    a record;
 BEGIN
-    SELECT * INTO STRICT rep FROM cyberbiz_replicas r WHERE r.server = cyberbiz_replica_fetch.server;
+    SELECT * INTO STRICT rep FROM cyberbiz_replicas x WHERE x.server = cyberbiz_replica_fetch.server;
     PERFORM cyberbiz_replica_stage();
+    fetched := 0;
+    written := 0;
     IF since IS NOT NULL THEN
         cond := cond || format('updated_at >= %L::timestamptz', since);
     END IF;
     IF before IS NOT NULL THEN
         cond := cond || format('updated_at < %L::timestamptz', before);
     END IF;
-    EXECUTE format('INSERT INTO pg_temp.cyberbiz_stage SELECT raw FROM %I.%I', rep.source_schema, table_name)
-        || CASE WHEN cond = '{}' THEN '' ELSE ' WHERE ' || array_to_string(cond, ' AND ') END;
-    GET DIAGNOSTICS fetched = ROW_COUNT;
-    EXECUTE cyberbiz_fdw_replica_apply_sql(table_name, rep.schema_name, whole) INTO written USING server;
-    IF whole THEN
-        RETURN;
-    END IF;
-    EXECUTE format('SELECT max(x.updated_at) FROM pg_temp.cyberbiz_stage st, cyberbiz_fdw_decode($1, %L, st.raw) j, jsonb_populate_record(NULL::%I.%I, j) x',
-                   table_name, rep.schema_name, table_name)
-        INTO newest USING server;
+    FOR r IN EXECUTE format('SELECT raw FROM %I.%I', rep.source_schema, table_name)
+                     || CASE WHEN cond = '{}' THEN '' ELSE ' WHERE ' || array_to_string(cond, ' AND ') END LOOP
+        INSERT INTO pg_temp.cyberbiz_stage VALUES (r.raw);
+        fetched := fetched + 1;
+        IF NOT whole AND fetched % 500 = 0 THEN
+            a := cyberbiz_replica_apply_stage(server, rep.schema_name, table_name, whole);
+            written := written + a.written;
+            newest := greatest(newest, a.newest);
+        END IF;
+    END LOOP;
+    a := cyberbiz_replica_apply_stage(server, rep.schema_name, table_name, whole);
+    written := written + a.written;
+    newest := greatest(newest, a.newest);
 END
 $fn$;
 
@@ -347,6 +371,9 @@ BEGIN
     IF NOT EXISTS (SELECT 1 FROM cyberbiz_replicas r WHERE r.server = cyberbiz_sync.server) THEN
         RAISE EXCEPTION 'server "%" has no replica', server USING ERRCODE = '42704', HINT = 'Create it first: SELECT cyberbiz_replicate(''' || server || ''', ''<schema>'');';
     END IF;
+    -- One sync per server at a time: a second CALL (a pg_cron job beside a manual one) waits
+    -- for the first, then finds little left to do.
+    PERFORM pg_advisory_lock(hashtext('cyberbiz_sync'), hashtext(server));
     SELECT array_agg(s.table_name ORDER BY s.table_name) INTO todo
     FROM cyberbiz_replica_state s
     WHERE s.server = cyberbiz_sync.server AND s.parent IS NULL
@@ -358,6 +385,7 @@ BEGIN
             failed := failed || format('%s: %s', t, err);
         END IF;
     END LOOP;
+    PERFORM pg_advisory_unlock(hashtext('cyberbiz_sync'), hashtext(server));
     IF failed <> '{}' THEN
         RAISE EXCEPTION 'cyberbiz_sync of server "%": % of % tables failed', server, cardinality(failed), cardinality(todo)
             USING DETAIL = array_to_string(failed, E'\n'), HINT = 'The other tables are synced; SELECT * FROM cyberbiz_replica_status shows each table''s last error.';
@@ -389,7 +417,7 @@ BEGIN
         PERFORM cyberbiz_replica_stage();
         INSERT INTO pg_temp.cyberbiz_stage VALUES (p);
         EXECUTE cyberbiz_fdw_replica_apply_sql(base, rep.schema_name, false) USING server;
-        TRUNCATE pg_temp.cyberbiz_stage;
+        DELETE FROM pg_temp.cyberbiz_stage;
     END IF;
     UPDATE cyberbiz_replica_state s SET last_webhook_at = now() WHERE s.server = st.server AND s.table_name = st.table_name;
     RETURN true;
