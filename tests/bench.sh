@@ -256,7 +256,7 @@ if [ "$which" = all ] || [ "$which" = p8 ] || [ "$which" = p9 ]; then
   s=$(secs "CALL cyberbiz_sync('p8')")
   n=$(requests "$SANDBOX_URL")
   items=$(echo "SELECT count(*) FROM p8_rep.order_line_items" | q)
-  echo "    replica: $(echo "SELECT count(*) FROM p8_rep.orders" | q) orders, $items line items; live: $(echo "SELECT count(*) FROM p8.orders" | q) orders"
+  echo "    replica: $(echo "SELECT count(*) FROM p8_rep.orders" | q) orders, $items line items (the shop: $N orders)"
   python3 - "$N" "$s" "$n" "$items" <<'PY'
 import sys
 n, s, req, items = int(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
