@@ -53,7 +53,7 @@ SELECT pid, table_name, request, pages_done, pages_total, rows, requests, thrott
 FROM cyberbiz_fdw_activity();
 COMMENT ON VIEW cyberbiz_stat_activity IS 'Running CYBERBIZ scans (cluster-wide when cyberbiz_fdw is preloaded): table, request, pages done of total, rows, requests, 429s, limiter wait, estimated finish';
 
--- 0.2.0: the local replica (sql/replica.sql), and webhooks applied to it.
+-- 0.2.0: the local replica (sql/replica.sql), webhooks applied to it, the receiver's view (sql/receiver.sql).
 CREATE FUNCTION "cyberbiz_fdw_decode"(
 	"server" TEXT, /* & str */
 	"resource" TEXT, /* & str */
@@ -96,6 +96,23 @@ CREATE FUNCTION "cyberbiz_fdw_replica_apply_sql"(
 IMMUTABLE STRICT PARALLEL SAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'cyberbiz_fdw_replica_apply_sql_wrapper';
+CREATE FUNCTION "cyberbiz_fdw_receiver_stats"() RETURNS TABLE (
+	"pid" INT,  /* Option < i32 > */
+	"port" INT,  /* Option < i32 > */
+	"listening_since" bigint,  /* Option < i64 > */
+	"accepted" bigint,  /* i64 */
+	"duplicates" bigint,  /* i64 */
+	"rejected_signature" bigint,  /* i64 */
+	"rejected_too_large" bigint,  /* i64 */
+	"rejected_malformed" bigint,  /* i64 */
+	"unavailable" bigint,  /* i64 */
+	"errors" bigint,  /* i64 */
+	"mean_latency_ms" double precision,  /* Option < f64 > */
+	"max_latency_ms" double precision  /* f64 */
+)
+STRICT
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'cyberbiz_fdw_receiver_stats_wrapper';
 
 -- The local replica: typed tables, one schema per server, filled by CALL cyberbiz_sync through
 -- the FDW and kept fresh by webhooks. The tables' DDL, the decoding of API objects into their
@@ -454,6 +471,12 @@ JOIN cyberbiz_replicas r ON r.server = s.server
 LEFT JOIN cyberbiz_replica_state p ON p.server = s.server AND p.table_name = s.parent
 LEFT JOIN LATERAL cyberbiz_replica_rows(r.schema_name, s.table_name) n ON true;
 COMMENT ON VIEW cyberbiz_replica_status IS 'Per replica table: rows, syncs, webhooks, lag behind the shop, last error';
+
+-- The webhook receiver's counters (a background worker of a preloaded cluster with
+-- cyberbiz.webhook_listen set): deliveries accepted, redeliveries, refusals by reason, errors,
+-- latency. Empty when the library is not preloaded.
+CREATE VIEW cyberbiz_stat_receiver AS SELECT * FROM cyberbiz_fdw_receiver_stats();
+COMMENT ON VIEW cyberbiz_stat_receiver IS 'CYBERBIZ webhook receiver (background worker): where it listens, deliveries accepted, duplicates, refusals by reason, errors, latency';
 
 CREATE OR REPLACE FUNCTION cyberbiz_ingest_webhook(body text, event text, signature text, shop_domain text DEFAULT NULL, server name DEFAULT NULL) RETURNS bigint
 LANGUAGE plpgsql AS $fn$

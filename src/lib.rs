@@ -17,6 +17,7 @@ pub mod options;
 pub mod plan;
 pub mod progress;
 pub mod pump;
+pub mod receiver;
 pub mod replica;
 pub mod webhook;
 pub mod write;

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Benchmarks (numbers go to the README). Usage: bash tests/bench.sh [p1|p2|p3|p4|p5|p6|w1|p8|p9|p10|p11|all]
+# Benchmarks (numbers go to the README). Usage: bash tests/bench.sh [p1|p2|p3|p4|p5|p6|w1|p8|p9|p10|p11|p12|r|all]
 #   P1  full scan of 2,500 orders, sandbox --rps 5 --latency-ms 300: rows/s against the bound of
 #       250 rows/s (5 requests/s x 50 rows)
 #   P3  one budget per token across the cluster, sandbox --rps 5 --latency-ms 50: 4 and 16
@@ -293,20 +293,30 @@ if [ "$which" = all ] || [ "$which" = p10 ]; then
   done
 fi
 
-# P11 a write through the FDW -> the sandbox's webhook -> a receiver calling
-# cyberbiz_ingest_webhook -> the replica row: seconds until the change is visible.
+# The extension's webhook receiver (the background worker) for this database, on a free port.
+receiver_on() {
+  RECV_PORT=$(( 20000 + RANDOM % 20000 ))
+  printf "cyberbiz.webhook_listen = '127.0.0.1:%s'\ncyberbiz.webhook_database = '%s'\n" "$RECV_PORT" "$DB" >/etc/postgresql/15/main/conf.d/cyberbiz_fdw_receiver.conf
+  pg_ctlcluster 15 main restart
+  RECV_URL="http://127.0.0.1:$RECV_PORT/webhooks"
+  for _ in $(seq 1 100); do
+    [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$RECV_PORT/healthz")" = 200 ] && return 0
+    sleep 0.2
+  done
+  echo "the receiver does not answer on $RECV_PORT" >&2; return 1
+}
+
+# P11 a write through the FDW -> the sandbox's webhook -> the extension's receiver -> the
+# replica row: seconds until the change is visible.
 if [ "$which" = all ] || [ "$which" = p11 ]; then
-  WORK=$(mktemp -d); install -m 755 "$BIN" "$WORK/cyberbiz-sandbox"; chown -R postgres:postgres "$WORK"
-  RECV_OUT=$(mktemp); chmod 666 "$RECV_OUT"
-  (cd "$WORK" && su postgres -s /bin/sh -c "exec $WORK/cyberbiz-sandbox receive --postgres 'host=/var/run/postgresql dbname=$DB'") >"$RECV_OUT" 2>&1 &
-  PIDS+=("$!")
-  RECV_URL=$(first_url "$RECV_OUT" "the webhook receiver")
+  receiver_on
   start_sandbox "$BIN" --rps 5 --latency-ms 50 --orders 200 --webhook-url "$RECV_URL" --app-secret bench-secret; PIDS+=("$SANDBOX_PID")
   server p11 "$SANDBOX_URL" 5
   echo "ALTER SERVER p11 OPTIONS (ADD shop_domain 'sandbox.cyberbiz.co');
         ALTER USER MAPPING FOR CURRENT_USER SERVER p11 OPTIONS (ADD app_secret 'bench-secret');
         SELECT count(*) FROM cyberbiz_replicate('p11', 'p11_rep', ARRAY['orders'])" | q >/dev/null
   echo "CALL cyberbiz_sync('p11')" | q
+  sleep 1.5  # the receiver reads App Secrets every second
   for i in 1 2 3 4 5; do
     id=$(echo "SELECT id FROM p11_rep.orders ORDER BY id OFFSET $i LIMIT 1" | q)
     t0=$(date +%s%N)
@@ -315,5 +325,41 @@ if [ "$which" = all ] || [ "$which" = p11 ]; then
     t1=$(date +%s%N)
     awk -v ns="$(( t1 - t0 ))" -v i="$i" 'BEGIN { printf "P11 write -> webhook -> replica, try %d: %.3f s\n", i, ns / 1e9 }'
   done
-  pkill -f "$WORK/cyberbiz-sandbox receive" 2>/dev/null || true
+fi
+
+# P12 16 concurrent senders, 20,000 signed order deliveries (about 5 KB) to the receiver, plus
+# 2,000 redeliveries and 500 wrong signatures: deliveries/s, latency, every acknowledged one
+# stored, none twice, no forgery stored. R: the same with the worker killed (kill -9) midway.
+if [ "$which" = all ] || [ "$which" = p12 ] || [ "$which" = r ]; then
+  receiver_on
+  echo "DROP SERVER IF EXISTS p12 CASCADE; CREATE SERVER p12 FOREIGN DATA WRAPPER cyberbiz_fdw OPTIONS (shop_domain 'load.cyberbiz.co');
+        CREATE USER MAPPING FOR CURRENT_USER SERVER p12 OPTIONS (api_token 'a.b.c', app_secret 'load-secret');
+        DELETE FROM cyberbiz_webhook_events WHERE server = 'p12'" | q
+  sleep 1.5
+  load() {  # first id, acked file, extra: one run of the sender
+    "$BIN" send --url "$RECV_URL" --secret load-secret --domain load.cyberbiz.co --count 20000 --concurrency 16 \
+      --duplicates 2000 --bad-signatures 500 --first-id "$1" --acked "$2"
+  }
+  check() {  # first id, acked file: acknowledged ids missing from the events table, and duplicates
+    python3 - "$1" "$2" <<'PY'
+import subprocess, sys
+first, acked = int(sys.argv[1]), [int(l) for l in open(sys.argv[2]) if l.strip()]
+q = lambda sql: subprocess.run(["su", "postgres", "-c", f"cd / && psql -X -At -d cyberbiz_bench -c \"{sql}\""], capture_output=True, text=True).stdout.split()
+stored = set(int(x) for x in q(f"SELECT resource_id FROM cyberbiz_webhook_events WHERE server = 'p12' AND resource_id BETWEEN {first} AND {first + 30000}"))
+dups = q(f"SELECT count(*) - count(DISTINCT resource_id) FROM cyberbiz_webhook_events WHERE server = 'p12' AND resource_id BETWEEN {first} AND {first + 30000}")[0]
+forged = q(f"SELECT count(*) FROM cyberbiz_webhook_events WHERE server = 'p12' AND resource_id > {first + 20000 + 2000} AND resource_id <= {first + 30000}")[0]
+print(f"    acknowledged: {len(acked)}, stored: {len(stored)}, acknowledged but missing: {len(set(acked) - stored)}, stored twice: {dups}, forgeries stored: {forged}")
+PY
+  }
+  if [ "$which" != r ]; then
+    out=$(load 80000000 /tmp/p12.acked)
+    echo "P12 $out"
+    check 80000000 /tmp/p12.acked
+  fi
+  if [ "$which" = all ] || [ "$which" = r ]; then
+    (sleep 5; pid=$(pgrep -f "cyberbiz_fdw webhook receiver" | head -1); echo "    R: kill -9 $pid (the receiver) at 5 s"; kill -9 "$pid") &
+    out=$(load 90000000 /tmp/r.acked)
+    echo "R   $out"
+    check 90000000 /tmp/r.acked
+  fi
 fi

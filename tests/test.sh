@@ -40,12 +40,11 @@ log "3/3 pg_regress"
 install_extension
 [ -x target/debug/cyberbiz-sandbox ] || cargo test -p cyberbiz-sandbox --no-run --quiet
 SANDBOX_BIN="$REPO_ROOT/target/debug/cyberbiz-sandbox"
-# What runs as postgres (pg_regress, the webhook receiver) must not need to read the clone: root's
-# home is mode 700 on Debian. Copy the goldens and the receiver into a folder postgres owns.
+# What runs as postgres (pg_regress) must not need to read the clone: root's home is mode 700 on
+# Debian. Copy the goldens into a folder postgres owns.
 PGWORK=$(mktemp -d)
 cp -r tests/pg_regress "$PGWORK/pg_regress"
 rm -rf "$PGWORK/pg_regress/results"
-install -m 755 "$SANDBOX_BIN" "$PGWORK/cyberbiz-sandbox"
 chown -R postgres:postgres "$PGWORK"
 start_sandbox "$SANDBOX_BIN" --rps 0 --latency-ms 20000 --now "2026-11-28 12:00:00"
 SLOW_URL=$SANDBOX_URL SLOW_PID=$SANDBOX_PID
@@ -59,17 +58,22 @@ psql_pg -d postgres -c "\"CREATE DATABASE $DB\""
 psql_pg -d postgres -c "\"ALTER DATABASE $DB SET cyberbiz_test.api_url = '$SANDBOX_URL'\""
 psql_pg -d postgres -c "\"ALTER DATABASE $DB SET cyberbiz_test.api_token = '$TOKEN'\""
 psql_pg -d postgres -c "\"ALTER DATABASE $DB SET cyberbiz_test.slow_url = '$SLOW_URL'\""
-# Webhooks end to end: a receiver running as postgres (peer auth) calls cyberbiz_ingest_webhook;
-# a third sandbox posts signed webhooks to it for writes made through the FDW.
-RECV_OUT=$(mktemp); chmod 666 "$RECV_OUT"
-(cd "$PGWORK" && su postgres -s /bin/sh -c "exec $PGWORK/cyberbiz-sandbox receive --postgres 'host=/var/run/postgresql dbname=$DB'") >"$RECV_OUT" 2>&1 &
-RECV_PID=$!
-RECV_URL=$(first_url "$RECV_OUT" "the webhook receiver")
+# Webhooks end to end: the extension's own receiver (a background worker of the preloaded
+# cluster) listens for this database; a third sandbox posts signed webhooks to it for writes
+# made through the FDW.
+RECV_PORT=$(( 20000 + RANDOM % 20000 ))
+printf "cyberbiz.webhook_listen = '127.0.0.1:%s'\ncyberbiz.webhook_database = '%s'\n" "$RECV_PORT" "$DB" >/etc/postgresql/15/main/conf.d/cyberbiz_fdw_receiver.conf
+pg_ctlcluster 15 main restart
+RECV_URL="http://127.0.0.1:$RECV_PORT/webhooks"
+for _ in $(seq 1 100); do
+  [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$RECV_PORT/healthz")" != 000 ] && break
+  sleep 0.2
+done
 MAIN_URL=$SANDBOX_URL MAIN_PID=$SANDBOX_PID
 start_sandbox "$SANDBOX_BIN" --rps 0 --now "2026-11-28 12:00:00" --orders 30 --customers 20 --products 10 --webhook-url "$RECV_URL" --app-secret regress-app-secret
 HOOKS_PID=$SANDBOX_PID
 psql_pg -d postgres -c "\"ALTER DATABASE $DB SET cyberbiz_test.hooks_url = '$SANDBOX_URL'\""
-trap 'kill $MAIN_PID $SLOW_PID $HOOKS_PID $RECV_PID 2>/dev/null || true; pkill -f "$PGWORK/cyberbiz-sandbox receive" 2>/dev/null || true' EXIT
+trap 'kill $MAIN_PID $SLOW_PID $HOOKS_PID 2>/dev/null || true' EXIT
 OUT=$(mktemp -d)
 mkdir -p "$OUT/fallback"
 chown -R postgres:postgres "$OUT"

@@ -6,6 +6,7 @@
 //! - `paths.rs`: estimates, paths and the ForeignScan plan; `private.rs`: its `fdw_private`;
 //! - `exec.rs`: the executor and EXPLAIN; `datum.rs`: Datum conversion (shared with writes);
 //! - `modify.rs`: INSERT/UPDATE/DELETE; `import.rs`: IMPORT FOREIGN SCHEMA;
+//! - `worker.rs`: the background workers (webhook receiver, sync scheduler);
 //! - `webhook.rs`: the SQL functions webhook ingestion calls; `replica.rs`: those the replica calls.
 
 mod activity;
@@ -20,6 +21,7 @@ mod replica;
 mod shared;
 mod table;
 mod webhook;
+mod worker;
 
 pub(crate) use table::TableInfo;
 
@@ -27,6 +29,7 @@ pub(crate) use table::TableInfo;
 pub fn shared_init() {
     shared::init();
     activity::init();
+    worker::init();
 }
 
 use crate::error::{FdwError, SqlState};

@@ -18,10 +18,15 @@ unsafe impl PGRXSharedMemory for Budgets {}
 // SAFETY: Activities is repr(C) and made of atomics only, like Budgets.
 unsafe impl PGRXSharedMemory for Activities {}
 
+// SAFETY: receiver::Stats is repr(C) and made of atomics only, like Budgets.
+unsafe impl PGRXSharedMemory for crate::receiver::Stats {}
+
 // SAFETY: the names are ours alone.
 static BUDGETS: PgAtomic<Budgets> = unsafe { PgAtomic::new(c"cyberbiz_fdw budgets") };
 // SAFETY: as above.
 static ACTIVITY: PgAtomic<Activities> = unsafe { PgAtomic::new(c"cyberbiz_fdw activity") };
+// SAFETY: as above.
+static RECEIVER: PgAtomic<crate::receiver::Stats> = unsafe { PgAtomic::new(c"cyberbiz_fdw receiver") };
 /// Whether this library was preloaded (set in the postmaster, inherited by every backend).
 static PRELOADED: AtomicBool = AtomicBool::new(false);
 static WARNED: AtomicBool = AtomicBool::new(false);
@@ -32,6 +37,7 @@ pub(crate) fn init() {
     if unsafe { pg_sys::process_shared_preload_libraries_in_progress } {
         pg_shmem_init!(BUDGETS = Budgets::new());
         pg_shmem_init!(ACTIVITY = Activities::new());
+        pg_shmem_init!(RECEIVER = crate::receiver::Stats::new());
         PRELOADED.store(true, Ordering::Relaxed);
     }
 }
@@ -44,6 +50,11 @@ pub(crate) fn budgets() -> Option<&'static Budgets> {
 /// The cluster's table of running scans, or None when the library was not preloaded.
 pub(crate) fn activities() -> Option<&'static Activities> {
     PRELOADED.load(Ordering::Relaxed).then(|| ACTIVITY.get())
+}
+
+/// The webhook receiver's counters, or None when the library was not preloaded.
+pub(crate) fn receiver_stats() -> Option<&'static crate::receiver::Stats> {
+    PRELOADED.load(Ordering::Relaxed).then(|| RECEIVER.get())
 }
 
 /// The HTTP settings of a server: its options, and the cluster's budgets when preloaded. Not

@@ -92,5 +92,6 @@ fn start_all() -> Vec<Background> {
 pub fn postgresql_conf_options() -> Vec<&'static str> {
     // One request budget per token for the whole cluster (the fallback without it is tested by
     // pg_regress's `fallback`, on a server of its own).
-    vec!["shared_preload_libraries = 'cyberbiz_fdw'"]
+    // The webhook receiver listens on a port of its choosing (shown by cyberbiz_stat_receiver).
+    vec!["shared_preload_libraries = 'cyberbiz_fdw'", "cyberbiz.webhook_listen = '127.0.0.1:0'", "cyberbiz.webhook_database = 'pgrx_tests'"]
 }

@@ -13,6 +13,7 @@ mod limits;
 mod options;
 mod pushdown;
 mod read;
+mod receiver;
 mod replica;
 mod webhooks;
 mod writes;

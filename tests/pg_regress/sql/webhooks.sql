@@ -1,6 +1,6 @@
--- Webhooks end to end: writes made through the FDW make the sandbox post signed webhooks to a
--- receiver (cyberbiz-sandbox receive, started by tests/test.sh), which calls
--- cyberbiz_ingest_webhook; afterwards the mirror tables equal the API's state.
+-- Webhooks end to end: writes made through the FDW make the sandbox post signed webhooks to the
+-- extension's receiver (a background worker; tests/test.sh sets cyberbiz.webhook_listen), which
+-- ingests each in a transaction of its own; afterwards the mirror tables equal the API's state.
 \set VERBOSITY default
 \set SHOW_CONTEXT never
 SET TIME ZONE 'Asia/Taipei';
@@ -50,6 +50,8 @@ SELECT payload->>'note' AS note, order_status FROM cyberbiz_orders_mirror WHERE 
 SELECT count(*) AS events_before FROM cyberbiz_webhook_events;
 SELECT cyberbiz_ingest_webhook('{"id": 1, "updated_at": "2026-11-28 12:00:00"}', 'orders/update', 'deadbeef', 'sandbox.cyberbiz.co');
 SELECT count(*) AS events_after FROM cyberbiz_webhook_events;
+-- What the receiver counted (a wrong signature never reaches the database).
+SELECT accepted > 0 AS accepted, rejected_signature, errors FROM cyberbiz_stat_receiver;
 
 SET client_min_messages = warning;
 DROP SCHEMA h CASCADE;

@@ -276,7 +276,13 @@ fn orders(r: &mut Rng, n: usize, anchor: i64, customers: &[Value], products: &[V
         let (shipping_type, shipping_name, ship_fee) = *r.pick(SHIPPING);
         let vip_discount = if r.chance(0.2) { (subtotal * 0.05).round() } else { 0.0 };
         let total = subtotal + ship_fee - vip_discount;
-        let updated = (created + r.range(0, 20 * 86400)).min(anchor);
+        // Within 20 days of creation and never after "now"; recent orders are spread between
+        // their creation and now (clamping them all to now would give thousands of orders one
+        // updated_at second, which no shop has).
+        let updated = match created + r.range(0, 20 * 86400) {
+            u if u <= anchor => u,
+            u => created + (u - created) % (anchor - created + 1).max(1),
+        };
         let closed_at = (st.order_status == "closed").then(|| format_local(updated));
         let cancelled_at = (st.order_status == "cancelled").then(|| format_local(updated));
         let refund_at = matches!(st.financial_status, "refunded" | "partial_refunded").then(|| format_local(updated));

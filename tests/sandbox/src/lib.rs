@@ -7,9 +7,9 @@ pub mod clock;
 pub mod config;
 pub mod data;
 pub mod jwt;
-pub mod receiver;
 pub mod rng;
 pub mod routes;
+pub mod sender;
 pub mod server;
 pub mod store;
 

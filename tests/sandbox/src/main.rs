@@ -10,15 +10,16 @@ const USAGE: &str = "usage:
                          [--drop-rate F] [--jwt-secret S] [--webhook-url URL] [--app-secret S]
                          [--shop-domain D] [--now 'YYYY-MM-DD HH:MM:SS']
   cyberbiz-sandbox token [--scopes \"read_orders write_products ...\"] [--ttl-secs N] [--jwt-secret S]
-  cyberbiz-sandbox receive --postgres 'host=/var/run/postgresql dbname=shop' [--listen ADDR]
-      (a webhook receiver calling cyberbiz_ingest_webhook for each delivery)";
+  cyberbiz-sandbox send --url URL --secret S [--domain D] [--count N] [--concurrency N]
+                        [--duplicates N] [--bad-signatures N] [--first-id N] [--acked FILE]
+      (a load of signed webhook deliveries for a receiver, e.g. cyberbiz_fdw's background worker)";
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let code = match args.first().map(String::as_str) {
         Some("serve") => serve(&args[1..]),
         Some("token") => print_token(&args[1..]),
-        Some("receive") => receive(&args[1..]),
+        Some("send") => send(&args[1..]),
         _ => Err(USAGE.to_string()),
     };
     if let Err(msg) = code {
@@ -43,19 +44,39 @@ fn serve(args: &[String]) -> Result<(), String> {
     })
 }
 
-fn receive(args: &[String]) -> Result<(), String> {
-    let mut listen = "127.0.0.1:0".to_string();
-    let mut conninfo = None;
+fn send(args: &[String]) -> Result<(), String> {
+    let mut load = cyberbiz_sandbox::sender::Load {
+        url: String::new(),
+        secret: String::new(),
+        domain: "sandbox.cyberbiz.co".into(),
+        count: 1000,
+        concurrency: 16,
+        duplicates: 0,
+        bad_signatures: 0,
+        first_id: 70_000_000,
+        acked: None,
+    };
     let mut it = args.iter();
+    let number = |flag: &str, v: &str| v.parse::<usize>().map_err(|_| format!("{flag}: invalid value {v:?}"));
     while let Some(flag) = it.next() {
         let v = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
         match flag.as_str() {
-            "--listen" => listen = v.clone(),
-            "--postgres" => conninfo = Some(v.clone()),
+            "--url" => load.url = v.clone(),
+            "--secret" => load.secret = v.clone(),
+            "--domain" => load.domain = v.clone(),
+            "--count" => load.count = number(flag, v)?,
+            "--concurrency" => load.concurrency = number(flag, v)?,
+            "--duplicates" => load.duplicates = number(flag, v)?,
+            "--bad-signatures" => load.bad_signatures = number(flag, v)?,
+            "--first-id" => load.first_id = number(flag, v)? as i64,
+            "--acked" => load.acked = Some(v.clone()),
             other => return Err(format!("unknown option {other:?}\n{USAGE}")),
         }
     }
-    cyberbiz_sandbox::receiver::run(&listen, &conninfo.ok_or("--postgres is required")?)
+    if load.url.is_empty() || load.secret.is_empty() {
+        return Err(format!("--url and --secret are required\n{USAGE}"));
+    }
+    cyberbiz_sandbox::sender::run(load)
 }
 
 fn print_token(args: &[String]) -> Result<(), String> {
