@@ -97,6 +97,15 @@ impl Outcome {
     }
 }
 
+/// Work for the main thread.
+pub enum Job {
+    /// A verified delivery, answered through its `reply`.
+    Deliver(Delivery),
+    /// Read the App Secrets again now (a delivery failed the check with the ones held: a server
+    /// or secret may have just been added or rotated); answered when done.
+    Refresh(tokio::sync::oneshot::Sender<()>),
+}
+
 /// A verified delivery for the main thread; it answers through `reply`.
 pub struct Delivery {
     pub body: String,
@@ -175,7 +184,7 @@ fn header(req: &Request<Incoming>, name: &str) -> Option<String> {
 /// Everything a connection handler shares.
 struct Shared {
     secrets: Arc<RwLock<Secrets>>,
-    queue: mpsc::SyncSender<Delivery>,
+    queue: mpsc::SyncSender<Job>,
     stats: &'static Stats,
 }
 
@@ -203,17 +212,25 @@ async fn receive(sh: &Shared, req: Request<Incoming>) -> Outcome {
         Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => return Outcome::refused(413, "the body is over the 2 MB limit"),
         Err(_) => return Outcome::refused(400, "the body could not be read"),
     };
-    let checked = match sh.secrets.read() {
+    let checked = || match sh.secrets.read() {
         Ok(s) => check(&s, event.as_deref(), signature.as_deref(), domain.as_deref(), &body),
         Err(_) => Err(Outcome::refused(500, "internal error")),
     };
-    let (body, server) = match checked {
+    let mut result = checked();
+    if matches!(result, Err(Outcome::Refused { status: 401 | 503, .. })) {
+        // Refused with the secrets held: read them again once, and check again.
+        let (done, refreshed) = tokio::sync::oneshot::channel();
+        if sh.queue.try_send(Job::Refresh(done)).is_ok() && tokio::time::timeout(DATABASE_WAIT, refreshed).await.is_ok() {
+            result = checked();
+        }
+    }
+    let (body, server) = match result {
         Ok(v) => v,
         Err(o) => return o,
     };
     let (reply, answer) = tokio::sync::oneshot::channel();
     let d = Delivery { body, event: event.unwrap_or_default(), signature: signature.unwrap_or_default(), domain, server, reply };
-    if sh.queue.try_send(d).is_err() {
+    if sh.queue.try_send(Job::Deliver(d)).is_err() {
         return Outcome::refused(503, "the receiver is busy; retry later");
     }
     match tokio::time::timeout(DATABASE_WAIT, answer).await {
@@ -242,7 +259,7 @@ impl Drop for Listener {
 
 /// Listens on `addr` (bound before returning, so a bad address is an error here) and serves on
 /// two threads of a runtime of its own, whose threads block every signal.
-pub fn listen(addr: &str, secrets: Arc<RwLock<Secrets>>, queue: mpsc::SyncSender<Delivery>, stats: &'static Stats) -> Result<Listener, String> {
+pub fn listen(addr: &str, secrets: Arc<RwLock<Secrets>>, queue: mpsc::SyncSender<Job>, stats: &'static Stats) -> Result<Listener, String> {
     let std_listener = std::net::TcpListener::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     std_listener.set_nonblocking(true).map_err(|e| e.to_string())?;
     let local = std_listener.local_addr().map_err(|e| e.to_string())?;

@@ -4,7 +4,7 @@
 //! restarted by the postmaster after a crash.
 
 use super::shared;
-use crate::receiver::{self, Delivery, Outcome, Secrets, ShopSecret};
+use crate::receiver::{self, Delivery, Job, Outcome, Secrets, ShopSecret};
 use pgrx::bgworkers::{BackgroundWorker, BackgroundWorkerBuilder, SignalWakeFlags};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
@@ -195,7 +195,7 @@ pub extern "C-unwind" fn cyberbiz_fdw_receiver_main(_arg: pg_sys::Datum) {
     let Some(stats) = shared::receiver_stats() else { return };
     stats.pid.store(std::process::id(), std::sync::atomic::Ordering::Relaxed);
     let secrets = Arc::new(RwLock::new(Secrets::default()));
-    let (tx, rx) = mpsc::sync_channel::<Delivery>(receiver::QUEUE);
+    let (tx, rx) = mpsc::sync_channel::<Job>(receiver::QUEUE);
     let (mut listener, mut listening): (Option<receiver::Listener>, String) = (None, String::new());
     let mut refreshed = Instant::now() - Duration::from_secs(60);
     while BackgroundWorker::wait_latch(Some(Duration::from_millis(0))) {
@@ -208,31 +208,46 @@ pub extern "C-unwind" fn cyberbiz_fdw_receiver_main(_arg: pg_sys::Datum) {
             listening = want;
         }
         if refreshed.elapsed() >= Duration::from_secs(1) {
-            let fresh = load_secrets();
-            if let Ok(mut s) = secrets.write() {
-                *s = fresh;
-            }
-            refreshed = Instant::now();
+            refresh(&secrets, &mut refreshed);
         }
         match rx.recv_timeout(Duration::from_millis(if listener.is_some() { 100 } else { 1000 })) {
-            Ok(d) => answer(d),
+            Ok(job) => work(job, &secrets, &mut refreshed),
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         }
         // Under load, take what is queued before looking at signals again.
-        for d in rx.try_iter().take(256) {
-            answer(d);
+        for job in rx.try_iter().take(256) {
+            work(job, &secrets, &mut refreshed);
         }
     }
     drop(listener);
 }
 
-fn answer(d: Delivery) {
-    let outcome = ingest(&d);
-    let _ = d.reply.send(outcome);
+fn work(job: Job, secrets: &RwLock<Secrets>, refreshed: &mut Instant) {
+    match job {
+        Job::Deliver(d) => {
+            let outcome = ingest(&d);
+            let _ = d.reply.send(outcome);
+        }
+        Job::Refresh(done) => {
+            // Many refused deliveries at once need one reading of the catalogs, not one each.
+            if refreshed.elapsed() >= Duration::from_millis(100) {
+                refresh(secrets, refreshed);
+            }
+            let _ = done.send(());
+        }
+    }
 }
 
-fn relisten(addr: &str, secrets: &Arc<RwLock<Secrets>>, tx: &mpsc::SyncSender<Delivery>, stats: &'static receiver::Stats) -> Option<receiver::Listener> {
+fn refresh(secrets: &RwLock<Secrets>, refreshed: &mut Instant) {
+    let fresh = load_secrets();
+    if let Ok(mut s) = secrets.write() {
+        *s = fresh;
+    }
+    *refreshed = Instant::now();
+}
+
+fn relisten(addr: &str, secrets: &Arc<RwLock<Secrets>>, tx: &mpsc::SyncSender<Job>, stats: &'static receiver::Stats) -> Option<receiver::Listener> {
     if addr.is_empty() {
         return None;
     }

@@ -74,6 +74,15 @@ BEGIN
 END $$;
 SELECT cron_synced() AS synced_by_cron;
 \c postgres
-SELECT status, return_message FROM cron.job_run_details d JOIN cron.job j USING (jobid) WHERE j.jobname = 'cyberbiz-regress-sync' ORDER BY runid LIMIT 1;
+DO $$
+BEGIN
+    FOR i IN 1..120 LOOP
+        EXIT WHEN EXISTS (SELECT 1 FROM cron.job_run_details d JOIN cron.job j USING (jobid)
+                          WHERE j.jobname = 'cyberbiz-regress-sync' AND d.status IN ('succeeded', 'failed'));
+        PERFORM pg_sleep(0.5);
+    END LOOP;
+END $$;
+SELECT status, return_message FROM cron.job_run_details d JOIN cron.job j USING (jobid)
+WHERE j.jobname = 'cyberbiz-regress-sync' AND d.status IN ('succeeded', 'failed') ORDER BY runid LIMIT 1;
 SELECT cron.unschedule('cyberbiz-regress-sync');
 \c cyberbiz_fdw_regress
