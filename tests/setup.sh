@@ -77,6 +77,9 @@ install_extension() {
   if [ "$(psql_pg -d postgres -Atc "\"SHOW shared_preload_libraries\"" | tr -d " ")" != "cyberbiz_fdw,pg_cron" ]; then
     psql_pg -d postgres -c "\"ALTER SYSTEM SET shared_preload_libraries = 'cyberbiz_fdw', 'pg_cron'\""
   fi
+  # The webhook receiver is configured by those who need it (tests/test.sh, tests/bench.sh), for
+  # their database, after they created it (its workers hold a connection to it).
+  rm -f /etc/postgresql/15/main/conf.d/cyberbiz_fdw_receiver.conf
   # pg_cron's settings are unknown until it is loaded (ALTER SYSTEM refuses them): a conf.d file.
   printf "cron.database_name = 'postgres'\ncron.host = '/var/run/postgresql'\n" >/etc/postgresql/15/main/conf.d/cyberbiz_fdw_cron.conf
   pg_ctlcluster 15 main restart
