@@ -86,3 +86,19 @@ SELECT status, return_message FROM cron.job_run_details d JOIN cron.job j USING 
 WHERE j.jobname = 'cyberbiz-regress-sync' AND d.status IN ('succeeded', 'failed') ORDER BY runid LIMIT 1;
 SELECT cron.unschedule('cyberbiz-regress-sync');
 \c cyberbiz_fdw_regress
+
+-- The extension's own sync scheduler (a background worker; cyberbiz.sync_interval, off by
+-- default) keeps it synced as well.
+UPDATE cron_check SET before = (SELECT fresh_as_of FROM cyberbiz_replica_state WHERE server = 'replica_shop' AND table_name = 'orders');
+ALTER SYSTEM SET cyberbiz.sync_interval = 1;
+SELECT pg_reload_conf();
+DO $$
+BEGIN
+    FOR i IN 1..120 LOOP
+        EXIT WHEN cron_synced();
+        PERFORM pg_sleep(0.5);
+    END LOOP;
+END $$;
+SELECT cron_synced() AS synced_by_the_scheduler;
+ALTER SYSTEM RESET cyberbiz.sync_interval;
+SELECT pg_reload_conf();
