@@ -46,6 +46,10 @@ fn start_all() -> Vec<Background> {
         ("pushdown", base.clone()),
         ("estimate", base.clone()),
         ("writes", base.clone()),
+        // every_writable_resource_round_trips writes while another test reads the writes log.
+        ("round_trips", base.clone()),
+        ("writes_refused", base.clone()),
+        ("writes_errors", base.clone()),
         ("apidemo", Config { max_body_bytes: 2048, ..base.clone() }),
         ("dropping", Config { drop_rate: 1.0, ..base.clone() }),
         ("differential", Config { orders: 400, customers: 150, ..base.clone() }),
@@ -58,6 +62,7 @@ fn start_all() -> Vec<Background> {
         ("shared", Config { rps: 5, latency_ms: 50, ..base.clone() }),
         ("progress", Config { rps: 5, latency_ms: 50, ..base.clone() }),
         ("replica", Config { latency_ms: 150, orders: 300, ..base.clone() }),
+        ("capped", Config { customers: 120, ..base.clone() }),
     ];
     let mut lines = Vec::new();
     let mut keep = Vec::new();

@@ -15,7 +15,9 @@ mod tests {
 
     /// The port the receiver listens on, once it does (and, with `not`, once it moved off it).
     fn port(not: Option<i32>) -> i32 {
-        for _ in 0..200 {
+        // The worker may be waiting out its 5 s restart delay (the test database did not
+        // exist when the server started).
+        for _ in 0..600 {
             let p = Spi::get_one::<i32>("SELECT port FROM cyberbiz_stat_receiver").unwrap();
             if let Some(p) = p.filter(|p| Some(*p) != not) {
                 return p;
@@ -66,7 +68,8 @@ mod tests {
         other_session(move |c| {
             c.batch_execute(&format!(
                 "CREATE SERVER recv FOREIGN DATA WRAPPER cyberbiz_fdw OPTIONS (api_url '{url}', shop_domain 'recv.cyberbiz.co');
-                 CREATE USER MAPPING FOR CURRENT_USER SERVER recv OPTIONS (api_token 'a.b.c', app_secret 'recv-secret')"
+                 CREATE USER MAPPING FOR CURRENT_USER SERVER recv OPTIONS (api_token 'a.b.c', app_secret 'recv-secret');
+                 SELECT cyberbiz_replicate('recv', 'recv_rep', ARRAY['orders'])"
             ))
             .unwrap()
         })
@@ -82,6 +85,8 @@ mod tests {
         assert_eq!(status, 200, "{text}");
         let id: i64 = text.trim().parse().unwrap_or_else(|_| panic!("an event id: {text}"));
         assert_eq!(count(&format!("SELECT count(*) FROM cyberbiz_webhook_events WHERE id = {id} AND server = 'recv'")), 1, "committed before the 200");
+        // (Into the server's replica, so the tests of the shared 0.1.0 mirrors see nothing of it.)
+        assert_eq!(count("SELECT count(*) FROM recv_rep.orders WHERE id = 880001"), 1);
         let (status, text) = post(port, "orders/paid", body, &sign(body, "recv-secret"));
         assert_eq!((status, text.trim().to_string()), (200, format!("{id} (duplicate)")));
         let other = br#"{"id": 880002, "updated_at": "2026-11-28 10:00:00"}"#;

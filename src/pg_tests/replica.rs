@@ -227,12 +227,36 @@ mod tests {
                 .unwrap();
         assert_eq!(webhook_seen, Some(true));
 
-        let events = one_i64("SELECT count(*) FROM cyberbiz_webhook_events");
+        let events = one_i64("SELECT count(*) FROM cyberbiz_webhook_events WHERE server = 'rh_srv'");
         let bad = r#"{"id": 77, "updated_at": "2026-11-28 10:00:00", "order_number": "x-77"}"#;
         let msg = ingest(bad, "orders/update").unwrap_err();
         assert!(msg.contains("orders") && msg.contains("order_number") && msg.contains("77") && msg.contains("x-77"), "{msg}");
-        assert_eq!(one_i64("SELECT count(*) FROM cyberbiz_webhook_events"), events, "the event is not stored");
+        assert_eq!(one_i64("SELECT count(*) FROM cyberbiz_webhook_events WHERE server = 'rh_srv'"), events, "the event is not stored");
         assert_eq!(one_i64("SELECT count(*) FROM rh_rep.orders WHERE id = 77"), 0, "nothing applied");
+    }
+
+    /// `sync_requests_per_second` caps a sync's pace below the server's rate (live queries keep
+    /// the rest of the token's budget): the sync's requests come at least 1/2 s apart.
+    #[pg_test]
+    fn syncs_keep_to_their_cap() {
+        elsewhere(
+            connect_sql("rc", "capped", ", requests_per_second '1000', sync_requests_per_second '2', page_size '20'")
+                + "SELECT cyberbiz_replicate('rc_srv', 'rc_rep', ARRAY['customers'])",
+        )
+        .unwrap();
+        clear_log("capped");
+        assert_eq!(elsewhere("CALL cyberbiz_sync('rc_srv')".into()), Ok(()));
+        let times: Vec<f64> = request_log("capped").iter().map(|e| e["timestamp"].as_f64().unwrap()).collect();
+        assert!(times.len() >= 6, "{} requests", times.len());
+        let closest = times.windows(2).map(|w| w[1] - w[0]).fold(f64::MAX, f64::min);
+        assert!(closest >= 0.49, "requests {closest:.3} s apart at sync_requests_per_second 2");
+        assert_eq!(differences("rc_rep", "rc", "customers"), 0);
+        // A live query on the same server is not capped: its pages come closer together.
+        clear_log("capped");
+        assert_eq!(one_i64("SELECT count(*) FROM rc.customers"), 120);
+        let times: Vec<f64> = request_log("capped").iter().map(|e| e["timestamp"].as_f64().unwrap()).collect();
+        let closest = times.windows(2).map(|w| w[1] - w[0]).fold(f64::MAX, f64::min);
+        assert!(closest < 0.4, "a live scan is not held to the sync's cap ({closest:.3} s)");
     }
 
     /// A sync that fails (the API cannot be reached) records its error per table, applies

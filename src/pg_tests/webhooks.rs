@@ -47,7 +47,7 @@ mod tests {
         assert_eq!(Spi::get_one::<i64>("SELECT count(*) FROM cyberbiz_order_line_items_mirror WHERE order_id = 501").unwrap(), Some(1));
         // A duplicate delivery returns the existing id and stores nothing.
         assert_eq!(ingest(v2, "orders/paid", &sign_hex(v2, "hook-secret")), Some(id2));
-        assert_eq!(Spi::get_one::<i64>("SELECT count(*) FROM cyberbiz_webhook_events").unwrap(), Some(2));
+        assert_eq!(Spi::get_one::<i64>("SELECT count(*) FROM cyberbiz_webhook_events WHERE server = 'wh'").unwrap(), Some(2));
         // Customers, products, variants, deletes and uninstall.
         let c = r#"{"id": 77, "name": "林小姐", "email": "lin@example.com", "updated_at": "2026-11-28 09:00:00"}"#;
         ingest(c, "customers/create", &sign_hex(c, "hook-secret")).unwrap();
@@ -89,7 +89,7 @@ mod tests {
             assert!(c.contains(code) && m.contains(text), "{event}: {c}: {m}");
             assert!(!m.contains("hook-secret"));
         }
-        assert_eq!(Spi::get_one::<i64>("SELECT count(*) FROM cyberbiz_webhook_events").unwrap(), Some(0));
+        assert_eq!(Spi::get_one::<i64>("SELECT count(*) FROM cyberbiz_webhook_events WHERE server = 'wh'").unwrap(), Some(0));
         assert_eq!(Spi::get_one::<i64>("SELECT count(*) FROM cyberbiz_orders_mirror").unwrap(), Some(0));
     }
 

@@ -65,7 +65,7 @@ mod tests {
 
     #[pg_test]
     fn every_writable_resource_round_trips() {
-        connect("w7", "writes", "token", "");
+        connect("w7", "round_trips", "token", "");
         // (table, INSERT columns and values, the column an UPDATE changes, its new value)
         let cases = [
             ("custom_collections", "title, handle, published", "'c', 'c', true", "title", "'c2'"),
@@ -108,8 +108,8 @@ mod tests {
 
     #[pg_test]
     fn impossible_writes_fail_before_any_request() {
-        connect("w2", "writes", "token", "");
-        clear_log("writes");
+        connect("w2", "writes_refused", "token", "");
+        clear_log("writes_refused");
         for (sql, expect) in [
             ("INSERT INTO w2.orders (note) VALUES ('x')", "the CYBERBIZ API cannot create orders"),
             ("DELETE FROM w2.customers WHERE id = 1", "customers cannot be deleted through the CYBERBIZ API"),
@@ -123,12 +123,12 @@ mod tests {
                 "{sql}: {code}"
             );
         }
-        assert!(request_log("writes").iter().all(|e| e["method"] == "GET"), "no write request was sent");
+        assert!(request_log("writes_refused").iter().all(|e| e["method"] == "GET"), "no write request was sent");
     }
 
     #[pg_test]
     fn write_errors_keep_the_api_message_and_count_written_rows() {
-        connect("w3", "writes", "token", "");
+        connect("w3", "writes_errors", "token", "");
         // 422 with the API's own (zh-TW) message.
         let (code, msg) = error_of("INSERT INTO w3.products (title) VALUES ('缺 handle')").unwrap();
         assert!(code.contains("INVALID_PARAMETER_VALUE"), "{code}");
@@ -148,7 +148,7 @@ mod tests {
         let (_, msg) = error_of(&sql).unwrap();
         assert!(msg.contains("1 row(s) of this statement were already written"), "{msg}");
         // A token without write_products.
-        connect("w4", "writes", "token_products", "");
+        connect("w4", "writes_errors", "token_products", "");
         let (code, msg) = error_of(&format!("UPDATE w4.products SET title = 'x' WHERE id = {}", ids[0])).unwrap();
         assert!(code.contains("INSUFFICIENT_PRIVILEGE") && msg.contains("write_products"), "{code}: {msg}");
     }
