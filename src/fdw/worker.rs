@@ -18,8 +18,13 @@ static DATABASE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::ne
 static ROLE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 static SYNC_INTERVAL: GucSetting<i32> = GucSetting::<i32>::new(0);
 
-/// Called from `_PG_init`: the GUCs, and (preloaded) the two workers.
+/// Called from `_PG_init`: when preloading, the GUCs and the two workers (the workers exist only
+/// in a preloaded cluster, and Postgres refuses postmaster-level GUCs defined later).
 pub(crate) fn init() {
+    // SAFETY: a plain flag Postgres sets while it loads shared_preload_libraries.
+    if !unsafe { pg_sys::process_shared_preload_libraries_in_progress } {
+        return;
+    }
     GucRegistry::define_string_guc(
         c"cyberbiz.webhook_listen",
         c"Address the webhook receiver listens on, e.g. 127.0.0.1:8787 (empty: off).",
@@ -54,19 +59,14 @@ pub(crate) fn init() {
         GucContext::Sighup,
         GucFlags::UNIT_S,
     );
-    // SAFETY: a plain flag Postgres sets while it loads shared_preload_libraries.
-    if unsafe { pg_sys::process_shared_preload_libraries_in_progress } {
-        for (name, function) in
-            [("cyberbiz_fdw webhook receiver", "cyberbiz_fdw_receiver_main"), ("cyberbiz_fdw sync scheduler", "cyberbiz_fdw_scheduler_main")]
-        {
-            BackgroundWorkerBuilder::new(name)
-                .set_type(name)
-                .set_library("cyberbiz_fdw")
-                .set_function(function)
-                .enable_spi_access()
-                .set_restart_time(Some(Duration::from_secs(5)))
-                .load();
-        }
+    for (name, function) in [("cyberbiz_fdw webhook receiver", "cyberbiz_fdw_receiver_main"), ("cyberbiz_fdw sync scheduler", "cyberbiz_fdw_scheduler_main")] {
+        BackgroundWorkerBuilder::new(name)
+            .set_type(name)
+            .set_library("cyberbiz_fdw")
+            .set_function(function)
+            .enable_spi_access()
+            .set_restart_time(Some(Duration::from_secs(5)))
+            .load();
     }
 }
 
