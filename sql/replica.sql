@@ -108,17 +108,12 @@ END
 $fn$;
 
 -- Applies the objects staged in pg_temp.cyberbiz_stage to `table_name` of `server`'s replica
--- and its children, then empties the stage. Returns rows written and (unless `whole`) the
--- newest updated_at staged.
+-- and its children, then empties the stage. Returns rows written and the newest updated_at
+-- staged (NULL for tables without one).
 CREATE FUNCTION cyberbiz_replica_apply_stage(server name, schema_name name, table_name text, whole boolean, OUT written bigint, OUT newest timestamptz)
 LANGUAGE plpgsql SET jit = off AS $fn$
 BEGIN
-    EXECUTE cyberbiz_fdw_replica_apply_sql(table_name, schema_name, whole) INTO written USING server;
-    IF NOT whole THEN
-        EXECUTE format('SELECT max(x.updated_at) FROM pg_temp.cyberbiz_stage st, cyberbiz_fdw_decode($1, %L, st.raw) j, jsonb_populate_record(NULL::%I.%I, j) x',
-                       table_name, schema_name, table_name)
-            INTO newest USING server;
-    END IF;
+    EXECUTE cyberbiz_fdw_replica_apply_sql(table_name, schema_name, whole) INTO written, newest USING server;
     DELETE FROM pg_temp.cyberbiz_stage;
 END
 $fn$;

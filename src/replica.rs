@@ -34,17 +34,23 @@ pub fn children(r: &Resource) -> Vec<&'static Resource> {
 /// parent and a parent its children (they are filled together). Unknown or unreplicated names
 /// are an error naming them.
 pub fn tables_for(names: Option<&[String]>) -> Result<Vec<&'static Resource>, String> {
-    let all: Vec<&'static Resource> = RESOURCES.iter().filter(|r| replicated(r)).collect();
-    let Some(names) = names else { return Ok(all) };
-    let mut roots: Vec<&str> = Vec::new();
-    for n in names {
-        let r = catalog::find(n.trim()).filter(|r| replicated(r)).ok_or_else(|| {
-            let known: Vec<&str> = all.iter().map(|r| r.name).collect();
-            format!("\"{n}\" is not a table the replica keeps; it keeps {}", known.join(", "))
-        })?;
-        roots.push(r.parent.as_ref().map_or(r.name, |p| p.resource));
-    }
-    Ok(all.into_iter().filter(|r| roots.contains(&r.parent.as_ref().map_or(r.name, |p| p.resource))).collect())
+    let all = RESOURCES.iter().filter(|r| replicated(r));
+    let Some(names) = names else { return Ok(all.collect()) };
+    let roots: Vec<&str> = names.iter().map(|n| find(n).map(root)).collect::<Result<_, _>>()?;
+    Ok(all.filter(|r| roots.contains(&root(r))).collect())
+}
+
+/// The replicated table `name`, or an error naming the tables the replica keeps.
+pub fn find(name: &str) -> Result<&'static Resource, String> {
+    catalog::find(name.trim()).filter(|r| replicated(r)).ok_or_else(|| {
+        let known: Vec<&str> = RESOURCES.iter().filter(|r| replicated(r)).map(|r| r.name).collect();
+        format!("\"{name}\" is not a table the replica keeps; it keeps {}", known.join(", "))
+    })
+}
+
+/// The table a resource is synced with: its parent, or itself.
+fn root(r: &'static Resource) -> &'static str {
+    r.parent.as_ref().map_or(r.name, |p| p.resource)
 }
 
 /// The columns that identify a row: a child's parent key and id, else id; empty when the
@@ -172,14 +178,13 @@ fn upsert_ctes(r: &Resource, schema: &str, alias: &str, only_parents: Option<&st
 /// `r`'s replica table in `schema` and to its child tables (the children of each applied
 /// object are replaced by the object's own), `$1` being the server's name. `whole`: the stage
 /// holds every object of the shop, so rows missing from it are marked deleted. Returns the
-/// number of rows of `r` written.
+/// number of rows of `r` written and the newest `updated_at` staged.
 pub fn apply_sql(r: &Resource, schema: &str, whole: bool) -> String {
     let mut ctes = vec![upsert_ctes(r, schema, "p", None)];
-    let key = key(r);
     for (i, c) in children(r).iter().enumerate() {
         let alias = format!("c{i}");
         ctes.push(upsert_ctes(c, schema, &alias, Some("p_up")));
-        let ck = key_of_child(c);
+        let ck = key(c);
         // Keys are never NULL, so NOT IN is exact here, and runs as a hashed subplan.
         let o: Vec<String> = ck.iter().map(|k| format!("o.{}", quote_ident(k))).collect();
         let n: Vec<String> = ck.iter().map(|k| format!("n.{}", quote_ident(k))).collect();
@@ -192,23 +197,14 @@ pub fn apply_sql(r: &Resource, schema: &str, whole: bool) -> String {
             n.join(", ")
         ));
     }
-    if whole && key == ["id"] {
+    if whole && key(r) == ["id"] {
         ctes.push(format!(
             "p_deleted AS (UPDATE {} m SET {DELETED} = now() WHERE m.{DELETED} IS NULL AND m.id NOT IN (SELECT n.id FROM p_rows n))",
             table(schema, r)
         ));
     }
-    format!("WITH {} SELECT count(*) FROM p_up", ctes.join(", "))
-}
-
-/// A child's key (children always have their parent's key column, and an id in the catalog).
-fn key_of_child(c: &Resource) -> Vec<&'static str> {
-    let k = key(c);
-    if k.is_empty() {
-        vec![c.parent.as_ref().map_or("id", |p| p.key_column)]
-    } else {
-        k
-    }
+    let newest = if r.column("updated_at").is_some() { "(SELECT max(\"updated_at\") FROM p_rows)" } else { "NULL::timestamptz" };
+    format!("WITH {} SELECT (SELECT count(*) FROM p_up), {newest}", ctes.join(", "))
 }
 
 /// The decoder's column specs of a resource, as its foreign table declares them.
@@ -331,6 +327,9 @@ mod tests {
         assert_eq!(key(catalog::find("order_line_items").unwrap()), ["order_id", "id"]);
         assert_eq!(key(catalog::find("orders").unwrap()), ["id"]);
         assert!(key(catalog::find("product_feeds").unwrap()).is_empty());
+        for child in tables_for(None).unwrap().iter().filter(|r| r.parent.is_some()) {
+            assert_eq!(key(child).len(), 2, "{}: children are keyed by parent key and id", child.name);
+        }
         assert!(incremental(catalog::find("orders").unwrap()) && incremental(catalog::find("customers").unwrap()));
         assert!(!incremental(catalog::find("products").unwrap()));
         let idx = index_columns(catalog::find("orders").unwrap());

@@ -2,7 +2,7 @@
 //! tables and to decode API objects into their rows (the pure work is `crate::replica`).
 
 use super::{datum, def_options, raise};
-use crate::catalog::{self, Resource};
+use crate::catalog::Resource;
 use crate::error::FdwError;
 use crate::options;
 use crate::replica;
@@ -13,8 +13,8 @@ use std::ffi::CString;
 
 /// The catalog resource of a replica table, or an ERROR naming what the replica keeps.
 fn resource(name: &str) -> &'static Resource {
-    match replica::tables_for(Some(&[name.to_string()])) {
-        Ok(_) => catalog::find(name.trim()).expect("tables_for found it"),
+    match replica::find(name) {
+        Ok(r) => r,
         Err(message) => raise(FdwError::ConflictingOptions { message, hint: "See SELECT * FROM cyberbiz_replica_status.".into() }),
     }
 }

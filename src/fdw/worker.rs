@@ -121,8 +121,7 @@ fn load_secrets() -> Secrets {
         FROM pg_foreign_server s
         JOIN pg_foreign_data_wrapper w ON w.oid = s.srvfdw AND w.fdwname = 'cyberbiz_fdw'
         JOIN LATERAL (SELECT um.umoptions FROM pg_user_mappings um WHERE um.srvid = s.oid AND (um.usename = current_user OR um.umuser = 0)
-                      ORDER BY um.umuser DESC LIMIT 1) m ON true
-        WHERE EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'cyberbiz_fdw')";
+                      ORDER BY um.umuser DESC LIMIT 1) m ON true";
     let loaded = in_transaction(|| {
         Spi::connect(|c| {
             let ready =
@@ -297,8 +296,7 @@ extern "C-unwind" fn on_sigterm(signal: std::ffi::c_int) {
 
 /// One scheduled sync: every parent table of every replica, step by step.
 fn sync_all() {
-    const TABLES: &str = "SELECT s.server::text, s.table_name FROM cyberbiz_replica_state s WHERE s.parent IS NULL
-        AND EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'cyberbiz_fdw') ORDER BY 1, 2";
+    const TABLES: &str = "SELECT s.server::text, s.table_name FROM cyberbiz_replica_state s WHERE s.parent IS NULL ORDER BY 1, 2";
     let Ok(Ok(tables)) = in_transaction(|| {
         Spi::connect(|c| {
             let mut out = Vec::new();
