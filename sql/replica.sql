@@ -44,6 +44,13 @@ COMMENT ON TABLE cyberbiz_replica_state IS 'Progress of cyberbiz_sync per replic
 SELECT pg_catalog.pg_extension_config_dump('cyberbiz_replicas', '');
 SELECT pg_catalog.pg_extension_config_dump('cyberbiz_replica_state', '');
 
+-- Honest estimates for the planner: an API object decodes into one row of its table, or into
+-- its few child rows (an order's line items); the default of 1,000 rows per call made the
+-- apply statements look a thousand times their size.
+ALTER FUNCTION cyberbiz_fdw_decode(text, text, jsonb) ROWS 2;
+ALTER FUNCTION cyberbiz_fdw_replica_tables(text[]) ROWS 25;
+ALTER FUNCTION cyberbiz_fdw_replica_ddl(text, text) ROWS 20;
+
 -- Creates (or completes) the replica of `server` in schema `into_schema`: one table per list
 -- resource with the columns, types and comments IMPORT FOREIGN SCHEMA gives, a primary key,
 -- indexes, and `_deleted_at` / `_synced_at`. Safe to run again, or for more tables. Returns
@@ -96,25 +103,16 @@ BEGIN
 END
 $fn$;
 
--- The staging table of API objects being applied (this session's, emptied at commit).
-CREATE FUNCTION cyberbiz_replica_stage() RETURNS void LANGUAGE plpgsql AS $fn$
-BEGIN
-    IF to_regclass('pg_temp.cyberbiz_stage') IS NULL THEN
-        CREATE TEMP TABLE cyberbiz_stage (raw jsonb NOT NULL) ON COMMIT DELETE ROWS;
-    ELSE
-        DELETE FROM pg_temp.cyberbiz_stage;
-    END IF;
-END
-$fn$;
-
--- Applies the objects staged in pg_temp.cyberbiz_stage to `table_name` of `server`'s replica
--- and its children, then empties the stage. Returns rows written and the newest updated_at
--- staged (NULL for tables without one).
-CREATE FUNCTION cyberbiz_replica_apply_stage(server name, schema_name name, table_name text, whole boolean, OUT written bigint, OUT newest timestamptz)
+-- Applies API objects of `table_name` to `server`'s replica (schema `schema_name`) and its
+-- child tables. Returns rows written and the newest updated_at applied (NULL for tables
+-- without one). The objects reach the statement as a parameter (no temporary table whose size
+-- the planner must guess); the statement is prepared once per session; JIT is off: these
+-- statements run per webhook and per batch of pages, where compiling costs more than it saves.
+CREATE FUNCTION cyberbiz_replica_apply(server name, schema_name name, table_name text, whole boolean, objects jsonb[],
+    OUT written bigint, OUT newest timestamptz)
 LANGUAGE plpgsql SET jit = off AS $fn$
 BEGIN
-    EXECUTE cyberbiz_fdw_replica_apply_sql(table_name, schema_name, whole) INTO written, newest USING server;
-    DELETE FROM pg_temp.cyberbiz_stage;
+    SELECT a.written, a.newest INTO written, newest FROM cyberbiz_fdw_replica_apply(server, table_name, schema_name, whole, objects) a;
 END
 $fn$;
 
@@ -131,11 +129,11 @@ LANGUAGE plpgsql SET jit = off AS $fn$
 DECLARE
     rep cyberbiz_replicas;
     cond text[] := '{}';
+    batch jsonb[] := '{}';
     r record;
     a record;
 BEGIN
     SELECT * INTO STRICT rep FROM cyberbiz_replicas x WHERE x.server = cyberbiz_replica_fetch.server;
-    PERFORM cyberbiz_replica_stage();
     fetched := 0;
     written := 0;
     IF since IS NOT NULL THEN
@@ -146,15 +144,16 @@ BEGIN
     END IF;
     FOR r IN EXECUTE format('SELECT raw FROM %I.%I', rep.source_schema, table_name)
                      || CASE WHEN cond = '{}' THEN '' ELSE ' WHERE ' || array_to_string(cond, ' AND ') END LOOP
-        INSERT INTO pg_temp.cyberbiz_stage VALUES (r.raw);
+        batch := array_append(batch, r.raw);
         fetched := fetched + 1;
         IF NOT whole AND fetched % 500 = 0 THEN
-            a := cyberbiz_replica_apply_stage(server, rep.schema_name, table_name, whole);
+            a := cyberbiz_replica_apply(server, rep.schema_name, table_name, whole, batch);
+            batch := '{}';
             written := written + a.written;
             newest := greatest(newest, a.newest);
         END IF;
     END LOOP;
-    a := cyberbiz_replica_apply_stage(server, rep.schema_name, table_name, whole);
+    a := cyberbiz_replica_apply(server, rep.schema_name, table_name, whole, batch);
     written := written + a.written;
     newest := greatest(newest, a.newest);
 END
@@ -178,7 +177,7 @@ $fn$;
 -- the time they started (one transaction per window, so a cancelled or failed run resumes at
 -- the last window committed); later syncs ask for updated_at >= watermark - 2 minutes.
 CREATE FUNCTION cyberbiz_replica_step(server name, table_name text) RETURNS boolean
-LANGUAGE plpgsql AS $fn$
+LANGUAGE plpgsql SET jit = off AS $fn$
 DECLARE
     st cyberbiz_replica_state;
     started timestamptz := clock_timestamp();
@@ -293,7 +292,7 @@ $fn$;
 -- replica of `server`, decoded as a sync decodes the same object. Returns whether a replica
 -- table of that kind exists.
 CREATE FUNCTION cyberbiz_replica_apply_event(server name, kind text, p jsonb) RETURNS boolean
-LANGUAGE plpgsql AS $fn$
+LANGUAGE plpgsql SET jit = off AS $fn$
 DECLARE
     rep cyberbiz_replicas;
     base text := regexp_replace(kind, '_deleted$', '');
@@ -310,10 +309,7 @@ BEGIN
         EXECUTE format('UPDATE %I.%I SET _deleted_at = coalesce($2, now()), _synced_at = now() WHERE id = $1 AND _deleted_at IS NULL', rep.schema_name, base)
             USING (p->>'id')::bigint, cyberbiz_taipei(p->>'updated_at');
     ELSE
-        PERFORM cyberbiz_replica_stage();
-        INSERT INTO pg_temp.cyberbiz_stage VALUES (p);
-        EXECUTE cyberbiz_fdw_replica_apply_sql(base, rep.schema_name, false) USING server;
-        DELETE FROM pg_temp.cyberbiz_stage;
+        PERFORM cyberbiz_replica_apply(server, rep.schema_name, base, false, ARRAY[p]);
     END IF;
     UPDATE cyberbiz_replica_state s SET last_webhook_at = now() WHERE s.server = st.server AND s.table_name = st.table_name;
     RETURN true;

@@ -166,8 +166,10 @@ $fn$;
 -- X-Cyberbiz-Event, X-Cyberbiz-Hmac-Sha256 and X-Cyberbiz-Domain header values. The server
 -- whose user mapping holds the app_secret is `server`, else the one whose shop_domain option
 -- matches, else the only cyberbiz_fdw server.
+-- JIT is off inside: every statement here is small, and a session's own jit settings (a BI
+-- role's jit_above_cost = 0, say) must not make each delivery compile code.
 CREATE FUNCTION cyberbiz_ingest_webhook(body text, event text, signature text, shop_domain text DEFAULT NULL, server name DEFAULT NULL) RETURNS bigint
-LANGUAGE plpgsql AS $fn$
+LANGUAGE plpgsql SET jit = off AS $fn$
 DECLARE
     srv name := server;
     n integer;

@@ -8,7 +8,11 @@ use crate::options;
 use crate::replica;
 use pgrx::pg_sys;
 use pgrx::prelude::*;
-use pgrx::JsonB;
+use pgrx::spi::OwnedPreparedStatement;
+use pgrx::datum::DatumWithOid;
+use pgrx::{Array, JsonB, PgOid};
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::ffi::CString;
 
 /// The catalog resource of a replica table, or an ERROR naming what the replica keeps.
@@ -71,16 +75,57 @@ fn cyberbiz_fdw_replica_source(resource: &str, source_schema: &str, server: &str
     replica::source_sql(self::resource(resource), source_schema, server)
 }
 
-/// The statement applying `pg_temp.cyberbiz_stage` to replica table `resource` in `schema`
-/// and its children (`$1`: the server); `whole`: rows missing from the stage are deleted.
+/// The statement applying the API objects `$2` (`jsonb[]`) to replica table `resource` in
+/// `schema` and its children (`$1`: the server); `whole`: rows missing from `$2` are deleted.
 #[pg_extern(immutable, parallel_safe)]
 fn cyberbiz_fdw_replica_apply_sql(resource: &str, schema: &str, whole: bool) -> String {
     replica::apply_sql(self::resource(resource), schema, whole)
+}
+
+thread_local! {
+    /// This backend's prepared apply statements, by (schema, table, whole): a webhook's apply
+    /// is planned once per session, not per delivery (planning the statement cost more than
+    /// running it). Postgres's plan cache re-plans them when the tables change.
+    static APPLY_PLANS: RefCell<HashMap<(String, String, bool), OwnedPreparedStatement>> = RefCell::new(HashMap::new());
+}
+
+/// Applies the API objects `objects` to replica table `resource` in `schema` and its children
+/// (newest `updated_at` wins; `whole`: rows missing from `objects` are marked deleted), with the
+/// statement `cyberbiz_fdw_replica_apply_sql` gives, prepared once per session. Returns rows
+/// written and the newest `updated_at` applied. The array is handed to the statement as it came
+/// (its elements are never converted here).
+#[pg_extern(volatile)]
+fn cyberbiz_fdw_replica_apply(
+    server: &str,
+    resource: &str,
+    schema: &str,
+    whole: bool,
+    objects: Array<'_, JsonB>,
+) -> TableIterator<'static, (name!(written, i64), name!(newest, Option<TimestampWithTimeZone>))> {
+    let r = self::resource(resource);
+    let key = (schema.to_string(), r.name.to_string(), whole);
+    let array_oid = Array::<JsonB>::type_oid();
+    let result = Spi::connect_mut(|client| {
+        let fresh = APPLY_PLANS.with_borrow(|plans| !plans.contains_key(&key));
+        if fresh {
+            let sql = replica::apply_sql(r, schema, whole);
+            let stmt = client.prepare_mut(sql.as_str(), &[PgOid::from(pg_sys::TEXTOID), PgOid::from(array_oid)])?.keep();
+            APPLY_PLANS.with_borrow_mut(|plans| plans.insert(key.clone(), stmt));
+        }
+        // SAFETY: the values match the statement's declared parameter types (text, jsonb[]).
+        let args = unsafe { [DatumWithOid::new(server, pg_sys::TEXTOID), DatumWithOid::new(objects, array_oid)] };
+        APPLY_PLANS.with_borrow(|plans| {
+            let stmt = plans.get(&key).expect("prepared above");
+            client.update(stmt, None, &args)?.first().get_two::<i64, TimestampWithTimeZone>()
+        })
+    });
+    let (written, newest) = result.unwrap_or_else(|e: pgrx::spi::SpiError| error!("cyberbiz_fdw: the replica apply of {} failed: {e}", r.name));
+    TableIterator::once((written.unwrap_or(0), newest))
 }
 
 extension_sql_file!(
     "../../sql/replica.sql",
     name = "replica",
     requires =
-        ["webhooks", cyberbiz_fdw_decode, cyberbiz_fdw_replica_tables, cyberbiz_fdw_replica_ddl, cyberbiz_fdw_replica_source, cyberbiz_fdw_replica_apply_sql]
+        ["webhooks", cyberbiz_fdw_decode, cyberbiz_fdw_replica_tables, cyberbiz_fdw_replica_ddl, cyberbiz_fdw_replica_source, cyberbiz_fdw_replica_apply_sql, cyberbiz_fdw_replica_apply]
 );

@@ -1,0 +1,226 @@
+-- cyberbiz_fdw 0.2.0 -> 0.3.0. Keeps every row: no table changes here.
+--
+-- Webhooks into the replica at the receiver's speed: the apply statements take their API
+-- objects as a parameter (the session's temporary stage table, whose size the planner guessed
+-- at over a thousand rows, is gone), the decoder declares the rows it returns, and JIT is off
+-- in every function that runs per delivery, per batch of pages or per sync step.
+-- The function definitions below are copies of sql/replica.sql and sql/webhooks.sql (an
+-- upgrade script must stand alone); the `upgrade` regression test fails if they drift.
+
+ALTER FUNCTION cyberbiz_fdw_decode(text, text, jsonb) ROWS 2;
+ALTER FUNCTION cyberbiz_fdw_replica_tables(text[]) ROWS 25;
+ALTER FUNCTION cyberbiz_fdw_replica_ddl(text, text) ROWS 20;
+
+-- Applies API objects of `table_name` to `server`'s replica (schema `schema_name`) and its
+-- child tables. Returns rows written and the newest updated_at applied (NULL for tables
+-- without one). The objects reach the statement as a parameter, so the planner sees how many
+-- there are (no temporary table whose size it must guess), and JIT is off: these statements
+-- run per webhook and per batch of pages, where compiling costs more than it could save.
+CREATE FUNCTION cyberbiz_replica_apply(server name, schema_name name, table_name text, whole boolean, objects jsonb[],
+    OUT written bigint, OUT newest timestamptz)
+LANGUAGE plpgsql SET jit = off AS $fn$
+BEGIN
+    EXECUTE cyberbiz_fdw_replica_apply_sql(table_name, schema_name, whole) INTO written, newest USING server, objects;
+END
+$fn$;
+
+-- One step of a sync: reads `table_name` of `server` through the FDW (rows with updated_at in
+-- [since, before) when given, else every row), applies them to the replica and its child
+-- tables (newest updated_at wins; `whole`: rows not seen are marked deleted). Returns rows
+-- fetched, rows written and (unless `whole`) the newest updated_at fetched. Atomic: an error
+-- applies nothing. Unless `whole`, rows are applied in batches of 500 while the scan goes on,
+-- so the FDW keeps fetching the next pages (at the budget's pace) while a batch is written.
+CREATE OR REPLACE FUNCTION cyberbiz_replica_fetch(server name, table_name text, since timestamptz, before timestamptz, whole boolean,
+    OUT fetched bigint, OUT written bigint, OUT newest timestamptz)
+-- JIT costs more than it saves on these statements (their estimates are guesses).
+LANGUAGE plpgsql SET jit = off AS $fn$
+DECLARE
+    rep cyberbiz_replicas;
+    cond text[] := '{}';
+    batch jsonb[] := '{}';
+    r record;
+    a record;
+BEGIN
+    SELECT * INTO STRICT rep FROM cyberbiz_replicas x WHERE x.server = cyberbiz_replica_fetch.server;
+    fetched := 0;
+    written := 0;
+    IF since IS NOT NULL THEN
+        cond := cond || format('updated_at >= %L::timestamptz', since);
+    END IF;
+    IF before IS NOT NULL THEN
+        cond := cond || format('updated_at < %L::timestamptz', before);
+    END IF;
+    FOR r IN EXECUTE format('SELECT raw FROM %I.%I', rep.source_schema, table_name)
+                     || CASE WHEN cond = '{}' THEN '' ELSE ' WHERE ' || array_to_string(cond, ' AND ') END LOOP
+        batch := array_append(batch, r.raw);
+        fetched := fetched + 1;
+        IF NOT whole AND fetched % 500 = 0 THEN
+            a := cyberbiz_replica_apply(server, rep.schema_name, table_name, whole, batch);
+            batch := '{}';
+            written := written + a.written;
+            newest := greatest(newest, a.newest);
+        END IF;
+    END LOOP;
+    a := cyberbiz_replica_apply(server, rep.schema_name, table_name, whole, batch);
+    written := written + a.written;
+    newest := greatest(newest, a.newest);
+END
+$fn$;
+
+-- One committed step of a table's sync, recording where it got; returns whether the table's
+-- sync is complete. First syncs of incremental tables go back in windows of updated_at from
+-- the time they started (one transaction per window, so a cancelled or failed run resumes at
+-- the last window committed); later syncs ask for updated_at >= watermark - 2 minutes.
+CREATE OR REPLACE FUNCTION cyberbiz_replica_step(server name, table_name text) RETURNS boolean
+LANGUAGE plpgsql SET jit = off AS $fn$
+DECLARE
+    st cyberbiz_replica_state;
+    started timestamptz := clock_timestamp();
+    f record;
+    lower timestamptz;
+BEGIN
+    SELECT * INTO STRICT st FROM cyberbiz_replica_state s WHERE s.server = cyberbiz_replica_step.server AND s.table_name = cyberbiz_replica_step.table_name;
+    IF NOT st.incremental THEN
+        f := cyberbiz_replica_fetch(server, table_name, NULL, NULL, true);
+        UPDATE cyberbiz_replica_state s SET last_full_sync = started, last_incremental_sync = started, fresh_as_of = started, last_error = NULL
+        WHERE s.server = st.server AND s.table_name = st.table_name;
+        RETURN true;
+    END IF;
+    IF st.last_full_sync IS NOT NULL THEN
+        f := cyberbiz_replica_fetch(server, table_name, st.watermark - interval '2 minutes', NULL, false);
+        UPDATE cyberbiz_replica_state s SET last_incremental_sync = started, fresh_as_of = started, watermark = greatest(s.watermark, f.newest), last_error = NULL
+        WHERE s.server = st.server AND s.table_name = st.table_name;
+        RETURN true;
+    END IF;
+    IF st.full_started_at IS NULL THEN
+        -- The first window has no upper end: it takes every row updated since a day before now.
+        st.full_started_at := started;
+        st.full_window := interval '1 day';
+        lower := started - st.full_window;
+        f := cyberbiz_replica_fetch(server, table_name, lower, NULL, false);
+    ELSE
+        lower := st.full_done_from - st.full_window;
+        f := cyberbiz_replica_fetch(server, table_name, lower, st.full_done_from, false);
+    END IF;
+    IF f.fetched = 0 AND NOT cyberbiz_replica_any_before(server, table_name, lower) THEN
+        UPDATE cyberbiz_replica_state s SET last_full_sync = clock_timestamp(), fresh_as_of = st.full_started_at,
+            -- Rows changed after a window was read carry a later updated_at than any it held.
+            watermark = coalesce(greatest(s.watermark, f.newest), st.full_started_at), full_started_at = NULL, full_done_from = NULL, full_window = NULL,
+            last_error = NULL
+        WHERE s.server = st.server AND s.table_name = st.table_name;
+        RETURN true;
+    END IF;
+    -- Windows widen while they come back small and narrow when large (about 2,500 to 10,000 rows).
+    UPDATE cyberbiz_replica_state s SET full_started_at = st.full_started_at, full_done_from = lower,
+        full_window = CASE WHEN f.fetched < 2500 THEN st.full_window * 2 WHEN f.fetched > 10000 THEN greatest(st.full_window / 2, interval '1 minute') ELSE st.full_window END,
+        watermark = greatest(s.watermark, f.newest), last_error = NULL
+    WHERE s.server = st.server AND s.table_name = st.table_name;
+    RETURN false;
+END
+$fn$;
+
+-- Applies one accepted webhook payload of `kind` (cyberbiz_fdw_webhook_resource) to the
+-- replica of `server`, decoded as a sync decodes the same object. Returns whether a replica
+-- table of that kind exists.
+CREATE OR REPLACE FUNCTION cyberbiz_replica_apply_event(server name, kind text, p jsonb) RETURNS boolean
+LANGUAGE plpgsql SET jit = off AS $fn$
+DECLARE
+    rep cyberbiz_replicas;
+    base text := regexp_replace(kind, '_deleted$', '');
+    st cyberbiz_replica_state;
+BEGIN
+    SELECT * INTO rep FROM cyberbiz_replicas r WHERE r.server = cyberbiz_replica_apply_event.server;
+    SELECT * INTO st FROM cyberbiz_replica_state s WHERE s.server = cyberbiz_replica_apply_event.server AND s.table_name = base;
+    IF rep.server IS NULL OR st.table_name IS NULL THEN
+        RETURN false;
+    END IF;
+    IF kind LIKE '%\_deleted' AND st.parent IS NOT NULL THEN
+        EXECUTE format('DELETE FROM %I.%I WHERE id = $1', rep.schema_name, base) USING (p->>'id')::bigint;
+    ELSIF kind LIKE '%\_deleted' THEN
+        EXECUTE format('UPDATE %I.%I SET _deleted_at = coalesce($2, now()), _synced_at = now() WHERE id = $1 AND _deleted_at IS NULL', rep.schema_name, base)
+            USING (p->>'id')::bigint, cyberbiz_taipei(p->>'updated_at');
+    ELSE
+        PERFORM cyberbiz_replica_apply(server, rep.schema_name, base, false, ARRAY[p]);
+    END IF;
+    UPDATE cyberbiz_replica_state s SET last_webhook_at = now() WHERE s.server = st.server AND s.table_name = st.table_name;
+    RETURN true;
+END
+$fn$;
+
+-- Verifies, stores and applies one webhook delivery; returns the event's id (the existing id
+-- for a duplicate delivery, which stores nothing new). Pass the raw body text exactly as
+-- received (never through json/jsonb: that reorders keys and breaks the signature), the
+-- X-Cyberbiz-Event, X-Cyberbiz-Hmac-Sha256 and X-Cyberbiz-Domain header values. The server
+-- whose user mapping holds the app_secret is `server`, else the one whose shop_domain option
+-- matches, else the only cyberbiz_fdw server.
+-- JIT is off inside: every statement here is small, and a session's own jit settings (a BI
+-- role's jit_above_cost = 0, say) must not make each delivery compile code.
+CREATE OR REPLACE FUNCTION cyberbiz_ingest_webhook(body text, event text, signature text, shop_domain text DEFAULT NULL, server name DEFAULT NULL) RETURNS bigint
+LANGUAGE plpgsql SET jit = off AS $fn$
+DECLARE
+    srv name := server;
+    n integer;
+    p jsonb;
+    kind text;
+    rid bigint;
+    upd timestamptz;
+    key text;
+    new_id bigint;
+BEGIN
+    IF body IS NULL OR event IS NULL THEN
+        RAISE EXCEPTION 'webhook body and event are required' USING ERRCODE = '22004';
+    END IF;
+    IF srv IS NULL THEN
+        SELECT min(s.srvname), count(*) INTO srv, n
+        FROM pg_foreign_server s JOIN pg_foreign_data_wrapper w ON w.oid = s.srvfdw
+        WHERE w.fdwname = 'cyberbiz_fdw'
+          AND EXISTS (SELECT 1 FROM unnest(s.srvoptions) o WHERE o = 'shop_domain=' || lower(cyberbiz_ingest_webhook.shop_domain));
+        IF n <> 1 THEN
+            SELECT min(s.srvname), count(*) INTO srv, n
+            FROM pg_foreign_server s JOIN pg_foreign_data_wrapper w ON w.oid = s.srvfdw WHERE w.fdwname = 'cyberbiz_fdw';
+            IF n <> 1 THEN
+                RAISE EXCEPTION 'cannot tell which CYBERBIZ server webhook from shop "%" belongs to (% servers)', cyberbiz_ingest_webhook.shop_domain, n
+                    USING ERRCODE = '28000', HINT = 'Set the server option shop_domain to the shop''s X-Cyberbiz-Domain, or pass server => ''name''.';
+            END IF;
+        END IF;
+    END IF;
+    PERFORM cyberbiz_fdw_verify_webhook(body, signature, srv);
+    kind := cyberbiz_fdw_webhook_resource(event);
+    BEGIN
+        p := body::jsonb;
+    EXCEPTION WHEN others THEN
+        RAISE EXCEPTION 'webhook body is not valid JSON: %', SQLERRM USING ERRCODE = '22P02';
+    END;
+    IF jsonb_typeof(p) <> 'object' THEN
+        RAISE EXCEPTION 'webhook body is a JSON %, not an object', jsonb_typeof(p) USING ERRCODE = '22023';
+    END IF;
+    IF jsonb_typeof(p->'id') = 'number' THEN
+        rid := (p->>'id')::bigint;
+    ELSIF kind <> 'app' THEN
+        RAISE EXCEPTION 'webhook payload for % has no numeric id', event USING ERRCODE = '22023';
+    END IF;
+    BEGIN
+        upd := cyberbiz_taipei(p->>'updated_at');
+    EXCEPTION WHEN others THEN
+        RAISE EXCEPTION 'webhook payload has an unreadable updated_at: %', p->>'updated_at' USING ERRCODE = '22007';
+    END;
+    key := event || '|' || coalesce(rid::text, md5(body)) || '|' || coalesce(p->>'updated_at', '');
+    INSERT INTO cyberbiz_webhook_events (event, shop_domain, server, resource, resource_id, resource_updated_at, payload, body, dedupe_key)
+    VALUES (event, cyberbiz_ingest_webhook.shop_domain, srv, kind, rid, upd, p, body, key)
+    ON CONFLICT (dedupe_key) DO NOTHING
+    RETURNING id INTO new_id;
+    IF new_id IS NULL THEN
+        SELECT e.id INTO new_id FROM cyberbiz_webhook_events e WHERE e.dedupe_key = key;
+        RETURN new_id;
+    END IF;
+    -- The server's replica when it has one (sql/replica.sql), else the 0.1.0 mirrors.
+    IF NOT cyberbiz_replica_apply_event(srv, kind, p) AND NOT EXISTS (SELECT 1 FROM cyberbiz_replicas r WHERE r.server = srv) THEN
+        PERFORM cyberbiz_mirror_apply(kind, p, event LIKE '%/create');
+    END IF;
+    RETURN new_id;
+END
+$fn$;
+
+-- Replaced by cyberbiz_replica_apply (objects as a parameter, no temporary table).
+DROP FUNCTION cyberbiz_replica_apply_stage(name, name, text, boolean);
+DROP FUNCTION cyberbiz_replica_stage();
