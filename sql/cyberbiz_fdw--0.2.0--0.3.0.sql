@@ -7,9 +7,25 @@
 -- The function definitions below are copies of sql/replica.sql and sql/webhooks.sql (an
 -- upgrade script must stand alone); the `upgrade` regression test fails if they drift.
 
+-- The apply statement prepared once per session (src/fdw/replica.rs), as pgrx declares it.
+CREATE FUNCTION "cyberbiz_fdw_replica_apply"(
+	"server" TEXT, /* & str */
+	"resource" TEXT, /* & str */
+	"schema" TEXT, /* & str */
+	"whole" bool, /* bool */
+	"objects" jsonb[] /* Array < '_, JsonB > */
+) RETURNS TABLE (
+	"written" bigint,  /* i64 */
+	"newest" timestamp with time zone  /* Option < TimestampWithTimeZone > */
+)
+STRICT VOLATILE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'cyberbiz_fdw_replica_apply_wrapper';
+
 ALTER FUNCTION cyberbiz_fdw_decode(text, text, jsonb) ROWS 2;
 ALTER FUNCTION cyberbiz_fdw_replica_tables(text[]) ROWS 25;
 ALTER FUNCTION cyberbiz_fdw_replica_ddl(text, text) ROWS 20;
+ALTER FUNCTION cyberbiz_fdw_replica_apply(text, text, text, boolean, jsonb[]) ROWS 1;
 
 -- Applies API objects of `table_name` to `server`'s replica (schema `schema_name`) and its
 -- child tables. Returns rows written and the newest updated_at applied (NULL for tables

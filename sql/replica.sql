@@ -50,6 +50,7 @@ SELECT pg_catalog.pg_extension_config_dump('cyberbiz_replica_state', '');
 ALTER FUNCTION cyberbiz_fdw_decode(text, text, jsonb) ROWS 2;
 ALTER FUNCTION cyberbiz_fdw_replica_tables(text[]) ROWS 25;
 ALTER FUNCTION cyberbiz_fdw_replica_ddl(text, text) ROWS 20;
+ALTER FUNCTION cyberbiz_fdw_replica_apply(text, text, text, boolean, jsonb[]) ROWS 1;
 
 -- Creates (or completes) the replica of `server` in schema `into_schema`: one table per list
 -- resource with the columns, types and comments IMPORT FOREIGN SCHEMA gives, a primary key,

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Benchmarks (numbers go to the README). Usage: bash tests/bench.sh [p1|p2|p3|p4|p5|p6|w1|p8|p9|p10|p11|p12|r|all]
+# (its Python helpers are in tests/bench/)
 #   P1  full scan of 2,500 orders, sandbox --rps 5 --latency-ms 300: rows/s against the bound of
 #       250 rows/s (5 requests/s x 50 rows)
 #   P3  one budget per token across the cluster, sandbox --rps 5 --latency-ms 50: 4 and 16
@@ -98,17 +99,19 @@ CREATE TABLE p6_payloads AS SELECT o::text AS body FROM p6_pages, jsonb_array_el
 ALTER TABLE p6_payloads ADD COLUMN sig text;
 UPDATE p6_payloads SET sig = encode(hmac(body, 'bench-secret', 'sha256'), 'hex');
 CREATE TABLE p6_plain (payload jsonb);
+CREATE SERVER p6r FOREIGN DATA WRAPPER cyberbiz_fdw OPTIONS (shop_domain 'replica.cyberbiz.co');
+CREATE USER MAPPING FOR CURRENT_USER SERVER p6r OPTIONS (api_token 'a.b.c', app_secret 'bench-secret');
+SELECT count(*) FROM cyberbiz_replicate('p6r', 'p6r_rep', ARRAY['orders']);
 SQL
   n=$(echo "SELECT count(*) FROM p6_payloads" | q)
   bytes=$(echo "SELECT avg(length(body))::int FROM p6_payloads" | q)
-  ingest=$(exec_ms "SELECT count(cyberbiz_ingest_webhook(body, 'orders/update', sig, 'bench.cyberbiz.co')) FROM p6_payloads")
   plain=$(exec_ms "INSERT INTO p6_plain SELECT body::jsonb FROM p6_payloads")
-  dup=$(exec_ms "SELECT count(cyberbiz_ingest_webhook(body, 'orders/update', sig, 'bench.cyberbiz.co')) FROM p6_payloads")
-  python3 - "$n" "$bytes" "$ingest" "$plain" "$dup" <<'PY'
-import sys
-n, b = int(sys.argv[1]), int(sys.argv[2]); ingest, plain, dup = map(float, sys.argv[3:])
-print(f"P6 {n:,} order payloads (~{b:,} bytes): ingest {n/(ingest/1000):,.0f}/s ({ingest:.0f} ms), plain jsonb INSERT {n/(plain/1000):,.0f}/s ({plain:.0f} ms), ratio {plain/ingest:.2f}x; duplicate redelivery {n/(dup/1000):,.0f}/s")
-PY
+  for target in bench replica; do
+    ingest=$(exec_ms "SELECT count(cyberbiz_ingest_webhook(body, 'orders/update', sig, '$target.cyberbiz.co')) FROM p6_payloads")
+    dup=$(exec_ms "SELECT count(cyberbiz_ingest_webhook(body, 'orders/update', sig, '$target.cyberbiz.co')) FROM p6_payloads")
+    python3 tests/bench/p6_report.py "$target" "$n" "$bytes" "$ingest" "$plain" "$dup"
+  done
+  echo "    replica: $(echo "SELECT count(*) FROM p6r_rep.orders" | q) orders, $(echo "SELECT count(*) FROM p6r_rep.order_line_items" | q) line items"
   rm -f "$tmp"
 fi
 
@@ -327,39 +330,44 @@ if [ "$which" = all ] || [ "$which" = p11 ]; then
   done
 fi
 
-# P12 16 concurrent senders, 20,000 signed order deliveries (about 5 KB) to the receiver, plus
-# 2,000 redeliveries and 500 wrong signatures: deliveries/s, latency, every acknowledged one
-# stored, none twice, no forgery stored. R: the same with the worker killed (kill -9) midway.
+# P12 16 concurrent senders, 20,000 signed order deliveries (about 5 KB, 8 line items) to the
+# receiver, plus 2,000 redeliveries and 500 wrong signatures: deliveries/s, latency, every
+# acknowledged one stored, none twice, no forgery stored; once for a server without a replica
+# (events only) and once for a server with a replica of 2,000 orders (each delivery also applied
+# to the replica's orders and line items). R: the same (no replica) with the worker killed
+# (kill -9) midway.
 if [ "$which" = all ] || [ "$which" = p12 ] || [ "$which" = r ]; then
   receiver_on
+  start_sandbox "$BIN" --rps 0 --orders 2000; PIDS+=("$SANDBOX_PID")
   echo "DROP SERVER IF EXISTS p12 CASCADE; CREATE SERVER p12 FOREIGN DATA WRAPPER cyberbiz_fdw OPTIONS (shop_domain 'load.cyberbiz.co');
         CREATE USER MAPPING FOR CURRENT_USER SERVER p12 OPTIONS (api_token 'a.b.c', app_secret 'load-secret');
-        DELETE FROM cyberbiz_webhook_events WHERE server = 'p12'" | q
+        DROP SERVER IF EXISTS p12r CASCADE; DROP SCHEMA IF EXISTS p12r_rep CASCADE; DELETE FROM cyberbiz_replicas WHERE server = 'p12r';
+        CREATE SERVER p12r FOREIGN DATA WRAPPER cyberbiz_fdw OPTIONS (api_url '$SANDBOX_URL', shop_domain 'replica.cyberbiz.co');
+        CREATE USER MAPPING FOR CURRENT_USER SERVER p12r OPTIONS (api_token '$TOKEN', app_secret 'load-secret');
+        SELECT count(*) FROM cyberbiz_replicate('p12r', 'p12r_rep', ARRAY['orders']);
+        DELETE FROM cyberbiz_webhook_events WHERE server IN ('p12', 'p12r')" | q >/dev/null
+  echo "CALL cyberbiz_sync('p12r')" | q
   sleep 1.5
-  load() {  # first id, acked file, extra: one run of the sender
-    "$BIN" send --url "$RECV_URL" --secret load-secret --domain load.cyberbiz.co --count 20000 --concurrency 16 \
-      --duplicates 2000 --bad-signatures 500 --first-id "$1" --acked "$2"
+  load() {  # domain, first id, acked file: one run of the sender
+    "$BIN" send --url "$RECV_URL" --secret load-secret --domain "$1" --count 20000 --concurrency 16 \
+      --duplicates 2000 --bad-signatures 500 --first-id "$2" --acked "$3"
   }
-  check() {  # first id, acked file: acknowledged ids missing from the events table, and duplicates
-    python3 - "$1" "$2" <<'PY'
-import subprocess, sys
-first, acked = int(sys.argv[1]), [int(l) for l in open(sys.argv[2]) if l.strip()]
-q = lambda sql: subprocess.run(["su", "postgres", "-c", f"cd / && psql -X -At -d cyberbiz_bench -c \"{sql}\""], capture_output=True, text=True).stdout.split()
-stored = set(int(x) for x in q(f"SELECT resource_id FROM cyberbiz_webhook_events WHERE server = 'p12' AND resource_id BETWEEN {first} AND {first + 30000}"))
-dups = q(f"SELECT count(*) - count(DISTINCT resource_id) FROM cyberbiz_webhook_events WHERE server = 'p12' AND resource_id BETWEEN {first} AND {first + 30000}")[0]
-forged = q(f"SELECT count(*) FROM cyberbiz_webhook_events WHERE server = 'p12' AND resource_id > {first + 20000 + 2000} AND resource_id <= {first + 30000}")[0]
-print(f"    acknowledged: {len(acked)}, stored: {len(stored)}, acknowledged but missing: {len(set(acked) - stored)}, stored twice: {dups}, forgeries stored: {forged}")
-PY
+  check() {  # server, first id, acked file: acknowledged ids missing from the events table, and duplicates
+    python3 tests/bench/p12_check.py "$@"
   }
   if [ "$which" != r ]; then
-    out=$(load 80000000 /tmp/p12.acked)
-    echo "P12 $out"
-    check 80000000 /tmp/p12.acked
+    out=$(load load.cyberbiz.co 80000000 /tmp/p12.acked)
+    echo "P12 without a replica: $out"
+    check p12 80000000 /tmp/p12.acked
+    out=$(load replica.cyberbiz.co 85000000 /tmp/p12r.acked)
+    echo "P12 with a replica of orders: $out"
+    check p12r 85000000 /tmp/p12r.acked
+    echo "    replica: $(echo "SELECT count(*) FROM p12r_rep.orders WHERE id BETWEEN 85000000 AND 85030000" | q) orders and $(echo "SELECT count(*) FROM p12r_rep.order_line_items WHERE order_id BETWEEN 85000000 AND 85030000" | q) line items from the load (expected 20,000 and 160,000)"
   fi
   if [ "$which" = all ] || [ "$which" = r ]; then
     (sleep 5; pid=$(pgrep -f "cyberbiz_fdw webhook receiver" | head -1); echo "    R: kill -9 $pid (the receiver) at 5 s"; kill -9 "$pid") &
-    out=$(load 90000000 /tmp/r.acked)
+    out=$(load load.cyberbiz.co 90000000 /tmp/r.acked)
     echo "R   $out"
-    check 90000000 /tmp/r.acked
+    check p12 90000000 /tmp/r.acked
   fi
 fi

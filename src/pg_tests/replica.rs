@@ -1,6 +1,6 @@
 //! pg_tests: the local replica: tables as IMPORT FOREIGN SCHEMA gives them, first syncs that
 //! resume after a cancel, incremental syncs, whole refreshes that mark deletions, webhooks
-//! applied as a sync would, and bad input that applies nothing.
+//! applied as a sync would (and planned without JIT), and bad input that applies nothing.
 
 #[pgrx::pg_schema]
 mod tests {
@@ -233,6 +233,58 @@ mod tests {
         assert!(msg.contains("orders") && msg.contains("order_number") && msg.contains("77") && msg.contains("x-77"), "{msg}");
         assert_eq!(one_i64("SELECT count(*) FROM cyberbiz_webhook_events WHERE server = 'rh_srv'"), events, "the event is not stored");
         assert_eq!(one_i64("SELECT count(*) FROM rh_rep.orders WHERE id = 77"), 0, "nothing applied");
+    }
+
+    /// The plans of the statements one webhook runs, as auto_explain prints them (JSON) to
+    /// another session that ingests `bodies` (orders/update) after `settings`; the session's
+    /// own top-level statements are left out.
+    fn nested_plans(settings: &'static str, bodies: Vec<String>) -> Vec<serde_json::Value> {
+        let notices = Notices::default();
+        let seen = notices.clone();
+        other_session_noting(notices, move |c| {
+            c.batch_execute(
+                "LOAD 'auto_explain'; SET auto_explain.log_min_duration = 0; SET auto_explain.log_nested_statements = on;
+                 SET auto_explain.log_level = notice; SET auto_explain.log_format = json; SET client_min_messages = notice;",
+            )
+            .unwrap();
+            c.batch_execute(settings).unwrap();
+            for body in bodies {
+                let sig = sign(&body, "jit-secret");
+                c.execute("SELECT cyberbiz_ingest_webhook($1, 'orders/update', $2, NULL, 'rj_srv')", &[&body, &sig]).unwrap();
+            }
+        })
+        .join()
+        .unwrap();
+        let plans = seen.lock().unwrap().iter().filter_map(|n| n.split_once("plan:").and_then(|(_, j)| serde_json::from_str(j.trim()).ok())).collect();
+        plans.into_iter().filter(|p: &serde_json::Value| !p["Query Text"].as_str().unwrap_or("").starts_with("SELECT cyberbiz_ingest_webhook($1")).collect()
+    }
+
+    /// A webhook's apply into the replica is planned on honest estimates (one object: a few
+    /// rows, far below any JIT threshold; 0.2.0 estimated it at 2.85 million and compiled 59
+    /// functions per delivery), and never compiles code, even in a session whose own jit
+    /// settings would compile everything.
+    #[pg_test]
+    fn webhook_applies_never_pay_for_jit() {
+        elsewhere(
+            connect_sql("rj", "main", "")
+                + "ALTER USER MAPPING FOR CURRENT_USER SERVER rj_srv OPTIONS (ADD app_secret 'jit-secret');
+                   SELECT cyberbiz_replicate('rj_srv', 'rj_rep', ARRAY['orders']);",
+        )
+        .unwrap();
+        let orders: Vec<String> = (0..2)
+            .map(|i| Spi::get_one::<pgrx::JsonB>(&format!("SELECT raw FROM rj.orders ORDER BY id OFFSET {i} LIMIT 1")).unwrap().unwrap().0.to_string())
+            .collect();
+        let defaults = nested_plans("SET jit = on; RESET jit_above_cost;", vec![orders[0].clone()]);
+        let apply = defaults.iter().find(|p| p["Query Text"].as_str().unwrap_or("").contains("cyberbiz_fdw_decode")).expect("the apply statement's plan");
+        let cost = apply["Plan"]["Total Cost"].as_f64().unwrap();
+        assert!(cost < 10_000.0, "one object's apply is estimated at {cost} (JIT starts at 100,000)");
+        assert!(defaults.iter().all(|p| p.get("JIT").is_none()), "no statement of the delivery compiles code");
+        let eager = "SET jit = on; SET jit_above_cost = 0; SET jit_inline_above_cost = 0; SET jit_optimize_above_cost = 0;";
+        let plans = nested_plans(eager, vec![orders[1].clone()]);
+        assert!(plans.len() >= 3, "auto_explain saw the delivery's statements: {}", plans.len());
+        let jitted: Vec<&str> = plans.iter().filter(|p| p.get("JIT").is_some()).map(|p| p["Query Text"].as_str().unwrap_or("")).collect();
+        assert!(jitted.is_empty(), "statements compiled under a session's jit_above_cost = 0: {jitted:?}");
+        assert_eq!(one_i64("SELECT count(*) FROM rj_rep.orders"), 2, "both deliveries applied");
     }
 
     /// `sync_requests_per_second` caps a sync's pace below the server's rate (live queries keep
