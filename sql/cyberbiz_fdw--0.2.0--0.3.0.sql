@@ -25,7 +25,12 @@ AS 'MODULE_PATHNAME', 'cyberbiz_fdw_replica_apply_wrapper';
 ALTER FUNCTION cyberbiz_fdw_decode(text, text, jsonb) ROWS 2;
 ALTER FUNCTION cyberbiz_fdw_replica_tables(text[]) ROWS 25;
 ALTER FUNCTION cyberbiz_fdw_replica_ddl(text, text) ROWS 20;
-ALTER FUNCTION cyberbiz_fdw_replica_apply(text, text, text, boolean, jsonb[]) ROWS 1;
+-- The apply statement is prepared once per session and its plan kept: planned without JIT,
+-- and by its keys even while the replica is still small (a plan kept from an empty table
+-- would scan the growing line items whole for every webhook: 496 deliveries/s into a new
+-- replica instead of thousands). Every table access in it has a key; the statement's
+-- settings are fixed here, whoever calls it.
+ALTER FUNCTION cyberbiz_fdw_replica_apply(text, text, text, boolean, jsonb[]) ROWS 1 SET jit = off SET enable_seqscan = off;
 
 -- Applies API objects of `table_name` to `server`'s replica (schema `schema_name`) and its
 -- child tables. Returns rows written and the newest updated_at applied (NULL for tables

@@ -259,10 +259,19 @@ mod tests {
         plans.into_iter().filter(|p: &serde_json::Value| !p["Query Text"].as_str().unwrap_or("").starts_with("SELECT cyberbiz_ingest_webhook($1")).collect()
     }
 
+    /// The tables a plan (auto_explain's JSON) reads whole: its Seq Scan nodes' relations.
+    fn seq_scans(plan: &serde_json::Value) -> Vec<String> {
+        let mut out: Vec<String> = plan["Plans"].as_array().map(|ps| ps.iter().flat_map(seq_scans).collect()).unwrap_or_default();
+        if plan["Node Type"] == "Seq Scan" {
+            out.push(plan["Relation Name"].as_str().unwrap_or("?").to_string());
+        }
+        out
+    }
+
     /// A webhook's apply into the replica is planned on honest estimates (one object: a few
     /// rows, far below any JIT threshold; 0.2.0 estimated it at 2.85 million and compiled 59
     /// functions per delivery), and never compiles code, even in a session whose own jit
-    /// settings would compile everything.
+    /// settings would compile everything; its kept plan finds rows by their keys.
     #[pg_test]
     fn webhook_applies_never_pay_for_jit() {
         elsewhere(
@@ -279,6 +288,10 @@ mod tests {
         let cost = apply["Plan"]["Total Cost"].as_f64().unwrap();
         assert!(cost < 10_000.0, "one object's apply is estimated at {cost} (JIT starts at 100,000)");
         assert!(defaults.iter().all(|p| p.get("JIT").is_none()), "no statement of the delivery compiles code");
+        // Planned on an empty replica, and kept for the session: still by keys, never a scan of
+        // a whole table that grows with every delivery.
+        let scans = seq_scans(&apply["Plan"]);
+        assert!(scans.is_empty(), "the kept apply plan reads {scans:?} whole");
         let eager = "SET jit = on; SET jit_above_cost = 0; SET jit_inline_above_cost = 0; SET jit_optimize_above_cost = 0;";
         let plans = nested_plans(eager, vec![orders[1].clone()]);
         assert!(plans.len() >= 3, "auto_explain saw the delivery's statements: {}", plans.len());
