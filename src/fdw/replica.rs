@@ -6,10 +6,10 @@ use crate::catalog::Resource;
 use crate::error::FdwError;
 use crate::options;
 use crate::replica;
+use pgrx::datum::DatumWithOid;
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 use pgrx::spi::OwnedPreparedStatement;
-use pgrx::datum::DatumWithOid;
 use pgrx::{Array, JsonB, PgOid};
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -126,6 +126,13 @@ fn cyberbiz_fdw_replica_apply(
 extension_sql_file!(
     "../../sql/replica.sql",
     name = "replica",
-    requires =
-        ["webhooks", cyberbiz_fdw_decode, cyberbiz_fdw_replica_tables, cyberbiz_fdw_replica_ddl, cyberbiz_fdw_replica_source, cyberbiz_fdw_replica_apply_sql, cyberbiz_fdw_replica_apply]
+    requires = [
+        "webhooks",
+        cyberbiz_fdw_decode,
+        cyberbiz_fdw_replica_tables,
+        cyberbiz_fdw_replica_ddl,
+        cyberbiz_fdw_replica_source,
+        cyberbiz_fdw_replica_apply_sql,
+        cyberbiz_fdw_replica_apply
+    ]
 );
