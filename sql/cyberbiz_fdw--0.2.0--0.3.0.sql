@@ -34,14 +34,14 @@ ALTER FUNCTION cyberbiz_fdw_replica_apply(text, text, text, boolean, jsonb[]) RO
 
 -- Applies API objects of `table_name` to `server`'s replica (schema `schema_name`) and its
 -- child tables. Returns rows written and the newest updated_at applied (NULL for tables
--- without one). The objects reach the statement as a parameter, so the planner sees how many
--- there are (no temporary table whose size it must guess), and JIT is off: these statements
--- run per webhook and per batch of pages, where compiling costs more than it could save.
+-- without one). The objects reach the statement as a parameter (no temporary table whose size
+-- the planner must guess); the statement is prepared once per session; JIT is off: these
+-- statements run per webhook and per batch of pages, where compiling costs more than it saves.
 CREATE FUNCTION cyberbiz_replica_apply(server name, schema_name name, table_name text, whole boolean, objects jsonb[],
     OUT written bigint, OUT newest timestamptz)
 LANGUAGE plpgsql SET jit = off AS $fn$
 BEGIN
-    EXECUTE cyberbiz_fdw_replica_apply_sql(table_name, schema_name, whole) INTO written, newest USING server, objects;
+    SELECT a.written, a.newest INTO written, newest FROM cyberbiz_fdw_replica_apply(server, table_name, schema_name, whole, objects) a;
 END
 $fn$;
 

@@ -1,16 +1,22 @@
 -- Upgrades keep data. 0.1.0 as released (sql/cyberbiz_fdw--0.1.0.sql, installed beside the
 -- current version by tests/setup.sh) stores webhook events, mirror rows and backfill state;
 -- ALTER EXTENSION cyberbiz_fdw UPDATE then keeps every row usable, and leaves every object of
--- the extension defined exactly as a fresh install of the current version defines it.
+-- the extension defined exactly as a fresh install of the current version defines it. The same
+-- from 0.2.0 (sql/cyberbiz_fdw--0.2.0.sql) with a replica holding rows.
 \set VERBOSITY default
 \set SHOW_CONTEXT never
 \set regress_db :DBNAME
+-- The setup of a database at an old version (pg_regress gives psql its input directory).
+\getenv abs_srcdir PG_ABS_SRCDIR
+\set old_version_setup :abs_srcdir '/sql/upgrade_old_version.psql'
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS dblink;
 DROP DATABASE IF EXISTS cyberbiz_fdw_upgraded;
 DROP DATABASE IF EXISTS cyberbiz_fdw_fresh;
+DROP DATABASE IF EXISTS cyberbiz_fdw_from_020;
 CREATE DATABASE cyberbiz_fdw_upgraded;
 CREATE DATABASE cyberbiz_fdw_fresh;
+CREATE DATABASE cyberbiz_fdw_from_020;
 RESET client_min_messages;
 
 -- Every member object of the extension with its definition: functions, tables (columns,
@@ -37,23 +43,12 @@ CREATE FUNCTION describe_cyberbiz_fdw() RETURNS TABLE (obj text, def text) LANGU
     FROM pg_extension WHERE extname = 'cyberbiz_fdw'
 $fn$;
 SELECT dblink_exec('dbname=' || db, pg_get_functiondef('describe_cyberbiz_fdw'::regproc)) AS created
-FROM unnest(ARRAY['cyberbiz_fdw_upgraded', 'cyberbiz_fdw_fresh']) db;
+FROM unnest(ARRAY['cyberbiz_fdw_upgraded', 'cyberbiz_fdw_fresh', 'cyberbiz_fdw_from_020']) db;
 
 \c cyberbiz_fdw_upgraded
-\set VERBOSITY default
-\set SHOW_CONTEXT never
-SET TIME ZONE 'Asia/Taipei';
-SET client_min_messages = warning;
-CREATE EXTENSION cyberbiz_fdw VERSION '0.1.0';
-CREATE EXTENSION pgcrypto;
-RESET client_min_messages;
-SELECT extversion FROM pg_extension WHERE extname = 'cyberbiz_fdw';
-CREATE SERVER shop FOREIGN DATA WRAPPER cyberbiz_fdw OPTIONS (api_url 'http://127.0.0.1:9', shop_domain 'upgrade.cyberbiz.co');
-CREATE USER MAPPING FOR CURRENT_USER SERVER shop OPTIONS (api_token 'header.payload.signature', app_secret 'upgrade-secret');
+\set version '0.1.0'
+\i :old_version_setup
 CREATE FOREIGN TABLE orders_ft (id bigint, updated_at timestamptz, raw jsonb) SERVER shop OPTIONS (resource 'orders');
-CREATE FUNCTION ingest(body text, event text) RETURNS bigint LANGUAGE sql AS $$
-    SELECT cyberbiz_ingest_webhook(body, event, encode(hmac(body, 'upgrade-secret', 'sha256'), 'hex'), 'upgrade.cyberbiz.co')
-$$;
 
 -- Rows in every table of 0.1.0: events, each mirror, line items, variants, backfill state.
 SELECT ingest('{"id": 9001, "order_number": 1001, "created_at": "2026-11-01 10:00:00", "updated_at": "2026-11-01 10:00:00", "statuses": {"order_status": "open", "financial_status": "paid", "fulfillment_status": "unshipped"}, "prices": {"total_price": 150.0}, "line_items": [{"id": 1, "product_id": 7, "product_variant_id": 70, "sku": "TEA-1", "title": "烏龍茶", "quantity": 2, "price": 50.0}, {"id": 2, "product_id": 8, "sku": "CUP-1", "title": "茶杯", "quantity": 1, "price": 50.0}]}', 'orders/create') AS order_event;
@@ -94,6 +89,29 @@ SELECT order_status, updated_at FROM cyberbiz_orders_mirror WHERE id = 9001;
 SELECT count(*) AS line_items_of_9001 FROM cyberbiz_order_line_items_mirror WHERE order_id = 9001;
 SELECT provolatile FROM pg_proc WHERE proname = 'cyberbiz_taipei';
 
+\c cyberbiz_fdw_from_020
+\set version '0.2.0'
+\i :old_version_setup
+SELECT cyberbiz_replicate('shop', 'shop_rep', ARRAY['orders']);
+-- Rows as a 0.2.0 sync left them, and the sync's bookkeeping.
+INSERT INTO shop_rep.orders (id, order_number, updated_at, order_status, raw)
+VALUES (9001, 1001, '2026-11-01 10:00:00+08', 'open', '{"id": 9001, "order_number": 1001, "updated_at": "2026-11-01 10:00:00", "statuses": {"order_status": "open"}, "line_items": [{"id": 1, "sku": "TEA-1"}, {"id": 2, "sku": "CUP-1"}]}');
+INSERT INTO shop_rep.order_line_items (order_id, id, sku, raw) VALUES (9001, 1, 'TEA-1', '{"id": 1, "sku": "TEA-1"}'), (9001, 2, 'CUP-1', '{"id": 2, "sku": "CUP-1"}');
+UPDATE cyberbiz_replica_state SET last_full_sync = '2026-11-02 00:00:00+08', fresh_as_of = '2026-11-02 00:00:00+08', watermark = '2026-11-01 10:00:00+08'
+WHERE server = 'shop' AND table_name = 'orders';
+
+ALTER EXTENSION cyberbiz_fdw UPDATE;
+SELECT extversion FROM pg_extension WHERE extname = 'cyberbiz_fdw';
+SELECT id, order_number, updated_at, order_status FROM shop_rep.orders;
+SELECT order_id, id, sku FROM shop_rep.order_line_items ORDER BY id;
+SELECT table_name, rows, state, last_full_sync FROM cyberbiz_replica_status ORDER BY 1;
+-- The 0.3.0 apply on those rows: a newer payload replaces the order and its line items, an
+-- older one changes nothing.
+SELECT ingest('{"id": 9001, "order_number": 1001, "updated_at": "2026-11-05 12:00:00", "statuses": {"order_status": "closed"}, "line_items": [{"id": 2, "sku": "CUP-1"}, {"id": 3, "sku": "POT-1"}]}', 'orders/closed') IS NOT NULL AS applied;
+SELECT ingest('{"id": 9001, "order_number": 1001, "updated_at": "2026-11-01 11:00:00", "statuses": {"order_status": "cancelled"}, "line_items": []}', 'orders/cancelled') IS NOT NULL AS stored;
+SELECT id, updated_at, order_status FROM shop_rep.orders;
+SELECT order_id, id, sku FROM shop_rep.order_line_items ORDER BY id;
+
 \c cyberbiz_fdw_fresh
 SET client_min_messages = warning;
 CREATE EXTENSION cyberbiz_fdw;
@@ -106,8 +124,14 @@ SELECT coalesce(u.obj, f.obj) AS differs, u.def AS upgraded, f.def AS fresh
 FROM dblink('dbname=cyberbiz_fdw_upgraded', 'SELECT * FROM describe_cyberbiz_fdw()') AS u(obj text, def text)
 FULL JOIN dblink('dbname=cyberbiz_fdw_fresh', 'SELECT * FROM describe_cyberbiz_fdw()') AS f(obj text, def text) ON f.obj = u.obj
 WHERE u.def IS DISTINCT FROM f.def;
+-- So does the extension updated from 0.2.0.
+SELECT coalesce(u.obj, f.obj) AS differs, u.def AS upgraded, f.def AS fresh
+FROM dblink('dbname=cyberbiz_fdw_from_020', 'SELECT * FROM describe_cyberbiz_fdw()') AS u(obj text, def text)
+FULL JOIN dblink('dbname=cyberbiz_fdw_fresh', 'SELECT * FROM describe_cyberbiz_fdw()') AS f(obj text, def text) ON f.obj = u.obj
+WHERE u.def IS DISTINCT FROM f.def;
 SET client_min_messages = warning;
 DROP DATABASE cyberbiz_fdw_upgraded;
 DROP DATABASE cyberbiz_fdw_fresh;
+DROP DATABASE cyberbiz_fdw_from_020;
 DROP FUNCTION describe_cyberbiz_fdw();
 DROP EXTENSION dblink;
