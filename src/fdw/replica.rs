@@ -14,6 +14,7 @@ use pgrx::{Array, JsonB, PgOid};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::ffi::CString;
+use std::rc::Rc;
 
 /// The catalog resource of a replica table, or an ERROR naming what the replica keeps.
 fn resource(name: &str) -> &'static Resource {
@@ -85,8 +86,10 @@ fn cyberbiz_fdw_replica_apply_sql(resource: &str, schema: &str, whole: bool) -> 
 thread_local! {
     /// This backend's prepared apply statements, by (schema, table, whole): a webhook's apply
     /// is planned once per session, not per delivery (planning the statement cost more than
-    /// running it). Postgres's plan cache re-plans them when the tables change.
-    static APPLY_PLANS: RefCell<HashMap<(String, String, bool), OwnedPreparedStatement>> = RefCell::new(HashMap::new());
+    /// running it). Postgres's plan cache re-plans them when the tables change. Held by `Rc`
+    /// so that no borrow of the map lasts while a statement runs (a trigger on a replica table
+    /// may apply again).
+    static APPLY_PLANS: RefCell<HashMap<(String, String, bool), Rc<OwnedPreparedStatement>>> = RefCell::new(HashMap::new());
 }
 
 /// Applies the API objects `objects` to replica table `resource` in `schema` and its children
@@ -106,18 +109,19 @@ fn cyberbiz_fdw_replica_apply(
     let key = (schema.to_string(), r.name.to_string(), whole);
     let array_oid = Array::<JsonB>::type_oid();
     let result = Spi::connect_mut(|client| {
-        let fresh = APPLY_PLANS.with_borrow(|plans| !plans.contains_key(&key));
-        if fresh {
-            let sql = replica::apply_sql(r, schema, whole);
-            let stmt = client.prepare_mut(sql.as_str(), &[PgOid::from(pg_sys::TEXTOID), PgOid::from(array_oid)])?.keep();
-            APPLY_PLANS.with_borrow_mut(|plans| plans.insert(key.clone(), stmt));
-        }
+        let kept = APPLY_PLANS.with_borrow(|plans| plans.get(&key).cloned());
+        let stmt = match kept {
+            Some(stmt) => stmt,
+            None => {
+                let sql = replica::apply_sql(r, schema, whole);
+                let stmt = Rc::new(client.prepare_mut(sql.as_str(), &[PgOid::from(pg_sys::TEXTOID), PgOid::from(array_oid)])?.keep());
+                APPLY_PLANS.with_borrow_mut(|plans| plans.insert(key, stmt.clone()));
+                stmt
+            }
+        };
         // SAFETY: the values match the statement's declared parameter types (text, jsonb[]).
         let args = unsafe { [DatumWithOid::new(server, pg_sys::TEXTOID), DatumWithOid::new(objects, array_oid)] };
-        APPLY_PLANS.with_borrow(|plans| {
-            let stmt = plans.get(&key).expect("prepared above");
-            client.update(stmt, None, &args)?.first().get_two::<i64, TimestampWithTimeZone>()
-        })
+        client.update(&*stmt, None, &args)?.first().get_two::<i64, TimestampWithTimeZone>()
     });
     let (written, newest) = result.unwrap_or_else(|e: pgrx::spi::SpiError| error!("cyberbiz_fdw: the replica apply of {} failed: {e}", r.name));
     TableIterator::once((written.unwrap_or(0), newest))
