@@ -4,6 +4,9 @@
 -- objects as a parameter (the session's temporary stage table, whose size the planner guessed
 -- at over a thousand rows, is gone), the decoder declares the rows it returns, and JIT is off
 -- in every function that runs per delivery, per batch of pages or per sync step.
+-- One sync driver: CALL cyberbiz_sync and the scheduler worker run the same step
+-- (cyberbiz_sync_step), one per server at a time under a transaction-level lock (0.2.0's
+-- session-level lock outlived a cancelled CALL; its scheduler took none).
 -- The function definitions below are copies of sql/replica.sql and sql/webhooks.sql (an
 -- upgrade script must stand alone); the `upgrade` regression test fails if they drift.
 
@@ -22,6 +25,9 @@ STRICT VOLATILE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'cyberbiz_fdw_replica_apply_wrapper';
 
+-- Honest estimates for the planner: an API object decodes into one row of its table, or into
+-- its few child rows (an order's line items); the default of 1,000 rows per call made the
+-- apply statements look a thousand times their size.
 ALTER FUNCTION cyberbiz_fdw_decode(text, text, jsonb) ROWS 2;
 ALTER FUNCTION cyberbiz_fdw_replica_tables(text[]) ROWS 25;
 ALTER FUNCTION cyberbiz_fdw_replica_ddl(text, text) ROWS 20;
@@ -31,6 +37,7 @@ ALTER FUNCTION cyberbiz_fdw_replica_ddl(text, text) ROWS 20;
 -- replica instead of thousands). Every table access in it has a key; the statement's
 -- settings are fixed here, whoever calls it.
 ALTER FUNCTION cyberbiz_fdw_replica_apply(text, text, text, boolean, jsonb[]) ROWS 1 SET jit = off SET enable_seqscan = off;
+
 
 -- Applies API objects of `table_name` to `server`'s replica (schema `schema_name`) and its
 -- child tables. Returns rows written and the newest updated_at applied (NULL for tables
@@ -88,10 +95,12 @@ BEGIN
 END
 $fn$;
 
--- One committed step of a table's sync, recording where it got; returns whether the table's
--- sync is complete. First syncs of incremental tables go back in windows of updated_at from
--- the time they started (one transaction per window, so a cancelled or failed run resumes at
--- the last window committed); later syncs ask for updated_at >= watermark - 2 minutes.
+-- One step of a table's sync (its caller commits it), recording where it got; returns whether
+-- the table's sync is complete. Steps of one server run one at a time (a transaction-level
+-- advisory lock: a cancel or an error ends it with its transaction). First syncs of
+-- incremental tables go back in windows of updated_at from the time they started (one
+-- transaction per window, so a cancelled or failed run resumes at the last window committed);
+-- later syncs ask for updated_at >= watermark - 2 minutes.
 CREATE OR REPLACE FUNCTION cyberbiz_replica_step(server name, table_name text) RETURNS boolean
 LANGUAGE plpgsql SET jit = off AS $fn$
 DECLARE
@@ -100,6 +109,8 @@ DECLARE
     f record;
     lower timestamptz;
 BEGIN
+    -- One step per server at a time, whoever runs it; the lock ends with the transaction.
+    PERFORM pg_advisory_xact_lock(hashtext('cyberbiz_sync'), hashtext(server));
     SELECT * INTO STRICT st FROM cyberbiz_replica_state s WHERE s.server = cyberbiz_replica_step.server AND s.table_name = cyberbiz_replica_step.table_name;
     IF NOT st.incremental THEN
         f := cyberbiz_replica_fetch(server, table_name, NULL, NULL, true);
@@ -137,6 +148,103 @@ BEGIN
         watermark = greatest(s.watermark, f.newest), last_error = NULL
     WHERE s.server = st.server AND s.table_name = st.table_name;
     RETURN false;
+END
+$fn$;
+
+-- The one sync step every driver runs (CALL cyberbiz_sync, a pg_cron job, the scheduler
+-- worker), each in a transaction of its own that the driver commits: one cyberbiz_replica_step
+-- of `table_name`, unless another driver has brought the table up to date since
+-- `round_started` (the start of the caller's round), so that drivers running together never
+-- ask for the same rows twice. `wait`: wait while another driver's step of this server runs
+-- (else such a server is skipped: done). An error is recorded in cyberbiz_replica_state for the
+-- table and its children and returned; nothing of the failed step is applied. A cancel is not
+-- caught: it ends the transaction, and the lock with it.
+CREATE FUNCTION cyberbiz_sync_step(server name, table_name text, round_started timestamptz, wait boolean,
+    OUT done boolean, OUT error text)
+LANGUAGE plpgsql SET jit = off AS $fn$
+BEGIN
+    done := true;
+    IF NOT wait AND NOT pg_try_advisory_xact_lock(hashtext('cyberbiz_sync'), hashtext(server)) THEN
+        RETURN;
+    END IF;
+    PERFORM pg_advisory_xact_lock(hashtext('cyberbiz_sync'), hashtext(server));
+    IF EXISTS (SELECT 1 FROM cyberbiz_replica_state s
+               WHERE s.server = cyberbiz_sync_step.server AND s.table_name = cyberbiz_sync_step.table_name
+                 AND s.full_started_at IS NULL AND s.fresh_as_of >= round_started) THEN
+        RETURN;
+    END IF;
+    BEGIN
+        done := cyberbiz_replica_step(server, table_name);
+    EXCEPTION WHEN others THEN
+        GET STACKED DIAGNOSTICS error = MESSAGE_TEXT;
+        UPDATE cyberbiz_replica_state s SET last_error = error, last_error_at = clock_timestamp()
+        WHERE s.server = cyberbiz_sync_step.server AND (s.table_name = cyberbiz_sync_step.table_name OR s.parent = cyberbiz_sync_step.table_name);
+        done := true;
+    END;
+END
+$fn$;
+
+-- The tables a sync of `server` (NULL: every server, as the scheduler syncs) runs steps for:
+-- the parents of `tables` (NULL: every table), by server and name.
+CREATE FUNCTION cyberbiz_sync_tables(server name DEFAULT NULL, tables text[] DEFAULT NULL) RETURNS TABLE (server_name name, table_name text)
+LANGUAGE sql STABLE ROWS 25 AS $fn$
+    SELECT s.server, s.table_name FROM cyberbiz_replica_state s
+    WHERE (cyberbiz_sync_tables.server IS NULL OR s.server = cyberbiz_sync_tables.server) AND s.parent IS NULL
+      AND (tables IS NULL OR s.table_name IN (SELECT coalesce(x.parent, x.table_name) FROM cyberbiz_fdw_replica_tables(tables) x))
+    ORDER BY 1, 2
+$fn$;
+
+-- cyberbiz_sync_table takes the round's start now.
+DROP PROCEDURE cyberbiz_sync_table(name, text, text);
+
+-- Syncs one table and its children, committing after every step; returns the error of a
+-- failed step (recorded in cyberbiz_replica_state).
+CREATE PROCEDURE cyberbiz_sync_table(server name, table_name text, round_started timestamptz, INOUT error text DEFAULT NULL)
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    step record;
+BEGIN
+    LOOP
+        SELECT * INTO step FROM cyberbiz_sync_step(server, table_name, round_started, true);
+        COMMIT;
+        error := step.error;
+        EXIT WHEN step.done;
+    END LOOP;
+END
+$fn$;
+
+-- Fills and refreshes the replica of `server` (every table, or `tables` and their parents and
+-- children): a first sync at full pace, resumable; later ones incremental where the API filters
+-- by updated_at, whole refreshes elsewhere. Commits as it goes, so CALL it outside a
+-- transaction block. Requests come from the token's budget, capped at the server option
+-- sync_requests_per_second when set. Raises at the end if any table failed (the others are
+-- synced; see cyberbiz_replica_status). Another driver's sync of the same server (a pg_cron
+-- job, the scheduler) runs its steps between this one's; a table it brought up to date after
+-- this CALL began is not asked for again.
+CREATE OR REPLACE PROCEDURE cyberbiz_sync(server name, tables text[] DEFAULT NULL)
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    round_started timestamptz := clock_timestamp();
+    todo text[];
+    t text;
+    err text;
+    failed text[] := '{}';
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM cyberbiz_replicas r WHERE r.server = cyberbiz_sync.server) THEN
+        RAISE EXCEPTION 'server "%" has no replica', server USING ERRCODE = '42704', HINT = 'Create it first: SELECT cyberbiz_replicate(''' || server || ''', ''<schema>'');';
+    END IF;
+    SELECT array_agg(x.table_name) INTO todo FROM cyberbiz_sync_tables(server, tables) x;
+    FOREACH t IN ARRAY coalesce(todo, '{}') LOOP
+        err := NULL;
+        CALL cyberbiz_sync_table(server, t, round_started, err);
+        IF err IS NOT NULL THEN
+            failed := failed || format('%s: %s', t, err);
+        END IF;
+    END LOOP;
+    IF failed <> '{}' THEN
+        RAISE EXCEPTION 'cyberbiz_sync of server "%": % of % tables failed', server, cardinality(failed), cardinality(todo)
+            USING DETAIL = array_to_string(failed, E'\n'), HINT = 'The other tables are synced; SELECT * FROM cyberbiz_replica_status shows each table''s last error.';
+    END IF;
 END
 $fn$;
 

@@ -48,8 +48,12 @@ rm -rf "$PGWORK/pg_regress/results"
 chown -R postgres:postgres "$PGWORK"
 start_sandbox "$SANDBOX_BIN" --rps 0 --latency-ms 20000 --now "2026-11-28 12:00:00"
 SLOW_URL=$SANDBOX_URL SLOW_PID=$SANDBOX_PID
+# The replica test's scheduler and a CALL syncing one server at once: a shop of its own, whose
+# request log the test reads.
+start_sandbox "$SANDBOX_BIN" --rps 0 --seed 2 --orders 300 --now "2026-11-28 12:00:00"
+CONCURRENT_URL=$SANDBOX_URL CONCURRENT_PID=$SANDBOX_PID
 start_sandbox "$SANDBOX_BIN" --rps 0 --seed 1 --now "2026-11-28 12:00:00"
-trap 'kill $SANDBOX_PID $SLOW_PID 2>/dev/null || true' EXIT
+trap 'kill $SANDBOX_PID $SLOW_PID $CONCURRENT_PID 2>/dev/null || true' EXIT
 TOKEN=$("$SANDBOX_BIN" token --ttl-secs 86400)
 DB=cyberbiz_fdw_regress
 psql_pg -d postgres -c "\"DROP DATABASE IF EXISTS $DB\""
@@ -58,6 +62,7 @@ psql_pg -d postgres -c "\"CREATE DATABASE $DB\""
 psql_pg -d postgres -c "\"ALTER DATABASE $DB SET cyberbiz_test.api_url = '$SANDBOX_URL'\""
 psql_pg -d postgres -c "\"ALTER DATABASE $DB SET cyberbiz_test.api_token = '$TOKEN'\""
 psql_pg -d postgres -c "\"ALTER DATABASE $DB SET cyberbiz_test.slow_url = '$SLOW_URL'\""
+psql_pg -d postgres -c "\"ALTER DATABASE $DB SET cyberbiz_test.concurrent_url = '$CONCURRENT_URL'\""
 # Webhooks end to end: the extension's own receiver (a background worker of the preloaded
 # cluster) listens for this database; a third sandbox posts signed webhooks to it for writes
 # made through the FDW.
@@ -73,7 +78,7 @@ MAIN_URL=$SANDBOX_URL MAIN_PID=$SANDBOX_PID
 start_sandbox "$SANDBOX_BIN" --rps 0 --now "2026-11-28 12:00:00" --orders 30 --customers 20 --products 10 --webhook-url "$RECV_URL" --app-secret regress-app-secret
 HOOKS_PID=$SANDBOX_PID
 psql_pg -d postgres -c "\"ALTER DATABASE $DB SET cyberbiz_test.hooks_url = '$SANDBOX_URL'\""
-trap 'kill $MAIN_PID $SLOW_PID $HOOKS_PID 2>/dev/null || true' EXIT
+trap 'kill $MAIN_PID $SLOW_PID $HOOKS_PID $CONCURRENT_PID 2>/dev/null || true' EXIT
 OUT=$(mktemp -d)
 mkdir -p "$OUT/fallback"
 chown -R postgres:postgres "$OUT"

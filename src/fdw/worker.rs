@@ -294,51 +294,40 @@ extern "C-unwind" fn on_sigterm(signal: std::ffi::c_int) {
     unsafe { pg_sys::die(signal) }
 }
 
-/// One scheduled sync: every parent table of every replica, step by step.
+/// One scheduled round: every parent table of every replica, through the step every sync
+/// driver runs (`cyberbiz_sync_step` in sql/replica.sql: it locks the server for the step,
+/// skips tables another driver brought up to date during the round, records errors), each step
+/// committed on its own. A server whose step another driver is running is left to the next
+/// round rather than waited for.
 fn sync_all() {
-    const TABLES: &str = "SELECT s.server::text, s.table_name FROM cyberbiz_replica_state s WHERE s.parent IS NULL ORDER BY 1, 2";
-    let Ok(Ok(tables)) = in_transaction(|| {
-        Spi::connect(|c| {
-            let mut out = Vec::new();
-            if c.select("SELECT to_regclass('cyberbiz_replica_state') IS NOT NULL", None, &[])?.first().get_one::<bool>()? != Some(true) {
-                return Ok(out);
-            }
-            for row in c.select(TABLES, None, &[])? {
-                out.push((row.get::<String>(1)?.unwrap_or_default(), row.get::<String>(2)?.unwrap_or_default()));
-            }
-            Ok::<_, pgrx::spi::Error>(out)
-        })
-    }) else {
+    const ROUND: &str = "SELECT clock_timestamp(), (SELECT array_agg(t.server_name::text || '.' || t.table_name) FROM cyberbiz_sync_tables() t)
+        WHERE to_regproc('cyberbiz_sync_tables') IS NOT NULL";
+    let Ok(Ok(Some((Some(started), Some(tables))))) =
+        in_transaction(|| Spi::connect(|c| c.select(ROUND, None, &[])?.first().get_two::<TimestampWithTimeZone, Vec<String>>().map(Some)))
+    else {
         return;
     };
-    for (server, table) in tables {
-        sync_table(&server, &table);
+    for (server, table) in tables.iter().filter_map(|t| t.split_once('.')) {
+        sync_table(server, table, started);
     }
 }
 
-fn sync_table(server: &str, table: &str) {
+fn sync_table(server: &str, table: &str, started: TimestampWithTimeZone) {
+    const STEP: &str = "SELECT done, error FROM cyberbiz_sync_step($1, $2, $3, false)";
     loop {
         pg_sys::check_for_interrupts!();
         let (s, t) = (server.to_string(), table.to_string());
-        let step = in_transaction(move || Spi::get_one_with_args::<bool>("SELECT cyberbiz_replica_step($1, $2)", &[s.into(), t.into()]));
+        let step = in_transaction(move || {
+            Spi::connect(|c| c.select(STEP, None, &[s.into(), t.into(), started.into()])?.first().get_two::<bool, String>())
+        });
         match step {
-            Ok(Ok(Some(false))) => continue,
+            Ok(Ok((Some(false), _))) => continue,
+            Ok(Ok((_, Some(error)))) => return warning!("cyberbiz_fdw scheduled sync of {server}.{table}: {error}"),
             Ok(Ok(_)) => return,
-            Ok(Err(e)) => return record_error(server, table, &e.to_string()),
-            Err((_, msg)) => return record_error(server, table, &msg),
+            Ok(Err(e)) => return warning!("cyberbiz_fdw scheduled sync of {server}.{table}: {e}"),
+            Err((_, msg)) => return warning!("cyberbiz_fdw scheduled sync of {server}.{table}: {msg}"),
         }
     }
-}
-
-fn record_error(server: &str, table: &str, message: &str) {
-    warning!("cyberbiz_fdw scheduled sync of {server}.{table}: {message}");
-    let (s, t, m) = (server.to_string(), table.to_string(), message.to_string());
-    let _ = in_transaction(move || {
-        Spi::run_with_args(
-            "UPDATE cyberbiz_replica_state SET last_error = $3, last_error_at = clock_timestamp() WHERE server = $1 AND (table_name = $2 OR parent = $2)",
-            &[s.into(), t.into(), m.into()],
-        )
-    });
 }
 
 /// The webhook receiver's counters since the cluster started: deliveries accepted, redeliveries

@@ -63,6 +63,7 @@ fn start_all() -> Vec<Background> {
         ("progress", Config { rps: 5, latency_ms: 50, ..base.clone() }),
         ("replica", Config { latency_ms: 150, orders: 300, ..base.clone() }),
         ("capped", Config { customers: 120, ..base.clone() }),
+        ("locking", Config { latency_ms: 500, customers: 60, ..base.clone() }),
     ];
     let mut lines = Vec::new();
     let mut keep = Vec::new();

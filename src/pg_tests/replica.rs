@@ -327,6 +327,29 @@ mod tests {
         assert!(closest < 0.4, "a live scan is not held to the sync's cap ({closest:.3} s)");
     }
 
+    /// A CALL cancelled mid-step (its statement_timeout) in a session that stays open, as a
+    /// pooled connection does, holds nothing: another session's sync of the same server runs at
+    /// once (0.2.0's session-level lock made it wait as long as the first session lived).
+    #[pg_test]
+    fn a_cancelled_sync_holds_no_lock() {
+        elsewhere(connect_sql("rl", "locking", ", page_size '20'") + "SELECT cyberbiz_replicate('rl_srv', 'rl_rep', ARRAY['customers'])").unwrap();
+        let (cancelled_tx, cancelled_rx) = std::sync::mpsc::channel();
+        let (finished_tx, finished_rx) = std::sync::mpsc::channel::<()>();
+        let pooled = other_session(move |c| {
+            let cancelled = c.batch_execute("SET statement_timeout = '300ms'; CALL cyberbiz_sync('rl_srv')").map_err(|e| db_message(&e));
+            cancelled_tx.send(cancelled).unwrap();
+            // The session stays open until the other sync is over.
+            let _ = finished_rx.recv();
+        });
+        let cancelled: Result<(), String> = cancelled_rx.recv().unwrap();
+        assert!(cancelled.unwrap_err().contains("statement timeout"), "the first CALL was cancelled");
+        let second = elsewhere("SET statement_timeout = '30s'; CALL cyberbiz_sync('rl_srv')".into());
+        finished_tx.send(()).unwrap();
+        pooled.join().unwrap();
+        assert_eq!(second, Ok(()), "the second sync did not wait for the first session");
+        assert_eq!(differences("rl_rep", "rl", "customers"), 0, "and synced the shop's customers");
+    }
+
     /// A sync that fails (the API cannot be reached) records its error per table, applies
     /// nothing of the failed step, and raises naming the tables.
     #[pg_test]

@@ -88,10 +88,38 @@ SELECT cron.unschedule('cyberbiz-regress-sync');
 \c cyberbiz_fdw_regress
 
 -- The extension's own sync scheduler (a background worker; cyberbiz.sync_interval, off by
--- default) keeps it synced as well.
+-- default) keeps it synced as well. Meanwhile a CALL runs the first sync of another shop that
+-- the scheduler syncs too: both drivers run the same step, one at a time per server, so no
+-- window of updated_at is asked twice, and the replica ends equal to the shop.
+DO $$
+BEGIN
+  EXECUTE format('CREATE SERVER concurrent_shop FOREIGN DATA WRAPPER cyberbiz_fdw OPTIONS (api_url %L, sync_requests_per_second %L, page_size %L)',
+                 current_setting('cyberbiz_test.concurrent_url'), '4', '50');
+  EXECUTE format('CREATE USER MAPPING FOR CURRENT_USER SERVER concurrent_shop OPTIONS (api_token %L)', current_setting('cyberbiz_test.api_token'));
+END $$;
+CREATE SCHEMA concurrent_live;
+IMPORT FOREIGN SCHEMA cyberbiz LIMIT TO (orders, order_line_items) FROM SERVER concurrent_shop INTO concurrent_live;
+SELECT count(*) AS tables FROM cyberbiz_replicate('concurrent_shop', 'concurrent_replica', ARRAY['orders']);
+-- The sandbox's request log, read with curl (as the server's user).
+CREATE TABLE sandbox_log (body text);
+CREATE FUNCTION sandbox_requests() RETURNS SETOF jsonb LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM sandbox_log;
+    EXECUTE format('COPY sandbox_log FROM PROGRAM %L WITH (FORMAT csv, QUOTE E''\x01'', DELIMITER E''\x02'')',
+                   'curl -s ' || current_setting('cyberbiz_test.concurrent_url') || '/__sandbox/requests');
+    RETURN QUERY SELECT e FROM sandbox_log, jsonb_array_elements(body::jsonb) e;
+END $$;
+SELECT count(*) >= 0 AS log_read FROM sandbox_requests();
 UPDATE cron_check SET before = (SELECT fresh_as_of FROM cyberbiz_replica_state WHERE server = 'replica_shop' AND table_name = 'orders');
 ALTER SYSTEM SET cyberbiz.sync_interval = 1;
 SELECT pg_reload_conf();
+CALL cyberbiz_sync('concurrent_shop');
+SELECT table_name, state, last_error FROM cyberbiz_replica_status WHERE server = 'concurrent_shop' ORDER BY 1;
+WITH windows AS (SELECT e->>'path' AS path FROM sandbox_requests() e WHERE e->>'path' LIKE '%updated_at_end_time=%')
+SELECT count(*) > 3 AS several_windows, count(*) - count(DISTINCT path) AS asked_twice FROM windows;
+SELECT count(*) AS differences FROM (
+    (SELECT id, updated_at, raw FROM concurrent_replica.orders EXCEPT SELECT id, updated_at, raw FROM concurrent_live.orders)
+    UNION ALL (SELECT id, updated_at, raw FROM concurrent_live.orders EXCEPT SELECT id, updated_at, raw FROM concurrent_replica.orders)) d;
 DO $$
 BEGIN
     FOR i IN 1..120 LOOP

@@ -16,6 +16,9 @@ BEGIN
 END $$;
 CREATE SCHEMA h;
 IMPORT FOREIGN SCHEMA cyberbiz LIMIT TO (orders, customers, products) FROM SERVER hooks INTO h;
+-- The receiver reads App Secrets every second (and at once after refusing a delivery, which it
+-- answers 503 for a shop it does not know yet: the platform may resend, the sandbox does not).
+SELECT pg_sleep(1.5);
 
 -- The mirror starts complete (backfill through the FDW), and a second run is incremental.
 SELECT cyberbiz_backfill('h.orders') AS orders, cyberbiz_backfill('h.customers') AS customers, cyberbiz_backfill('h.products') AS products;
