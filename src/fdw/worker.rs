@@ -317,9 +317,7 @@ fn sync_table(server: &str, table: &str, started: TimestampWithTimeZone) {
     loop {
         pg_sys::check_for_interrupts!();
         let (s, t) = (server.to_string(), table.to_string());
-        let step = in_transaction(move || {
-            Spi::connect(|c| c.select(STEP, None, &[s.into(), t.into(), started.into()])?.first().get_two::<bool, String>())
-        });
+        let step = in_transaction(move || Spi::connect(|c| c.select(STEP, None, &[s.into(), t.into(), started.into()])?.first().get_two::<bool, String>()));
         match step {
             Ok(Ok((Some(false), _))) => continue,
             Ok(Ok((_, Some(error)))) => return warning!("cyberbiz_fdw scheduled sync of {server}.{table}: {error}"),

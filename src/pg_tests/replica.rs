@@ -336,14 +336,20 @@ mod tests {
         let (cancelled_tx, cancelled_rx) = std::sync::mpsc::channel();
         let (finished_tx, finished_rx) = std::sync::mpsc::channel::<()>();
         let pooled = other_session(move |c| {
-            let cancelled = c.batch_execute("SET statement_timeout = '300ms'; CALL cyberbiz_sync('rl_srv')").map_err(|e| db_message(&e));
+            c.batch_execute("SET statement_timeout = '300ms'").unwrap();
+            let cancelled = c.batch_execute("CALL cyberbiz_sync('rl_srv')").map_err(|e| db_message(&e));
             cancelled_tx.send(cancelled).unwrap();
             // The session stays open until the other sync is over.
             let _ = finished_rx.recv();
         });
         let cancelled: Result<(), String> = cancelled_rx.recv().unwrap();
         assert!(cancelled.unwrap_err().contains("statement timeout"), "the first CALL was cancelled");
-        let second = elsewhere("SET statement_timeout = '30s'; CALL cyberbiz_sync('rl_srv')".into());
+        let second = other_session(|c| {
+            c.batch_execute("SET statement_timeout = '30s'").unwrap();
+            c.batch_execute("CALL cyberbiz_sync('rl_srv')").map_err(|e| db_message(&e))
+        })
+        .join()
+        .unwrap();
         finished_tx.send(()).unwrap();
         pooled.join().unwrap();
         assert_eq!(second, Ok(()), "the second sync did not wait for the first session");
