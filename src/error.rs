@@ -49,6 +49,11 @@ pub enum FdwError {
     #[error("{message}")]
     ConflictingOptions { message: String, hint: String },
 
+    /// An argument naming what the catalog does not have: a table to replicate or import, a
+    /// remote schema (same SQLSTATE as a bad option value, as in 0.2.0).
+    #[error("{message}")]
+    BadArgument { message: String, hint: String },
+
     #[error("no CYBERBIZ user mapping for the current user on server \"{server}\"")]
     NoUserMapping { server: String },
 
@@ -132,7 +137,7 @@ impl FdwError {
     pub fn sqlstate(&self) -> SqlState {
         match self {
             FdwError::UnknownOption { .. } => SqlState::FdwInvalidOptionName,
-            FdwError::InvalidOptionValue { .. } | FdwError::ConflictingOptions { .. } => SqlState::FdwInvalidAttributeValue,
+            FdwError::InvalidOptionValue { .. } | FdwError::ConflictingOptions { .. } | FdwError::BadArgument { .. } => SqlState::FdwInvalidAttributeValue,
             FdwError::MissingOption { .. } => SqlState::FdwOptionNameNotFound,
             FdwError::NoUserMapping { .. } => SqlState::FdwUnableToCreateExecution,
             FdwError::Unauthorized { .. } => SqlState::InvalidAuthorization,
@@ -160,7 +165,7 @@ impl FdwError {
             FdwError::UnknownOption { valid, .. } if valid.is_empty() => Some("This object takes no options.".to_string()),
             FdwError::UnknownOption { valid, .. } => Some(format!("Valid options here are: {}.", valid.join(", "))),
             FdwError::MissingOption { hint, .. } => Some((*hint).to_string()),
-            FdwError::ConflictingOptions { hint, .. } => Some(hint.clone()),
+            FdwError::ConflictingOptions { hint, .. } | FdwError::BadArgument { hint, .. } => Some(hint.clone()),
             FdwError::KeyRequired { hint, .. } | FdwError::WriteUnsupported { hint, .. } | FdwError::OutcomeUnknown { hint, .. } => Some(hint.clone()),
             FdwError::PartiallyWritten { inner, .. } => inner.hint(),
             FdwError::WebhookRejected { hint, .. } if !hint.is_empty() => Some(hint.clone()),

@@ -5,9 +5,9 @@
 //! `jsonb_populate_record` (the decoder of API pages, so a synced row and a webhook's row are
 //! the same). The SQL that drives it is `sql/replica.sql`.
 
+use crate::catalog::ddl::{create_foreign_table, qualified, quote_ident, quote_literal, ForeignTable};
 use crate::catalog::{self, Access, ColType, Push, Resource, RESOURCES};
 use crate::decode::{self, Cell, ColumnSpec, Mismatch, Row, Source, Target, Zone};
-use crate::fdw::import::{create_statement, quote_ident, quote_literal};
 use serde_json::{Map, Value};
 
 /// When the row was seen gone from the shop (a webhook's delete, or missing from a whole
@@ -85,7 +85,7 @@ pub fn index_columns(r: &Resource) -> Vec<&'static str> {
 }
 
 fn table(schema: &str, r: &Resource) -> String {
-    format!("{}.{}", quote_ident(schema), quote_ident(r.name))
+    qualified(Some(schema), r.name)
 }
 
 /// The statements that create `r`'s replica table in `schema` if it is missing: the import's
@@ -118,13 +118,7 @@ pub fn create_sql(r: &Resource, schema: &str) -> Vec<String> {
 /// The foreign table a sync reads `r` through: `raw` only, marked `sync` (capped at the
 /// server's sync_requests_per_second). Children are read through their parent.
 pub fn source_sql(r: &Resource, source_schema: &str, server: &str) -> String {
-    let create = create_statement(r, server);
-    let create = create.replacen(
-        &format!("CREATE FOREIGN TABLE {} ", quote_ident(r.name)),
-        &format!("CREATE FOREIGN TABLE IF NOT EXISTS {} ", table(source_schema, r)),
-        1,
-    );
-    create.replacen(&format!("OPTIONS (resource {})", quote_literal(r.name)), &format!("OPTIONS (resource {}, sync 'true')", quote_literal(r.name)), 1)
+    create_foreign_table(r, &ForeignTable { schema: Some(source_schema), server, if_not_exists: true, sync: true })
 }
 
 fn idents(names: &[&str]) -> String {

@@ -16,11 +16,16 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 
 /// `path:line: what` for every code line of `src/` that `check(lines, i)` finds fault with.
 fn violations(check: impl Fn(&[&str], usize) -> Option<&'static str>) -> Vec<String> {
+    violations_in(|_| true, check)
+}
+
+/// `violations`, in the files of `src/` that `which` picks.
+fn violations_in(which: impl Fn(&Path) -> bool, check: impl Fn(&[&str], usize) -> Option<&'static str>) -> Vec<String> {
     let mut files = Vec::new();
     rust_files(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), &mut files);
     files.sort();
     // This file names the patterns it looks for.
-    files.retain(|p| !p.ends_with("source_tests.rs"));
+    files.retain(|p| !p.ends_with("source_tests.rs") && which(p));
     let mut out = Vec::new();
     for path in files {
         let text = std::fs::read_to_string(&path).expect("read a source file");
@@ -61,4 +66,18 @@ fn every_callback_is_guarded() {
     let missing =
         violations(|lines, i| (lines[i].contains("extern \"C-unwind\" fn ") && !near(lines, i, 2, "#[pg_guard]")).then_some("callback without #[pg_guard]"));
     assert!(missing.is_empty(), "{}", missing.join("\n"));
+}
+
+/// The layer rule: Postgres is reached only from `src/fdw/` (and `lib.rs`, which registers it,
+/// and the pg_tests); every other module is pure Rust that plain unit tests cover, and never
+/// imports from `src/fdw/`.
+#[test]
+fn only_fdw_talks_to_postgres() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let allowed = |p: &Path| p.starts_with(src.join("fdw")) || p.starts_with(src.join("pg_tests")) || p == src.join("lib.rs");
+    let found = violations_in(
+        |p| !allowed(p),
+        |lines, i| ["pgrx", "pg_sys", "crate::fdw"].iter().any(|n| lines[i].contains(n)).then_some("names pgrx, pg_sys or crate::fdw"),
+    );
+    assert!(found.is_empty(), "pure modules reaching Postgres or src/fdw/:\n{}", found.join("\n"));
 }

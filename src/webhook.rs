@@ -1,5 +1,6 @@
-//! Webhooks: signature checks (the event names are catalog data). Pure Rust; `fdw/webhook.rs` finds the App Secret
-//! and the extension's SQL stores events and keeps the mirror tables.
+//! Webhooks: signature checks (the event names are catalog data). Pure Rust, used by the
+//! receiver's HTTP threads (`receiver.rs`) and by `fdw/webhook.rs`, which finds the App Secret
+//! for `cyberbiz_ingest_webhook` (it stores the event and applies it to the replica or mirrors).
 
 use base64::Engine;
 use hmac::{Hmac, Mac};

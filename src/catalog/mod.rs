@@ -1,6 +1,7 @@
 //! The resource catalog: one declaration per CYBERBIZ resource, read by every other part of the
 //! FDW (validation, planning, scanning, import). Data, not code.
 
+pub mod ddl;
 mod resources;
 mod webhooks;
 

@@ -3,6 +3,7 @@
 //! extension applies them from `cyberbiz_fdw_catalog_comments()` right after the import.
 
 use super::{cstr, raise};
+use crate::catalog::ddl::{create_foreign_table, ForeignTable};
 use crate::catalog::{self, RESOURCES};
 use crate::error::FdwError;
 use pgrx::pg_sys;
@@ -14,39 +15,13 @@ pub fn install(routine: &mut pg_sys::FdwRoutine) {
     routine.ImportForeignSchema = Some(import_foreign_schema);
 }
 
-/// Always quoted: catalog names include SQL keywords (`order`).
-pub(crate) fn quote_ident(s: &str) -> String {
-    format!("\"{}\"", s.replace('"', "\"\""))
-}
-
-pub(crate) fn quote_literal(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
-}
-
-/// The CREATE FOREIGN TABLE statement of one resource.
-pub fn create_statement(r: &catalog::Resource, server: &str) -> String {
-    let cols: Vec<String> = r
-        .columns
-        .iter()
-        .map(|c| {
-            let path = c.json_path();
-            if c.name == "raw" || path == c.name {
-                format!("{} {}", quote_ident(c.name), c.ty.sql())
-            } else {
-                format!("{} {} OPTIONS (json_path {})", quote_ident(c.name), c.ty.sql(), quote_literal(path))
-            }
-        })
-        .collect();
-    format!("CREATE FOREIGN TABLE {} ({}) SERVER {} OPTIONS (resource {})", quote_ident(r.name), cols.join(", "), quote_ident(server), quote_literal(r.name))
-}
-
 #[pg_guard]
 extern "C-unwind" fn import_foreign_schema(stmt: *mut pg_sys::ImportForeignSchemaStmt, server_oid: pg_sys::Oid) -> *mut pg_sys::List {
     // SAFETY: Postgres passes the IMPORT statement and an existing server; lists are built in the current memory context.
     unsafe {
         let remote = cstr((*stmt).remote_schema);
         if remote != "cyberbiz" {
-            raise(FdwError::ConflictingOptions {
+            raise(FdwError::BadArgument {
                 message: format!("CYBERBIZ has no remote schema \"{remote}\""),
                 hint: "Use IMPORT FOREIGN SCHEMA cyberbiz FROM SERVER ... INTO ...".into(),
             });
@@ -56,7 +31,7 @@ extern "C-unwind" fn import_foreign_schema(stmt: *mut pg_sys::ImportForeignSchem
         let listed: Vec<String> = PgList::<pg_sys::RangeVar>::from_pg((*stmt).table_list).iter_ptr().map(|rv| cstr((*rv).relname)).collect();
         // Core silently ignores unknown names in LIMIT TO / EXCEPT; a typo deserves an error.
         if let Some(bad) = listed.iter().find(|n| catalog::find(n).is_none()) {
-            raise(FdwError::ConflictingOptions {
+            raise(FdwError::BadArgument {
                 message: format!("CYBERBIZ has no table \"{bad}\" to import"),
                 hint: format!("Known tables: {}.", catalog::names().join(", ")),
             });
@@ -69,7 +44,8 @@ extern "C-unwind" fn import_foreign_schema(stmt: *mut pg_sys::ImportForeignSchem
                 _ => true,
             };
             if keep {
-                let c = CString::new(create_statement(r, &server_name)).unwrap_or_default();
+                let t = ForeignTable { schema: None, server: &server_name, if_not_exists: false, sync: false };
+                let c = CString::new(create_foreign_table(r, &t)).unwrap_or_default();
                 out.push(pg_sys::pstrdup(c.as_ptr()));
             }
         }
@@ -91,19 +67,3 @@ fn cyberbiz_fdw_catalog_comments() -> TableIterator<'static, (name!(resource, St
 }
 
 extension_sql_file!("../../sql/import.sql", name = "comment_imported", requires = [cyberbiz_fdw_catalog_comments]);
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn statements_carry_types_paths_and_resource() {
-        let s = create_statement(catalog::find("orders").unwrap(), "shop");
-        assert!(s.starts_with("CREATE FOREIGN TABLE \"orders\" (\"id\" bigint, \"order_number\" bigint"), "{s}");
-        assert!(s.contains("\"financial_status\" text OPTIONS (json_path 'statuses.financial_status')"));
-        assert!(s.contains("\"raw\" jsonb) SERVER \"shop\" OPTIONS (resource 'orders')"));
-        assert!(create_statement(catalog::find("order_line_items").unwrap(), "My Shop").contains("\"order_id\" bigint OPTIONS (json_path '^id')"));
-        assert!(create_statement(catalog::find("affiliate_vendor_orders").unwrap(), "s").contains("\"order\" jsonb"));
-        assert!(create_statement(catalog::find("shop").unwrap(), "My Shop").contains("SERVER \"My Shop\""));
-    }
-}

@@ -20,7 +20,7 @@ use std::rc::Rc;
 fn resource(name: &str) -> &'static Resource {
     match replica::find(name) {
         Ok(r) => r,
-        Err(message) => raise(FdwError::ConflictingOptions { message, hint: "See SELECT * FROM cyberbiz_replica_status.".into() }),
+        Err(message) => raise(FdwError::BadArgument { message, hint: "See SELECT * FROM cyberbiz_replica_status.".into() }),
     }
 }
 
@@ -56,7 +56,7 @@ fn cyberbiz_fdw_replica_tables(
     tables: Option<Vec<String>>,
 ) -> TableIterator<'static, (name!(table_name, String), name!(parent, Option<String>), name!(incremental, bool), name!(key, Vec<String>))> {
     let list = replica::tables_for(tables.as_deref()).unwrap_or_else(|message| {
-        raise(FdwError::ConflictingOptions { message, hint: "Pass table names of IMPORT FOREIGN SCHEMA cyberbiz, or NULL for all.".into() })
+        raise(FdwError::BadArgument { message, hint: "Pass table names of IMPORT FOREIGN SCHEMA cyberbiz, or NULL for all.".into() })
     });
     TableIterator::new(list.into_iter().map(|r| {
         let key = replica::key(r).into_iter().map(String::from).collect();

@@ -1,6 +1,8 @@
-//! Webhook ingestion, the Postgres side: the App Secret is read from the caller's user mapping
-//! and never leaves this function; events are stored and mirrors kept by the extension's SQL
-//! (`cyberbiz_ingest_webhook`, `cyberbiz_backfill`).
+//! Webhook ingestion, the Postgres side: the signature check against the App Secret of the
+//! caller's user mapping (the secret never leaves this function) and the event -> resource
+//! lookup, for the extension's SQL (`sql/webhooks.sql`: `cyberbiz_ingest_webhook` verifies,
+//! stores the event once, and applies it to the server's replica, or to the 0.1.0 mirrors of a
+//! server without one).
 
 use super::{def_options, raise};
 use crate::error::{FdwError, WebhookReason};

@@ -165,16 +165,6 @@ fn ingest(d: &Delivery) -> Outcome {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn sqlstates_unpack() {
-        assert_eq!(super::sqlstate(pgrx::PgSqlErrorCode::ERRCODE_INVALID_TEXT_REPRESENTATION as i32), "22P02");
-        assert_eq!(super::status_of(&super::sqlstate(pgrx::PgSqlErrorCode::ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION as i32)), 401);
-        assert_eq!(super::status_of("53300"), 503);
-    }
-}
-
 /// The HTTP status of an ingest error, by SQLSTATE.
 fn status_of(code: &str) -> u16 {
     match code {
@@ -375,3 +365,13 @@ fn cyberbiz_fdw_receiver_stats() -> TableIterator<
 }
 
 extension_sql_file!("../../sql/receiver.sql", name = "receiver", requires = [cyberbiz_fdw_receiver_stats]);
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sqlstates_unpack() {
+        assert_eq!(super::sqlstate(pgrx::PgSqlErrorCode::ERRCODE_INVALID_TEXT_REPRESENTATION as i32), "22P02");
+        assert_eq!(super::status_of(&super::sqlstate(pgrx::PgSqlErrorCode::ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION as i32)), 401);
+        assert_eq!(super::status_of("53300"), 503);
+    }
+}

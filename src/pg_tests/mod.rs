@@ -1,6 +1,7 @@
 //! Tests that need a real backend (`cargo pgrx test`), sectioned by area like postgres_fdw.sql:
-//! options, reads, pushdown, writes, webhooks, limits. The sandboxes they talk to start once per
-//! run (`harness.rs`, the `pg_test` module pgrx calls); `fixtures.rs` connects tests to them.
+//! options, reads, pushdown, writes, webhooks, limits, replica, receiver. The sandboxes they
+//! talk to start once per run (`harness.rs`, the `pg_test` module pgrx calls); `fixtures.rs`
+//! connects tests to them.
 //! Each section is its own `#[pg_schema] mod tests` (pgrx runs pg_tests in schema `tests`).
 
 /// Where the test backend finds the sandboxes and tokens of this run: a file beside its data
