@@ -299,23 +299,11 @@ if [ "$which" = all ] || [ "$which" = p10 ]; then
   done
 fi
 
-# The extension's webhook receiver (the background worker) for this database, on a free port.
-receiver_on() {
-  RECV_PORT=$(( 20000 + RANDOM % 20000 ))
-  printf "cyberbiz.webhook_listen = '127.0.0.1:%s'\ncyberbiz.webhook_database = '%s'\n" "$RECV_PORT" "$DB" >/etc/postgresql/15/main/conf.d/cyberbiz_fdw_receiver.conf
-  pg_ctlcluster 15 main restart
-  RECV_URL="http://127.0.0.1:$RECV_PORT/webhooks"
-  for _ in $(seq 1 100); do
-    [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$RECV_PORT/healthz")" = 200 ] && return 0
-    sleep 0.2
-  done
-  echo "the receiver does not answer on $RECV_PORT" >&2; return 1
-}
 
 # P11 a write through the FDW -> the sandbox's webhook -> the extension's receiver -> the
 # replica row: seconds until the change is visible.
 if [ "$which" = all ] || [ "$which" = p11 ]; then
-  receiver_on
+  receiver_on "$DB"
   start_sandbox "$BIN" --rps 5 --latency-ms 50 --orders 200 --webhook-url "$RECV_URL" --app-secret bench-secret; PIDS+=("$SANDBOX_PID")
   server p11 "$SANDBOX_URL" 5
   echo "ALTER SERVER p11 OPTIONS (ADD shop_domain 'sandbox.cyberbiz.co');
@@ -346,7 +334,7 @@ fi
 # to the replica's orders and line items). R: the same (no replica) with the worker killed
 # (kill -9) midway.
 if [ "$which" = all ] || [ "$which" = p12 ] || [ "$which" = r ]; then
-  receiver_on
+  receiver_on "$DB"
   start_sandbox "$BIN" --rps 0 --orders 2000; PIDS+=("$SANDBOX_PID")
   echo "DROP SERVER IF EXISTS p12 CASCADE; CREATE SERVER p12 FOREIGN DATA WRAPPER cyberbiz_fdw OPTIONS (shop_domain 'load.cyberbiz.co');
         CREATE USER MAPPING FOR CURRENT_USER SERVER p12 OPTIONS (api_token 'a.b.c', app_secret 'load-secret');

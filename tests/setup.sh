@@ -85,6 +85,23 @@ install_extension() {
   pg_ctlcluster 15 main restart
 }
 
+# Turns on the extension's webhook receiver (a background worker of the preloaded cluster) for
+# database DB on a free port: its conf.d file, a restart, and a wait until it answers (its
+# /healthz says 503 until the extension exists in DB). Sets RECV_PORT and RECV_URL.
+receiver_on() {
+  local db=$1
+  RECV_PORT=$(( 20000 + RANDOM % 20000 ))
+  printf "cyberbiz.webhook_listen = '127.0.0.1:%s'\ncyberbiz.webhook_database = '%s'\n" "$RECV_PORT" "$db" >/etc/postgresql/15/main/conf.d/cyberbiz_fdw_receiver.conf
+  pg_ctlcluster 15 main restart
+  RECV_URL="http://127.0.0.1:$RECV_PORT/webhooks"
+  for _ in $(seq 1 100); do
+    [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$RECV_PORT/healthz")" != 000 ] && return 0
+    sleep 0.2
+  done
+  echo "the webhook receiver does not answer on port $RECV_PORT" >&2
+  return 1
+}
+
 # Prints the URL a server writes as its first stdout line to FILE, waiting up to 120 s (generating
 # a large shop takes a while: 100,000 orders, about 10 s); fails naming WHAT if it never comes.
 first_url() {

@@ -66,14 +66,7 @@ psql_pg -d postgres -c "\"ALTER DATABASE $DB SET cyberbiz_test.concurrent_url = 
 # Webhooks end to end: the extension's own receiver (a background worker of the preloaded
 # cluster) listens for this database; a third sandbox posts signed webhooks to it for writes
 # made through the FDW.
-RECV_PORT=$(( 20000 + RANDOM % 20000 ))
-printf "cyberbiz.webhook_listen = '127.0.0.1:%s'\ncyberbiz.webhook_database = '%s'\n" "$RECV_PORT" "$DB" >/etc/postgresql/15/main/conf.d/cyberbiz_fdw_receiver.conf
-pg_ctlcluster 15 main restart
-RECV_URL="http://127.0.0.1:$RECV_PORT/webhooks"
-for _ in $(seq 1 100); do
-  [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$RECV_PORT/healthz")" != 000 ] && break
-  sleep 0.2
-done
+receiver_on "$DB"
 MAIN_URL=$SANDBOX_URL MAIN_PID=$SANDBOX_PID
 start_sandbox "$SANDBOX_BIN" --rps 0 --now "2026-11-28 12:00:00" --orders 30 --customers 20 --products 10 --webhook-url "$RECV_URL" --app-secret regress-app-secret
 HOOKS_PID=$SANDBOX_PID
