@@ -1,6 +1,6 @@
 //! One request budget per (api_url, token) for the whole cluster, in shared memory when the
 //! library is preloaded. Pure Rust over atomics: the table lives in Postgres's shared memory
-//! (see `fdw/shared.rs`), but nothing here calls Postgres, so the request tasks of any backend
+//! (see `fdw/budget.rs`), but nothing here calls Postgres, so the request tasks of any backend
 //! (on its HTTP worker thread) wait here directly.
 //!
 //! Sends are spaced by the budget's interval, GCRA-like: `next = max(now, next) + interval`,

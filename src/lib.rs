@@ -1,8 +1,35 @@
 //! cyberbiz_fdw: a PostgreSQL foreign data wrapper for the CYBERBIZ e-commerce API.
 //!
-//! Layout follows the design's nouns: `catalog` (resources as data), `options` (what may be
-//! configured, validated), `error` (one error type, SQLSTATEs), and `fdw` (the only module that
-//! talks to Postgres through pgrx/pg_sys).
+//! Two layers. The pure modules decide everything and are covered by plain unit tests:
+//! `catalog` (resources as data, and their DDL text), `options` (what may be configured,
+//! validated), `error` (one error type, SQLSTATEs), `plan`, `decode`, `http` (requests, retries,
+//! error mapping), `limiter`, `budget`, `pump`, `progress`, `write`, `webhook`, `receiver`,
+//! `replica`. `fdw/` is the only code that talks to Postgres (pgrx, pg_sys); a file there bears
+//! the name of the pure module it serves (a source test holds the rule):
+//!
+//! | pure            | Postgres side                                                          |
+//! |-----------------|------------------------------------------------------------------------|
+//! | `plan`          | `fdw/quals.rs`, `fdw/paths.rs`, `fdw/private.rs`, `fdw/exec.rs`         |
+//! | `decode`        | `fdw/datum.rs`                                                         |
+//! | `write`         | `fdw/write.rs`                                                         |
+//! | `budget`        | `fdw/budget.rs` (shared memory, also of `progress` and the receiver)   |
+//! | `progress`      | `fdw/progress.rs`                                                      |
+//! | `webhook`       | `fdw/webhook.rs`                                                       |
+//! | `receiver`      | `fdw/receiver.rs` (and `fdw/worker.rs`, what both workers share)       |
+//! | `replica`       | `fdw/replica.rs`, `fdw/scheduler.rs`, `sql/replica.sql`                |
+//! | `catalog::ddl`  | `fdw/import.rs`                                                        |
+//!
+//! Three paths to follow:
+//! - a scan: `fdw/paths.rs` (quals from `fdw/quals.rs` -> `plan::Planner` -> a ForeignScan whose
+//!   `fdw_private` is `fdw/private.rs`) -> `fdw/exec.rs` (pages from `pump` over `http`) ->
+//!   `decode` -> `fdw/datum.rs` (slots);
+//! - a webhook: `receiver` (HTTP threads: size, HMAC via `webhook`, the server) -> a queue ->
+//!   `fdw/receiver.rs` (one transaction) -> `cyberbiz_ingest_webhook` in `sql/webhooks.sql` (the
+//!   event row) -> `cyberbiz_replica_apply_event` in `sql/replica.sql` ->
+//!   `cyberbiz_fdw_replica_apply` in `fdw/replica.rs` (the statement of `replica::apply_sql`);
+//! - a request's pacing: `fdw/budget.rs::settings` picks the token's shared budget (or the
+//!   per-backend `limiter`) -> `http::Client` waits for its slot in `budget` (interruptible,
+//!   `http`'s waits) -> the request -> a 429 moves the budget for everyone.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 

@@ -1,6 +1,6 @@
 //! The webhook receiver's HTTP side, pure Rust: an HTTP/1.1 server (hyper) on threads of its
 //! own that checks each delivery's size and signature before any database work, then hands it
-//! to the background worker's main thread (`fdw/worker.rs`, the only thread that touches
+//! to the background worker's main thread (`fdw/receiver.rs`, the only thread that touches
 //! Postgres) and answers when that thread has committed it. Counters live in shared memory so
 //! every backend can read them (`cyberbiz_stat_receiver`).
 

@@ -1,9 +1,9 @@
 //! Executor callbacks and EXPLAIN: a scan evaluates its pushed values, plans its requests,
 //! pulls pages from the pump, decodes rows into slots, and reports what it sent.
 
-use super::activity::Progress;
 use super::datum::{build_columns, datum_values, store_row, zone_for, PgColumn};
 use super::private::{self, QualSpec};
+use super::progress::Progress;
 use super::quals::const_values;
 use super::table::{api_token, check_as_user, table_info, TableInfo};
 use super::{attach_state, interrupt_pending, wait, OrRaise};
@@ -155,7 +155,7 @@ fn client(st: &mut ScanState) -> Arc<Client> {
     if let Some(c) = &st.client {
         return c.clone();
     }
-    let mut settings = super::shared::settings(&st.info.server, &st.info.server_name);
+    let mut settings = super::budget::settings(&st.info.server, &st.info.server_name);
     if st.info.sync {
         settings.cap_requests_per_second = st.info.server.sync_requests_per_second;
     }

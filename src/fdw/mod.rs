@@ -5,30 +5,37 @@
 //! - `quals.rs`: which WHERE clauses may be pushed (operators, columns, values);
 //! - `paths.rs`: estimates, paths and the ForeignScan plan; `private.rs`: its `fdw_private`;
 //! - `exec.rs`: the executor and EXPLAIN; `datum.rs`: Datum conversion (shared with writes);
-//! - `modify.rs`: INSERT/UPDATE/DELETE; `import.rs`: IMPORT FOREIGN SCHEMA;
-//! - `worker.rs`: the background workers (webhook receiver, sync scheduler);
-//! - `webhook.rs`: the SQL functions webhook ingestion calls; `replica.rs`: those the replica calls.
+//! - `write.rs`: INSERT/UPDATE/DELETE (for `crate::write`); `import.rs`: IMPORT FOREIGN SCHEMA;
+//! - `budget.rs`, `progress.rs`: `crate::budget` and `crate::progress` in shared memory, and
+//!   their views;
+//! - `worker.rs`: what the background workers share (GUCs, registration, transactions);
+//!   `receiver.rs`: the webhook receiver's main thread (for `crate::receiver`); `scheduler.rs`:
+//!   the replica sync scheduler;
+//! - `webhook.rs`: the SQL functions webhook ingestion calls (for `crate::webhook`);
+//!   `replica.rs`: those the replica calls (for `crate::replica`).
 
-mod activity;
+mod budget;
 mod datum;
 mod exec;
 pub(crate) mod import;
-mod modify;
 mod paths;
 mod private;
+mod progress;
 mod quals;
+mod receiver;
 mod replica;
-mod shared;
+mod scheduler;
 mod table;
 mod webhook;
 mod worker;
+mod write;
 
 pub(crate) use table::TableInfo;
 
 /// For `_PG_init`: the shared memory (when preloaded) and the GUCs.
 pub fn shared_init() {
-    shared::init();
-    activity::init();
+    budget::init();
+    progress::init();
     worker::init();
 }
 
@@ -242,7 +249,7 @@ fn cyberbiz_fdw_handler() -> PgBox<pg_sys::FdwRoutine> {
     paths::install(&mut routine);
     exec::install(&mut routine);
     import::install(&mut routine);
-    modify::install(&mut routine);
+    write::install(&mut routine);
     routine.into_pg_boxed()
 }
 

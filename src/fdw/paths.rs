@@ -68,7 +68,7 @@ fn remote_total(info: &TableInfo, request: &RequestPlan) -> Option<f64> {
             return Some(*n);
         }
     }
-    let client = Client::new(super::shared::settings(&info.server, &info.server_name), api_token(info), info.name.clone(), None).or_raise();
+    let client = Client::new(super::budget::settings(&info.server, &info.server_name), api_token(info), info.name.clone(), None).or_raise();
     let reply = wait_for(client.get(&path), None).or_raise();
     let total = reply.total? as f64;
     if let Ok(mut c) = CACHE.lock() {

@@ -1,7 +1,8 @@
-//! Postgres's shared memory of the extension (when the library is in shared_preload_libraries):
-//! the cluster-wide request budgets and the table of running scans; the fallback to
-//! per-backend pacing (with a WARNING once per backend), and the view of the budgets. The
-//! logic itself is `budget.rs` and `progress.rs`.
+//! The cluster-wide request budgets in Postgres's shared memory (for `crate::budget`, when the
+//! library is in shared_preload_libraries), the fallback to per-backend pacing (with a WARNING
+//! once per backend), and the view of the budgets. The same one shared-memory setup places the
+//! table of running scans (`crate::progress`, read by `progress.rs`) and the receiver's
+//! counters (`crate::receiver`, read by `receiver.rs`).
 
 use crate::budget::{self, Budgets};
 use crate::http::Settings;

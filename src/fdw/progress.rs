@@ -1,8 +1,9 @@
-//! Live progress of scans: each scan's entry in the shared activity table (`shared.rs`),
+//! Live progress of scans (for `crate::progress`): each scan's entry in the shared activity
+//! table (placed in shared memory by `budget.rs`),
 //! the `cyberbiz_stat_activity` view over it, and the progress NOTICEs that the GUC
 //! `cyberbiz.progress_interval` turns on (every N seconds of a long scan).
 
-use super::shared::activities;
+use super::budget::activities;
 use crate::plan::RequestPlan;
 use crate::progress::{self, Claim, Counts};
 use pgrx::prelude::*;

@@ -173,7 +173,7 @@ extern "C-unwind" fn begin_foreign_modify(
         let client = if explain_only {
             None
         } else {
-            let settings = super::shared::settings(&info.server, &info.server_name);
+            let settings = super::budget::settings(&info.server, &info.server_name);
             Some(Client::new(settings, api_token(&info), info.name.clone(), resource.write_scope()).or_raise())
         };
         let (specs, columns) = build_columns(rel, &info);
