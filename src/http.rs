@@ -1,90 +1,16 @@
-//! The HTTP client: one tokio runtime per backend (created lazily, never in _PG_init), requests
-//! through the limiter, retries with backoff, error mapping, and statistics for EXPLAIN ANALYZE.
-//! No Postgres calls here: the FFI layer passes an `interrupted` probe for waits.
+//! The HTTP client: requests (each waits for its slot in `crate::pace`), retries with backoff,
+//! error mapping, and statistics for EXPLAIN ANALYZE. Runs on the backend's runtime
+//! (`crate::runtime`); no Postgres calls here: the FFI layer passes an `interrupted` probe for
+//! waits.
 
-use crate::budget::{self, Budgets, Slot, Ticket};
 use crate::error::FdwError;
-use crate::limiter::{self, Limiter};
+use crate::pace::budget::Budgets;
+use crate::pace::Pacer;
 use bytes::Bytes;
-use once_cell::sync::OnceCell;
 use serde_json::Value;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-static RUNTIME: OnceCell<tokio::runtime::Runtime> = OnceCell::new();
-
-/// Every signal, as a set.
-fn all_signals() -> libc::sigset_t {
-    // SAFETY: sigfillset initialises the zeroed set it is given.
-    unsafe {
-        let mut all: libc::sigset_t = std::mem::zeroed();
-        libc::sigfillset(&mut all);
-        all
-    }
-}
-
-/// Blocks every signal in the calling thread: Postgres's signals (SIGINT, SIGTERM, SIGUSR1,
-/// ...) must reach the backend's main thread, never a helper thread.
-fn block_signals() {
-    let all = all_signals();
-    // SAFETY: changes only the calling thread's mask.
-    unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &all, std::ptr::null_mut()) };
-}
-
-/// Runs `f` (which creates threads) with every signal blocked in this thread, so the threads it
-/// creates start with them blocked (threads inherit their creator's mask); then restores the
-/// mask. Postgres's signals must reach the backend's main thread, never a helper.
-pub fn with_signals_blocked<T>(f: impl FnOnce() -> T) -> T {
-    let all = all_signals();
-    // SAFETY: zeroed is a valid sigset_t to receive the old mask.
-    let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
-    // SAFETY: changes only this thread's mask, restored below.
-    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old) };
-    let r = f();
-    // SAFETY: restores the mask saved above.
-    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
-    r
-}
-
-/// The backend's runtime: one worker thread runs request tasks while the main thread decodes
-/// rows; only the main thread ever touches Postgres, and only it receives signals (runtime
-/// threads, worker or blocking pool, are created with every signal blocked and block them again
-/// as they start).
-pub fn runtime() -> &'static tokio::runtime::Runtime {
-    RUNTIME.get_or_init(|| {
-        let build =
-            || tokio::runtime::Builder::new_multi_thread().worker_threads(1).thread_name("cyberbiz-http").on_thread_start(block_signals).enable_all().build();
-        with_signals_blocked(build).expect("tokio runtime")
-    })
-}
-
-/// Runs `fut` on the backend's runtime, checking `interrupted` every 50 ms so that
-/// statement_timeout and pg_cancel_backend take effect while we wait. On an interrupt the
-/// future is dropped and `Err(Interrupted)` returned: the caller lets Postgres process the
-/// interrupt and, if it was a harmless one, waits again (so `fut` must be cancel-safe).
-pub fn block_on<T>(fut: impl Future<Output = Result<T, FdwError>>, interrupted: &dyn Fn() -> bool) -> Result<T, FdwError> {
-    let mut fut = std::pin::pin!(fut);
-    poll_until(fut.as_mut(), interrupted)
-}
-
-/// Polls `fut` on the backend's runtime until it is done, or until `interrupted` (checked every
-/// 50 ms) says an interrupt is pending: then `Err(Interrupted)`, and `fut` stays as it was, to
-/// be polled again after Postgres has processed the interrupt. Nothing is dropped or sent anew.
-pub fn poll_until<T, F: Future<Output = Result<T, FdwError>>>(mut fut: Pin<&mut F>, interrupted: &dyn Fn() -> bool) -> Result<T, FdwError> {
-    runtime().block_on(async {
-        let period = Duration::from_millis(50);
-        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
-        loop {
-            tokio::select! {
-                r = fut.as_mut() => return r,
-                _ = tick.tick() => if interrupted() { return Err(FdwError::Interrupted) },
-            }
-        }
-    })
-}
 
 /// Counters of one scan, shown by EXPLAIN ANALYZE.
 #[derive(Default, Debug)]
@@ -142,33 +68,11 @@ pub struct Reply {
     pub total_pages: Option<u64>,
 }
 
-/// How a client's requests are paced.
-enum Pace {
-    /// This backend's own limiter (the library is not preloaded, or every budget is in use).
-    Local(Arc<Limiter>),
-    /// The cluster's budget for the api_url and token.
-    Shared { slot: &'static Slot, key: u64 },
-}
-
-/// A request waiting in a shared budget; dropping it (the request was cancelled) leaves.
-struct SharedWait {
-    slot: &'static Slot,
-    ticket: Ticket,
-}
-
-impl Drop for SharedWait {
-    fn drop(&mut self) {
-        self.slot.leave(&mut self.ticket);
-    }
-}
-
 pub struct Client {
     http: reqwest::Client,
     settings: Settings,
     token: String,
-    pace: Pace,
-    /// This client's own lower rate (replica syncs), kept on top of `pace`.
-    cap: Option<Arc<Limiter>>,
+    pacer: Pacer,
     pub stats: Arc<Stats>,
     /// The table being read and the scope it needs, for error messages.
     pub table: String,
@@ -276,15 +180,9 @@ impl Client {
             .user_agent(concat!("cyberbiz_fdw/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| FdwError::Transport { request: settings.api_url.clone(), attempts: 0, cause: cause(&e) })?;
-        let interval = limiter::interval(settings.requests_per_second);
-        let key = budget::key(&settings.api_url, &token);
-        let shared = settings.budgets.and_then(|b| b.slot(key, interval.as_nanos() as u64, &settings.server_name, budget::now_ns()));
-        let pace = match shared {
-            Some(slot) => Pace::Shared { slot, key },
-            None => Pace::Local(limiter::for_token(&settings.api_url, &token, settings.requests_per_second)),
-        };
-        let cap = settings.cap_requests_per_second.filter(|c| *c < settings.requests_per_second).map(|c| limiter::for_token(&settings.api_url, &token, c));
-        Ok(Client { http, settings, token, pace, cap, stats: Arc::new(Stats::default()), table, scope })
+        let pacer =
+            Pacer::new(&settings.api_url, &token, settings.requests_per_second, settings.cap_requests_per_second, settings.budgets, &settings.server_name);
+        Ok(Client { http, settings, token, pacer, stats: Arc::new(Stats::default()), table, scope })
     }
 
     /// A 401 or 403: why the token was refused (expired, missing scope, ...).
@@ -315,9 +213,7 @@ impl Client {
     fn throttled(&self, headers: &reqwest::header::HeaderMap, backoff: Duration) -> Duration {
         self.stats.throttled.fetch_add(1, Ordering::Relaxed);
         let wait = header_u64(headers, "retry-after").map(|s| Duration::from_secs(s.min(60))).unwrap_or(backoff.max(Duration::from_secs(1)));
-        if let Pace::Shared { slot, .. } = &self.pace {
-            slot.throttle(budget::now_ns() + wait.as_nanos() as u64);
-        }
+        self.pacer.throttle(wait);
         wait
     }
 
@@ -375,20 +271,7 @@ impl Client {
     /// send (and leaves the shared budget's queue).
     pub async fn acquire(&self) {
         let t0 = Instant::now();
-        if let Some(cap) = &self.cap {
-            cap.until_ready().await;
-        }
-        match &self.pace {
-            Pace::Local(l) => l.until_ready().await,
-            Pace::Shared { slot, key } => {
-                let mut w = SharedWait { slot, ticket: Ticket::new(std::process::id(), limiter::last_served(*key)) };
-                while let Err(wait) = slot.try_take(&mut w.ticket, budget::now_ns()) {
-                    // Short sleeps: who goes next is decided when the slot comes free.
-                    tokio::time::sleep(Duration::from_nanos(wait.clamp(500_000, 20_000_000))).await;
-                }
-                limiter::served(*key, budget::now_ns());
-            }
-        }
+        self.pacer.acquire().await;
         self.stats.limiter_wait_us.fetch_add(t0.elapsed().as_micros() as u64, Ordering::Relaxed);
     }
 

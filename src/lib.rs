@@ -3,8 +3,9 @@
 //! Two layers. The pure modules decide everything and are covered by plain unit tests:
 //! `catalog` (resources as data, and their DDL text), `options` (what may be configured,
 //! validated), `error` (one error type, SQLSTATEs), `plan`, `decode`, `http` (requests, retries,
-//! error mapping), `limiter`, `budget`, `pump`, `progress`, `write`, `webhook`, `receiver`,
-//! `replica`. `fdw/` is the only code that talks to Postgres (pgrx, pg_sys); a file there bears
+//! error mapping), `pace` (the interval, the shared budget, the per-backend limiter, the wait),
+//! `runtime` (the backend's async runtime, signals, interruptible waits), `pump`, `progress`,
+//! `write`, `webhook`, `receiver`, `replica`. `fdw/` is the only code that talks to Postgres (pgrx, pg_sys); a file there bears
 //! the name of the pure module it serves (a source test holds the rule):
 //!
 //! | pure            | Postgres side                                                          |
@@ -12,7 +13,7 @@
 //! | `plan`          | `fdw/quals.rs`, `fdw/paths.rs`, `fdw/private.rs`, `fdw/exec.rs`         |
 //! | `decode`        | `fdw/datum.rs`                                                         |
 //! | `write`         | `fdw/write.rs`                                                         |
-//! | `budget`        | `fdw/budget.rs` (shared memory, also of `progress` and the receiver)   |
+//! | `pace::budget`  | `fdw/budget.rs` (shared memory, also of `progress` and the receiver)   |
 //! | `progress`      | `fdw/progress.rs`                                                      |
 //! | `webhook`       | `fdw/webhook.rs`                                                       |
 //! | `receiver`      | `fdw/receiver.rs` (and `fdw/worker.rs`, what both workers share)       |
@@ -27,25 +28,26 @@
 //!   `fdw/receiver.rs` (one transaction) -> `cyberbiz_ingest_webhook` in `sql/webhooks.sql` (the
 //!   event row) -> `cyberbiz_replica_apply_event` in `sql/replica.sql` ->
 //!   `cyberbiz_fdw_replica_apply` in `fdw/replica.rs` (the statement of `replica::apply_sql`);
-//! - a request's pacing: `fdw/budget.rs::settings` picks the token's shared budget (or the
-//!   per-backend `limiter`) -> `http::Client` waits for its slot in `budget` (interruptible,
-//!   `http`'s waits) -> the request -> a 429 moves the budget for everyone.
+//! - a request's pacing: `fdw/budget.rs::settings` hands the cluster's budgets to
+//!   `http::Client`, whose `pace::Pacer` takes the token's shared budget (or the per-backend
+//!   `pace::limiter`) -> each request waits for its slot (`Pacer::acquire`, on the `runtime`,
+//!   interruptible) -> a 429 moves the budget for every backend on the token (`Pacer::throttle`).
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
-pub mod budget;
 pub mod catalog;
 pub mod decode;
 pub mod error;
 pub mod fdw;
 pub mod http;
-pub mod limiter;
 pub mod options;
+pub mod pace;
 pub mod plan;
 pub mod progress;
 pub mod pump;
 pub mod receiver;
 pub mod replica;
+pub mod runtime;
 pub mod webhook;
 pub mod write;
 

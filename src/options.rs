@@ -6,8 +6,9 @@ use crate::catalog;
 use crate::error::{FdwError, Result};
 
 pub const DEFAULT_API_URL: &str = "https://app-store-api.cyberbiz.io";
-/// The platform's limits (seed: at most 5 requests per second and 2 MB per request).
-pub const MAX_REQUESTS_PER_SECOND: f64 = 5.0;
+/// The platform's limits (seed: at most 5 requests per second, `crate::pace`, and 2 MB per
+/// request).
+pub const MAX_REQUESTS_PER_SECOND: f64 = crate::pace::PLATFORM_REQUESTS_PER_SECOND;
 pub const MAX_REQUEST_BYTES: u64 = 2 * 1024 * 1024;
 /// Above the platform's limit, only for an `api_url` on this machine (the sandbox, benchmarks).
 pub const MAX_LOOPBACK_REQUESTS_PER_SECOND: f64 = 1000.0;

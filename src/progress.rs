@@ -1,7 +1,7 @@
 //! Live progress of scans, as pg_stat_progress_copy shows COPY's: a table of running scans in
 //! shared memory (when the library is preloaded), written by each scan as its pages arrive and
 //! read by the `cyberbiz_stat_activity` view; and the text of the progress NOTICEs. Pure Rust
-//! over atomics, like `budget.rs`.
+//! over atomics, like `pace/budget.rs`.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
 

@@ -4,8 +4,9 @@
 //! limiter allows), so API latency does not lower throughput below the limiter's pace.
 
 use crate::error::FdwError;
-use crate::http::{runtime, Client, Reply};
+use crate::http::{Client, Reply};
 use crate::plan::{effective_page_size, url_path, RequestPlan};
+use crate::runtime::runtime;
 use bytes::Bytes;
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -38,7 +39,7 @@ impl Pump {
     /// The next page, or None at the end. Waits on the runtime; `interrupted` is polled.
     pub fn next(&mut self, interrupted: &dyn Fn() -> bool) -> Result<Option<Page>, FdwError> {
         let rx = &mut self.rx;
-        crate::http::block_on(async { Ok(rx.recv().await) }, interrupted)?.transpose()
+        crate::runtime::block_on(async { Ok(rx.recv().await) }, interrupted)?.transpose()
     }
 }
 

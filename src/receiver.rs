@@ -265,7 +265,7 @@ pub fn listen(addr: &str, secrets: Arc<RwLock<Secrets>>, queue: mpsc::SyncSender
     let local = std_listener.local_addr().map_err(|e| e.to_string())?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let shared = Arc::new(Shared { secrets, queue, stats });
-    let thread = crate::http::with_signals_blocked(|| {
+    let thread = crate::runtime::with_signals_blocked(|| {
         std::thread::Builder::new().name("cyberbiz webhook receiver".into()).spawn(move || serve(std_listener, shared, stopped))
     })
     .map_err(|e| format!("cannot start the receiver's thread: {e}"))?;

@@ -1,12 +1,12 @@
-//! The cluster-wide request budgets in Postgres's shared memory (for `crate::budget`, when the
+//! The cluster-wide request budgets in Postgres's shared memory (for `crate::pace::budget`, when the
 //! library is in shared_preload_libraries), the fallback to per-backend pacing (with a WARNING
 //! once per backend), and the view of the budgets. The same one shared-memory setup places the
 //! table of running scans (`crate::progress`, read by `progress.rs`) and the receiver's
 //! counters (`crate::receiver`, read by `receiver.rs`).
 
-use crate::budget::{self, Budgets};
 use crate::http::Settings;
 use crate::options::ServerOptions;
+use crate::pace::budget::{self, Budgets};
 use crate::progress::Activities;
 use pgrx::prelude::*;
 use pgrx::{pg_shmem_init, pg_sys, PGRXSharedMemory, PgAtomic};

@@ -6,7 +6,7 @@
 //! - `paths.rs`: estimates, paths and the ForeignScan plan; `private.rs`: its `fdw_private`;
 //! - `exec.rs`: the executor and EXPLAIN; `datum.rs`: Datum conversion (shared with writes);
 //! - `write.rs`: INSERT/UPDATE/DELETE (for `crate::write`); `import.rs`: IMPORT FOREIGN SCHEMA;
-//! - `budget.rs`, `progress.rs`: `crate::budget` and `crate::progress` in shared memory, and
+//! - `budget.rs`, `progress.rs`: `crate::pace::budget` and `crate::progress` in shared memory, and
 //!   their views;
 //! - `worker.rs`: what the background workers share (GUCs, registration, transactions);
 //!   `receiver.rs`: the webhook receiver's main thread (for `crate::receiver`); `scheduler.rs`:
@@ -108,7 +108,7 @@ pub fn wait<T>(mut f: impl FnMut() -> Result<T, FdwError>) -> Result<T, FdwError
 pub fn wait_for<T>(fut: impl std::future::Future<Output = Result<T, FdwError>>, post: Option<(&str, &dyn Fn() -> bool)>) -> Result<T, FdwError> {
     let mut fut = std::pin::pin!(fut);
     loop {
-        match crate::http::poll_until(fut.as_mut(), &interrupt_pending) {
+        match crate::runtime::poll_until(fut.as_mut(), &interrupt_pending) {
             Err(FdwError::Interrupted) => {
                 if let Some((request, sent)) = post {
                     if cancel_pending() && sent() {

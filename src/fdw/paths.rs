@@ -8,7 +8,7 @@ use super::quals::{const_values, key_columns, strip_relabel, QualExpr, ScanRel};
 use super::table::{api_token, table_info, TableInfo};
 use super::{attach_state, wait_for, OrRaise};
 use crate::http::Client;
-use crate::limiter;
+use crate::pace;
 use crate::plan::{self, Limits, Op, Qual, Query, RequestPlan};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
@@ -103,7 +103,7 @@ fn local_rows(plan: &plan::ScanPlan, q: &Query, base: f64) -> f64 {
 
 /// The planner cost of one request at the server's rate.
 fn request_cost(info: &TableInfo) -> f64 {
-    REQUEST_COST * limiter::SAFETY_MARGIN * 5.0 / info.server.requests_per_second
+    REQUEST_COST * pace::SAFETY_MARGIN * pace::PLATFORM_REQUESTS_PER_SECOND / info.server.requests_per_second
 }
 
 /// Row estimate, start-up and total cost of a scan of `q`.

@@ -30,12 +30,12 @@ pub(crate) fn connect(schema: &str, which: &str, token: &str, server_options: &s
 /// The sandbox's request log (method, path, status, timestamp).
 pub(crate) fn request_log(which: &str) -> Vec<serde_json::Value> {
     let url = format!("{}/__sandbox/requests", fixture(which));
-    crate::http::runtime().block_on(async { reqwest::get(&url).await.unwrap().json::<Vec<serde_json::Value>>().await.unwrap() })
+    crate::runtime::runtime().block_on(async { reqwest::get(&url).await.unwrap().json::<Vec<serde_json::Value>>().await.unwrap() })
 }
 
 pub(crate) fn clear_log(which: &str) {
     let url = format!("{}/__sandbox/requests", fixture(which));
-    crate::http::runtime().block_on(async { reqwest::Client::new().delete(&url).send().await.unwrap() });
+    crate::runtime::runtime().block_on(async { reqwest::Client::new().delete(&url).send().await.unwrap() });
 }
 
 /// Runs `sql`, returning the error message it raised (None if it succeeded).
@@ -67,7 +67,7 @@ pub(crate) fn other_session_noting<T: Send + 'static>(
     let db = Spi::get_one::<String>("SELECT current_database()::text").unwrap().unwrap();
     let conninfo = format!("host=localhost port={port} user={user} dbname={db}");
     // The helper never calls into Postgres.
-    crate::http::with_signals_blocked(|| {
+    crate::runtime::with_signals_blocked(|| {
         std::thread::spawn(move || {
             let mut config: postgres::Config = conninfo.parse().expect("a connection string");
             config.notice_callback(move |n| notices.lock().unwrap().push(n.message().to_string()));

@@ -185,7 +185,7 @@ mod tests {
         // Products list newest first: a product created mid-scan shifts every later page by one.
         let writer = std::thread::spawn(move || {
             std::thread::sleep(std::time::Duration::from_millis(500));
-            crate::http::runtime().block_on(async {
+            crate::runtime::runtime().block_on(async {
                 let body = serde_json::json!({"title": "新品", "handle": "new", "published": true, "price": 100});
                 reqwest::Client::new().post(format!("{url}/v1/products")).bearer_auth(token).json(&body).send().await.unwrap().status().as_u16()
             })

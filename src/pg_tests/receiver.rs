@@ -31,7 +31,7 @@ mod tests {
         let url = format!("http://127.0.0.1:{port}/webhooks");
         let body = body.to_vec();
         let (event, signature) = (event.to_string(), signature.to_string());
-        crate::http::runtime().block_on(async move {
+        crate::runtime::runtime().block_on(async move {
             let r = reqwest::Client::new()
                 .post(&url)
                 .header("X-Cyberbiz-Event", event)
@@ -77,7 +77,8 @@ mod tests {
         .unwrap();
         let port = port(None);
         std::thread::sleep(std::time::Duration::from_millis(1200)); // the worker reads App Secrets every second
-        let health = crate::http::runtime().block_on(async move { reqwest::get(format!("http://127.0.0.1:{port}/healthz")).await.unwrap().status().as_u16() });
+        let health =
+            crate::runtime::runtime().block_on(async move { reqwest::get(format!("http://127.0.0.1:{port}/healthz")).await.unwrap().status().as_u16() });
         assert_eq!(health, 200);
         let before = (stat("accepted"), stat("duplicates"), stat("rejected_signature"), stat("rejected_too_large"), stat("rejected_malformed"));
         let body = br#"{"id": 880001, "order_number": 1, "updated_at": "2026-11-28 10:00:00"}"#;

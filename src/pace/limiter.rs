@@ -1,7 +1,8 @@
-//! Request pacing: every request of a backend passes a governor limiter for its token, spaced
-//! (burst 1) a little wider than the platform's 1/rps so that network jitter can never put six
-//! requests in one of the platform's one-second windows.
+//! The per-backend limiter (the fallback when the library is not preloaded, or every shared
+//! budget is in use, and a sync's own lower cap): a governor limiter per token and rate, burst
+//! 1, spaced by `pace::interval`.
 
+use super::interval;
 use governor::clock::DefaultClock;
 use governor::state::{InMemoryState, NotKeyed};
 use governor::{Quota, RateLimiter};
@@ -9,12 +10,8 @@ use once_cell::sync::Lazy;
 use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 pub type Limiter = RateLimiter<NotKeyed, InMemoryState, DefaultClock>;
-
-/// Extra spacing over 1/rps: 2% (204 ms at 5/s, 4.9 requests per second).
-pub const SAFETY_MARGIN: f64 = 1.02;
 
 /// Limiters by (API token, interval in microseconds).
 type LimiterMap = HashMap<(String, u64), Arc<Limiter>>;
@@ -33,10 +30,6 @@ pub fn served(key: u64, at: u64) {
     if let Ok(mut m) = SERVED.lock() {
         m.insert(key, at);
     }
-}
-
-pub fn interval(requests_per_second: f64) -> Duration {
-    Duration::from_secs_f64(SAFETY_MARGIN / requests_per_second.max(0.01))
 }
 
 /// The backend's limiter for one API token at one rate: shared by every scan and write of this
@@ -62,7 +55,6 @@ mod tests {
         let l = for_token("http://x", "t-spaced", 5.0);
         assert!(l.check().is_ok());
         assert!(l.check().is_err(), "burst is 1");
-        assert_eq!(interval(5.0), Duration::from_millis(204));
         assert!(Arc::ptr_eq(&l, &for_token("http://x", "t-spaced", 5.0)));
         assert!(!Arc::ptr_eq(&l, &for_token("http://x", "another", 5.0)));
     }

@@ -1,0 +1,103 @@
+//! Request pacing, in one place. The platform allows 5 requests per second per token: every
+//! request of the cluster on a token waits for a slot `interval` apart (a little wider than
+//! 1/rps, so network jitter never puts six requests in one of the platform's one-second
+//! windows). The slots come from the token's budget in shared memory (`budget`, one for the
+//! whole cluster when the library is preloaded) or, without it, from this backend's own
+//! limiter (`limiter`); a sync's lower rate is a second limiter on top. A 429 moves the budget
+//! for every backend on the token.
+
+pub mod budget;
+pub mod limiter;
+
+use budget::{Budgets, Slot, Ticket};
+use limiter::Limiter;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The platform's limit per token (the seed: at most 5 requests per second).
+pub const PLATFORM_REQUESTS_PER_SECOND: f64 = 5.0;
+
+/// Extra spacing over 1/rps: 2% (204 ms at 5/s, 4.9 requests per second).
+pub const SAFETY_MARGIN: f64 = 1.02;
+
+/// The time between two requests at `requests_per_second`.
+pub fn interval(requests_per_second: f64) -> Duration {
+    Duration::from_secs_f64(SAFETY_MARGIN / requests_per_second.max(0.01))
+}
+
+/// Where a client's slots come from.
+enum Pace {
+    /// This backend's own limiter (the library is not preloaded, or every budget is in use).
+    Local(Arc<Limiter>),
+    /// The cluster's budget for the api_url and token.
+    Shared { slot: &'static Slot, key: u64 },
+}
+
+/// A request waiting in a shared budget; dropping it (the request was cancelled) leaves.
+struct SharedWait {
+    slot: &'static Slot,
+    ticket: Ticket,
+}
+
+impl Drop for SharedWait {
+    fn drop(&mut self) {
+        self.slot.leave(&mut self.ticket);
+    }
+}
+
+/// The pacing of one client: its token's slots, and its own lower cap if any.
+pub struct Pacer {
+    pace: Pace,
+    cap: Option<Arc<Limiter>>,
+}
+
+impl Pacer {
+    /// The token's shared budget when `budgets` has (or can claim) its slot, else this
+    /// backend's limiter; `cap`: a lower rate kept on top (replica syncs).
+    pub fn new(api_url: &str, token: &str, requests_per_second: f64, cap: Option<f64>, budgets: Option<&'static Budgets>, server_name: &str) -> Pacer {
+        let key = budget::key(api_url, token);
+        let gap = interval(requests_per_second).as_nanos() as u64;
+        let pace = match budgets.and_then(|b| b.slot(key, gap, server_name, budget::now_ns())) {
+            Some(slot) => Pace::Shared { slot, key },
+            None => Pace::Local(limiter::for_token(api_url, token, requests_per_second)),
+        };
+        let cap = cap.filter(|c| *c < requests_per_second).map(|c| limiter::for_token(api_url, token, c));
+        Pacer { pace, cap }
+    }
+
+    /// Waits for the next slot (cancel-safe: a dropped wait leaves the budget's queue).
+    pub async fn acquire(&self) {
+        if let Some(cap) = &self.cap {
+            cap.until_ready().await;
+        }
+        match &self.pace {
+            Pace::Local(l) => l.until_ready().await,
+            Pace::Shared { slot, key } => {
+                let mut w = SharedWait { slot, ticket: Ticket::new(std::process::id(), limiter::last_served(*key)) };
+                while let Err(wait) = slot.try_take(&mut w.ticket, budget::now_ns()) {
+                    // Short sleeps: who goes next is decided when the slot comes free.
+                    tokio::time::sleep(Duration::from_nanos(wait.clamp(500_000, 20_000_000))).await;
+                }
+                limiter::served(*key, budget::now_ns());
+            }
+        }
+    }
+
+    /// A 429: with a shared budget, every backend on the token waits `wait` too.
+    pub fn throttle(&self, wait: Duration) {
+        if let Pace::Shared { slot, .. } = &self.pace {
+            slot.throttle(budget::now_ns() + wait.as_nanos() as u64);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intervals_keep_below_the_platform_rate() {
+        assert_eq!(interval(PLATFORM_REQUESTS_PER_SECOND), Duration::from_millis(204));
+        assert!(1.0 / interval(PLATFORM_REQUESTS_PER_SECOND).as_secs_f64() < PLATFORM_REQUESTS_PER_SECOND);
+    }
+}
