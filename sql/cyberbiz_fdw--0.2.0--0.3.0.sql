@@ -7,6 +7,9 @@
 -- One sync driver: CALL cyberbiz_sync and the scheduler worker run the same step
 -- (cyberbiz_sync_step), one per server at a time under a transaction-level lock (0.2.0's
 -- session-level lock outlived a cancelled CALL; its scheduler took none).
+-- One webhook route: what an event is about reaches SQL as data (cyberbiz_fdw_webhook_kind:
+-- resource, verb, deletes), and the server a delivery belongs to is picked by the receiver's
+-- own rule (cyberbiz_fdw_webhook_server); options are read by the extension's option parser.
 -- The function definitions below are copies of sql/replica.sql and sql/webhooks.sql (an
 -- upgrade script must stand alone); the `upgrade` regression test fails if they drift.
 
@@ -248,28 +251,56 @@ BEGIN
 END
 $fn$;
 
--- Applies one accepted webhook payload of `kind` (cyberbiz_fdw_webhook_resource) to the
--- replica of `server`, decoded as a sync decodes the same object. Returns whether a replica
--- table of that kind exists.
-CREATE OR REPLACE FUNCTION cyberbiz_replica_apply_event(server name, kind text, p jsonb) RETURNS boolean
+-- What an event is about, the server of a delivery, the resource of a foreign table: from Rust,
+-- as pgrx declares them.
+CREATE  FUNCTION "cyberbiz_fdw_webhook_kind"(
+	"event" TEXT /* & str */
+) RETURNS TABLE (
+	"resource" TEXT,  /* String */
+	"verb" TEXT,  /* String */
+	"deletes" bool  /* bool */
+)
+IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'cyberbiz_fdw_webhook_kind_wrapper';
+CREATE  FUNCTION "cyberbiz_fdw_webhook_server"(
+	"shop_domain" TEXT /* Option < & str > */
+) RETURNS TEXT /* String */
+STABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'cyberbiz_fdw_webhook_server_wrapper';
+CREATE  FUNCTION "cyberbiz_fdw_table_resource"(
+	"foreign_table" oid /* pg_sys :: Oid */
+) RETURNS TEXT /* Option < String > */
+STRICT STABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'cyberbiz_fdw_table_resource_wrapper';
+ALTER FUNCTION cyberbiz_fdw_webhook_kind(text) ROWS 1;
+
+-- cyberbiz_replica_apply_event takes the resource and whether the event deletes, as data.
+DROP FUNCTION cyberbiz_replica_apply_event(name, text, jsonb);
+
+-- Applies one accepted webhook payload about `resource` (`deletes`: it says the object is gone;
+-- cyberbiz_fdw_webhook_kind) to the replica of `server`, decoded as a sync decodes the same
+-- object. Returns whether a replica table of that resource exists.
+CREATE FUNCTION cyberbiz_replica_apply_event(server name, resource text, deletes boolean, p jsonb) RETURNS boolean
 LANGUAGE plpgsql SET jit = off AS $fn$
 DECLARE
     rep cyberbiz_replicas;
-    base text := regexp_replace(kind, '_deleted$', '');
     st cyberbiz_replica_state;
 BEGIN
     SELECT * INTO rep FROM cyberbiz_replicas r WHERE r.server = cyberbiz_replica_apply_event.server;
-    SELECT * INTO st FROM cyberbiz_replica_state s WHERE s.server = cyberbiz_replica_apply_event.server AND s.table_name = base;
+    SELECT * INTO st FROM cyberbiz_replica_state s WHERE s.server = cyberbiz_replica_apply_event.server AND s.table_name = resource;
     IF rep.server IS NULL OR st.table_name IS NULL THEN
         RETURN false;
     END IF;
-    IF kind LIKE '%\_deleted' AND st.parent IS NOT NULL THEN
-        EXECUTE format('DELETE FROM %I.%I WHERE id = $1', rep.schema_name, base) USING (p->>'id')::bigint;
-    ELSIF kind LIKE '%\_deleted' THEN
-        EXECUTE format('UPDATE %I.%I SET _deleted_at = coalesce($2, now()), _synced_at = now() WHERE id = $1 AND _deleted_at IS NULL', rep.schema_name, base)
+    IF deletes AND st.parent IS NOT NULL THEN
+        EXECUTE format('DELETE FROM %I.%I WHERE id = $1', rep.schema_name, resource) USING (p->>'id')::bigint;
+    ELSIF deletes THEN
+        EXECUTE format('UPDATE %I.%I SET _deleted_at = coalesce($2, now()), _synced_at = now() WHERE id = $1 AND _deleted_at IS NULL', rep.schema_name, resource)
             USING (p->>'id')::bigint, cyberbiz_taipei(p->>'updated_at');
     ELSE
-        PERFORM cyberbiz_replica_apply(server, rep.schema_name, base, false, ARRAY[p]);
+        PERFORM cyberbiz_replica_apply(server, rep.schema_name, resource, false, ARRAY[p]);
     END IF;
     UPDATE cyberbiz_replica_state s SET last_webhook_at = now() WHERE s.server = st.server AND s.table_name = st.table_name;
     RETURN true;
@@ -280,15 +311,17 @@ $fn$;
 -- for a duplicate delivery, which stores nothing new). Pass the raw body text exactly as
 -- received (never through json/jsonb: that reorders keys and breaks the signature), the
 -- X-Cyberbiz-Event, X-Cyberbiz-Hmac-Sha256 and X-Cyberbiz-Domain header values. The server
--- whose user mapping holds the app_secret is `server`, else the one whose shop_domain option
--- matches, else the only cyberbiz_fdw server.
+-- whose user mapping holds the app_secret is `server`, else the one the receiver would pick
+-- (cyberbiz_fdw_webhook_server: the server whose shop_domain is the delivery's, else the only
+-- server with an app_secret, unless it is for another shop). The events table's `resource`
+-- is the 0.1.0 kind name (products_deleted for products/delete).
 -- JIT is off inside: every statement here is small, and a session's own jit settings (a BI
 -- role's jit_above_cost = 0, say) must not make each delivery compile code.
 CREATE OR REPLACE FUNCTION cyberbiz_ingest_webhook(body text, event text, signature text, shop_domain text DEFAULT NULL, server name DEFAULT NULL) RETURNS bigint
 LANGUAGE plpgsql SET jit = off AS $fn$
 DECLARE
     srv name := server;
-    n integer;
+    k record;
     p jsonb;
     kind text;
     rid bigint;
@@ -300,20 +333,10 @@ BEGIN
         RAISE EXCEPTION 'webhook body and event are required' USING ERRCODE = '22004';
     END IF;
     IF srv IS NULL THEN
-        SELECT min(s.srvname), count(*) INTO srv, n
-        FROM pg_foreign_server s JOIN pg_foreign_data_wrapper w ON w.oid = s.srvfdw
-        WHERE w.fdwname = 'cyberbiz_fdw'
-          AND EXISTS (SELECT 1 FROM unnest(s.srvoptions) o WHERE o = 'shop_domain=' || lower(cyberbiz_ingest_webhook.shop_domain));
-        IF n <> 1 THEN
-            SELECT min(s.srvname), count(*) INTO srv, n
-            FROM pg_foreign_server s JOIN pg_foreign_data_wrapper w ON w.oid = s.srvfdw WHERE w.fdwname = 'cyberbiz_fdw';
-            IF n <> 1 THEN
-                RAISE EXCEPTION 'cannot tell which CYBERBIZ server webhook from shop "%" belongs to (% servers)', cyberbiz_ingest_webhook.shop_domain, n
-                    USING ERRCODE = '28000', HINT = 'Set the server option shop_domain to the shop''s X-Cyberbiz-Domain, or pass server => ''name''.';
-            END IF;
-        END IF;
+        srv := cyberbiz_fdw_webhook_server(cyberbiz_ingest_webhook.shop_domain);
     END IF;
     PERFORM cyberbiz_fdw_verify_webhook(body, signature, srv);
+    SELECT * INTO STRICT k FROM cyberbiz_fdw_webhook_kind(event);
     kind := cyberbiz_fdw_webhook_resource(event);
     BEGIN
         p := body::jsonb;
@@ -325,7 +348,7 @@ BEGIN
     END IF;
     IF jsonb_typeof(p->'id') = 'number' THEN
         rid := (p->>'id')::bigint;
-    ELSIF kind <> 'app' THEN
+    ELSIF k.resource <> 'app' THEN
         RAISE EXCEPTION 'webhook payload for % has no numeric id', event USING ERRCODE = '22023';
     END IF;
     BEGIN
@@ -342,11 +365,43 @@ BEGIN
         SELECT e.id INTO new_id FROM cyberbiz_webhook_events e WHERE e.dedupe_key = key;
         RETURN new_id;
     END IF;
-    -- The server's replica when it has one (sql/replica.sql), else the 0.1.0 mirrors.
-    IF NOT cyberbiz_replica_apply_event(srv, kind, p) AND NOT EXISTS (SELECT 1 FROM cyberbiz_replicas r WHERE r.server = srv) THEN
-        PERFORM cyberbiz_mirror_apply(kind, p, event LIKE '%/create');
+    -- The server's replica when it has one (sql/replica.sql), else the 0.1.0 mirrors
+    -- (sql/mirrors.sql, which take the 0.1.0 kind name).
+    IF NOT cyberbiz_replica_apply_event(srv, k.resource, k.deletes, p) AND NOT EXISTS (SELECT 1 FROM cyberbiz_replicas r WHERE r.server = srv) THEN
+        PERFORM cyberbiz_mirror_apply(kind, p, k.verb = 'create');
     END IF;
     RETURN new_id;
+END
+$fn$;
+
+-- Fills or refreshes a mirror through the FDW from a foreign table of orders, customers or
+-- products (incrementally: rows updated since the last run, with the updated_at pushed down
+-- where the API allows). Runs at the limiter's pace and can be cancelled.
+CREATE OR REPLACE FUNCTION cyberbiz_backfill(foreign_table regclass) RETURNS bigint
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    res text;
+    since timestamptz;
+    newest timestamptz;
+    n bigint := 0;
+    r record;
+BEGIN
+    res := cyberbiz_fdw_table_resource(foreign_table);
+    IF res IS NULL OR res NOT IN ('orders', 'customers', 'products') THEN
+        RAISE EXCEPTION '% is not a CYBERBIZ foreign table of orders, customers or products', foreign_table USING ERRCODE = '22023';
+    END IF;
+    SELECT st.last_updated_at INTO since FROM cyberbiz_backfill_state st WHERE st.source = foreign_table;
+    FOR r IN EXECUTE CASE WHEN since IS NULL THEN format('SELECT raw FROM %s', foreign_table)
+                          ELSE format('SELECT raw FROM %s WHERE updated_at >= $1', foreign_table) END USING since LOOP
+        IF cyberbiz_mirror_apply(res, r.raw, false) THEN
+            n := n + 1;
+        END IF;
+        newest := greatest(newest, cyberbiz_taipei(r.raw->>'updated_at'));
+    END LOOP;
+    INSERT INTO cyberbiz_backfill_state AS s (source, resource, last_updated_at, last_run_at)
+    VALUES (foreign_table, res, coalesce(newest, since), now())
+    ON CONFLICT (source) DO UPDATE SET last_updated_at = greatest(s.last_updated_at, excluded.last_updated_at), last_run_at = now();
+    RETURN n;
 END
 $fn$;
 

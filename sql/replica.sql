@@ -328,28 +328,27 @@ BEGIN
 END
 $fn$;
 
--- Applies one accepted webhook payload of `kind` (cyberbiz_fdw_webhook_resource) to the
--- replica of `server`, decoded as a sync decodes the same object. Returns whether a replica
--- table of that kind exists.
-CREATE FUNCTION cyberbiz_replica_apply_event(server name, kind text, p jsonb) RETURNS boolean
+-- Applies one accepted webhook payload about `resource` (`deletes`: it says the object is gone;
+-- cyberbiz_fdw_webhook_kind) to the replica of `server`, decoded as a sync decodes the same
+-- object. Returns whether a replica table of that resource exists.
+CREATE FUNCTION cyberbiz_replica_apply_event(server name, resource text, deletes boolean, p jsonb) RETURNS boolean
 LANGUAGE plpgsql SET jit = off AS $fn$
 DECLARE
     rep cyberbiz_replicas;
-    base text := regexp_replace(kind, '_deleted$', '');
     st cyberbiz_replica_state;
 BEGIN
     SELECT * INTO rep FROM cyberbiz_replicas r WHERE r.server = cyberbiz_replica_apply_event.server;
-    SELECT * INTO st FROM cyberbiz_replica_state s WHERE s.server = cyberbiz_replica_apply_event.server AND s.table_name = base;
+    SELECT * INTO st FROM cyberbiz_replica_state s WHERE s.server = cyberbiz_replica_apply_event.server AND s.table_name = resource;
     IF rep.server IS NULL OR st.table_name IS NULL THEN
         RETURN false;
     END IF;
-    IF kind LIKE '%\_deleted' AND st.parent IS NOT NULL THEN
-        EXECUTE format('DELETE FROM %I.%I WHERE id = $1', rep.schema_name, base) USING (p->>'id')::bigint;
-    ELSIF kind LIKE '%\_deleted' THEN
-        EXECUTE format('UPDATE %I.%I SET _deleted_at = coalesce($2, now()), _synced_at = now() WHERE id = $1 AND _deleted_at IS NULL', rep.schema_name, base)
+    IF deletes AND st.parent IS NOT NULL THEN
+        EXECUTE format('DELETE FROM %I.%I WHERE id = $1', rep.schema_name, resource) USING (p->>'id')::bigint;
+    ELSIF deletes THEN
+        EXECUTE format('UPDATE %I.%I SET _deleted_at = coalesce($2, now()), _synced_at = now() WHERE id = $1 AND _deleted_at IS NULL', rep.schema_name, resource)
             USING (p->>'id')::bigint, cyberbiz_taipei(p->>'updated_at');
     ELSE
-        PERFORM cyberbiz_replica_apply(server, rep.schema_name, base, false, ARRAY[p]);
+        PERFORM cyberbiz_replica_apply(server, rep.schema_name, resource, false, ARRAY[p]);
     END IF;
     UPDATE cyberbiz_replica_state s SET last_webhook_at = now() WHERE s.server = st.server AND s.table_name = st.table_name;
     RETURN true;

@@ -4,7 +4,7 @@
 //! Postgres) and answers when that thread has committed it. Counters live in shared memory so
 //! every backend can read them (`cyberbiz_stat_receiver`).
 
-use crate::webhook::{self, Refusal};
+use crate::webhook::{self, Refusal, Shop};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
@@ -117,37 +117,19 @@ pub struct Delivery {
     pub reply: tokio::sync::oneshot::Sender<Outcome>,
 }
 
-/// A server's webhook settings, read by the main thread from the catalogs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ShopSecret {
-    pub server: String,
-    pub shop_domain: Option<String>,
-    pub app_secret: String,
-}
-
 /// The App Secrets the receiver verifies with, and whether the database is ready.
 #[derive(Debug, Default)]
 pub struct Secrets {
-    pub shops: Vec<ShopSecret>,
+    pub shops: Vec<Shop>,
     /// The extension exists in the worker's database (else every delivery is 503).
     pub ready: bool,
 }
 
 impl Secrets {
-    /// The server a delivery from `domain` belongs to, as `cyberbiz_ingest_webhook` picks it:
-    /// the one whose shop_domain matches, else the only one.
-    pub fn pick(&self, domain: Option<&str>) -> Result<&ShopSecret, String> {
-        let domain = domain.map(str::to_ascii_lowercase);
-        let matching: Vec<&ShopSecret> = self.shops.iter().filter(|s| s.shop_domain.is_some() && s.shop_domain == domain).collect();
-        match (matching.as_slice(), self.shops.as_slice()) {
-            ([one], _) => Ok(*one),
-            ([], [one]) => Ok(one),
-            _ => Err(format!(
-                "cannot tell which server a webhook from shop {:?} belongs to ({} servers with an app_secret); set the server option shop_domain",
-                domain.unwrap_or_default(),
-                self.shops.len()
-            )),
-        }
+    /// The server a delivery from `domain` belongs to (`webhook::pick_server`, as
+    /// `cyberbiz_ingest_webhook` picks it).
+    pub fn pick(&self, domain: Option<&str>) -> Result<&Shop, String> {
+        webhook::pick_server(&self.shops, domain)
     }
 }
 
@@ -305,7 +287,7 @@ mod tests {
     }
 
     fn secrets() -> Secrets {
-        let shop = |s: &str, d: Option<&str>, k: &str| ShopSecret { server: s.into(), shop_domain: d.map(str::to_string), app_secret: k.into() };
+        let shop = |s: &str, d: Option<&str>, k: &str| Shop { server: s.into(), shop_domain: d.map(str::to_string), app_secret: k.into() };
         Secrets { shops: vec![shop("a", Some("a.cyberbiz.co"), "ka"), shop("b", Some("b.cyberbiz.co"), "kb")], ready: true }
     }
 

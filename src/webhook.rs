@@ -51,6 +51,40 @@ pub fn verify(body: &[u8], signature: &str, secret: &[u8]) -> Result<(), Refusal
     Err(Refusal::Mismatch)
 }
 
+/// A server a delivery may belong to: its `shop_domain` option and the App Secret of the
+/// user mapping in use (servers without one cannot verify a delivery and are never picked).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shop {
+    pub server: String,
+    pub shop_domain: Option<String>,
+    pub app_secret: String,
+}
+
+/// The server a delivery from shop `domain` (X-Cyberbiz-Domain) belongs to: the one whose
+/// `shop_domain` is that domain; with none, the only server, provided its `shop_domain` names
+/// no other shop. Anything else is an error saying why. The receiver and
+/// `cyberbiz_ingest_webhook` both pick with this.
+pub fn pick_server<'a>(shops: &'a [Shop], domain: Option<&str>) -> Result<&'a Shop, String> {
+    let domain = domain.map(|d| d.trim().to_ascii_lowercase()).filter(|d| !d.is_empty());
+    let matching: Vec<&Shop> = shops.iter().filter(|s| s.shop_domain.is_some() && s.shop_domain == domain).collect();
+    match (matching.as_slice(), shops) {
+        ([one], _) => Ok(*one),
+        ([], [only]) if only.shop_domain.is_none() || domain.is_none() => Ok(only),
+        ([], [only]) => Err(format!(
+            "the webhook is from shop \"{}\", but the only server with an app_secret, \"{}\", is for shop \"{}\"",
+            domain.unwrap_or_default(),
+            only.server,
+            only.shop_domain.as_deref().unwrap_or_default()
+        )),
+        (_, _) => Err(format!(
+            "cannot tell which CYBERBIZ server a webhook from shop \"{}\" belongs to ({} servers with an app_secret, {} for that shop)",
+            domain.unwrap_or_default(),
+            shops.len(),
+            matching.len()
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,9 +123,26 @@ mod tests {
 
     #[test]
     fn events() {
-        assert_eq!(crate::catalog::webhook_kind("orders/paid"), Some("orders"));
-        assert_eq!(crate::catalog::webhook_kind("variants/delete"), Some("product_variants_deleted"));
-        assert_eq!(crate::catalog::webhook_kind("apps/uninstall"), Some("app"));
-        assert_eq!(crate::catalog::webhook_kind("orders/exploded"), None);
+        let kind = |e: &str| crate::catalog::webhook_kind(e).map(|k| (k.resource, k.verb(), k.deletes, k.legacy_kind()));
+        assert_eq!(kind("orders/paid"), Some(("orders", "paid", false, "orders".into())));
+        assert_eq!(kind("variants/delete"), Some(("product_variants", "delete", true, "product_variants_deleted".into())));
+        assert_eq!(kind("apps/uninstall"), Some(("app", "uninstall", false, "app".into())));
+        assert!(kind("orders/exploded").is_none());
+    }
+
+    #[test]
+    fn deliveries_go_to_their_shops_server() {
+        let shop = |s: &str, d: Option<&str>| Shop { server: s.into(), shop_domain: d.map(str::to_string), app_secret: "k".into() };
+        let two = [shop("a", Some("a.cyberbiz.co")), shop("b", Some("b.cyberbiz.co"))];
+        let pick = |shops: &[Shop], d: Option<&str>| pick_server(shops, d).map(|s| s.server.clone());
+        assert_eq!(pick(&two, Some("B.cyberbiz.co")), Ok("b".into()), "by shop_domain, any case");
+        assert!(pick(&two, Some("c.cyberbiz.co")).unwrap_err().contains("2 servers with an app_secret, 0 for that shop"));
+        assert!(pick(&two, None).is_err(), "two servers and no domain");
+        assert_eq!(pick(&[shop("a", None)], Some("c.cyberbiz.co")), Ok("a".into()), "the only server, for no shop in particular");
+        assert_eq!(pick(&[shop("a", Some("a.cyberbiz.co"))], None), Ok("a".into()), "the only server, for a delivery naming no shop");
+        let other = pick(&[shop("a", Some("a.cyberbiz.co"))], Some("c.cyberbiz.co")).unwrap_err();
+        assert!(other.contains("\"c.cyberbiz.co\"") && other.contains("is for shop \"a.cyberbiz.co\""), "never another shop's server: {other}");
+        assert!(pick(&[shop("a", Some("x.co")), shop("b", Some("x.co"))], Some("x.co")).unwrap_err().contains("2 for that shop"));
+        assert!(pick(&[], None).is_err());
     }
 }

@@ -268,18 +268,35 @@ impl Resource {
     }
 }
 
-/// A webhook event the platform sends (the X-Cyberbiz-Event header) and what it is about: a
-/// resource the mirrors keep (`orders`), a deletion of one (`products_deleted`), or a kind that
-/// is only stored as an event (`coupons`, `app`).
+/// A webhook event the platform sends (the X-Cyberbiz-Event header) and what it is about: the
+/// resource (`orders`, `product_variants`; `app` for apps/uninstall), the verb (the event's
+/// second part: `paid`, `delete`), and whether it says the object is gone.
 #[derive(Debug, Clone, Copy)]
 pub struct WebhookEvent {
     pub event: &'static str,
-    pub kind: &'static str,
+    pub resource: &'static str,
+    pub deletes: bool,
 }
 
-/// What webhook `event` is about, or None for an event CYBERBIZ does not send.
-pub fn webhook_kind(event: &str) -> Option<&'static str> {
-    WEBHOOK_EVENTS.iter().find(|e| e.event == event).map(|e| e.kind)
+impl WebhookEvent {
+    pub fn verb(&self) -> &'static str {
+        self.event.split_once('/').map_or("", |(_, v)| v)
+    }
+
+    /// The name 0.1.0 gave the event's kind (`products_deleted` for a deletion): what the events
+    /// table's `resource` column and the 0.1.0 mirrors still take, until the mirrors go.
+    pub fn legacy_kind(&self) -> String {
+        if self.deletes {
+            format!("{}_deleted", self.resource)
+        } else {
+            self.resource.to_string()
+        }
+    }
+}
+
+/// Webhook `event`, or None for an event CYBERBIZ does not send.
+pub fn webhook_kind(event: &str) -> Option<&'static WebhookEvent> {
+    WEBHOOK_EVENTS.iter().find(|e| e.event == event)
 }
 
 impl PartialEq for Resource {
@@ -438,9 +455,9 @@ mod tests {
     /// Every mirror table the catalog names is created by the extension's SQL.
     #[test]
     fn mirror_tables_exist_in_the_extension_sql() {
-        let sql = include_str!("../../sql/webhooks.sql");
+        let sql = include_str!("../../sql/mirrors.sql");
         for m in RESOURCES.iter().filter_map(|r| r.mirror) {
-            assert!(sql.contains(&format!("CREATE TABLE {m} (")), "sql/webhooks.sql lacks {m}");
+            assert!(sql.contains(&format!("CREATE TABLE {m} (")), "sql/mirrors.sql lacks {m}");
         }
         let created = sql.lines().filter(|l| l.starts_with("CREATE TABLE") && l.contains("_mirror (")).count();
         assert_eq!(RESOURCES.iter().filter(|r| r.mirror.is_some()).count(), created, "mirror tables in the SQL but not the catalog");

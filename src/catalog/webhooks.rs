@@ -2,8 +2,13 @@
 
 use super::WebhookEvent;
 
-const fn ev(event: &'static str, kind: &'static str) -> WebhookEvent {
-    WebhookEvent { event, kind }
+const fn ev(event: &'static str, resource: &'static str) -> WebhookEvent {
+    WebhookEvent { event, resource, deletes: false }
+}
+
+/// An event saying the object is gone.
+const fn gone(event: &'static str, resource: &'static str) -> WebhookEvent {
+    WebhookEvent { event, resource, deletes: true }
 }
 
 /// Every event of the reference's webhook list (docs/api/en/webhooks.md).
@@ -34,10 +39,10 @@ pub static WEBHOOK_EVENTS: &[WebhookEvent] = &[
     ev("products/update", "products"),
     ev("products/update_photos", "products"),
     ev("products/update_options", "products"),
-    ev("products/delete", "products_deleted"),
+    gone("products/delete", "products"),
     ev("variants/create", "product_variants"),
     ev("variants/update", "product_variants"),
-    ev("variants/delete", "product_variants_deleted"),
+    gone("variants/delete", "product_variants"),
     ev("bonus_points/create", "bonus_points"),
     ev("bonus_points/update", "bonus_points"),
     ev("bonus_points/destroy", "bonus_points"),

@@ -4,7 +4,7 @@
 
 use super::budget;
 use super::worker::{in_transaction, reload_if_asked, setting, start, LISTEN};
-use crate::receiver::{self, Delivery, Job, Outcome, Secrets, ShopSecret};
+use crate::receiver::{self, Delivery, Job, Outcome, Secrets};
 use pgrx::bgworkers::BackgroundWorker;
 use pgrx::pg_sys;
 use pgrx::prelude::*;
@@ -14,25 +14,10 @@ use std::time::{Duration, Instant};
 /// The App Secrets of the worker's role for every cyberbiz_fdw server, and whether the
 /// extension exists in the database.
 fn load_secrets() -> Secrets {
-    const SQL: &str = "SELECT s.srvname::text,
-            (SELECT lower(substr(o, 13)) FROM unnest(s.srvoptions) o WHERE o LIKE 'shop_domain=%'),
-            (SELECT substr(o, 12) FROM unnest(m.umoptions) o WHERE o LIKE 'app_secret=%')
-        FROM pg_foreign_server s
-        JOIN pg_foreign_data_wrapper w ON w.oid = s.srvfdw AND w.fdwname = 'cyberbiz_fdw'
-        JOIN LATERAL (SELECT um.umoptions FROM pg_user_mappings um WHERE um.srvid = s.oid AND (um.usename = current_user OR um.umuser = 0)
-                      ORDER BY um.umuser DESC LIMIT 1) m ON true";
+    const READY: &str = "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'cyberbiz_fdw')";
     let loaded = in_transaction(|| {
-        Spi::connect(|c| {
-            let ready =
-                c.select("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'cyberbiz_fdw')", None, &[])?.first().get_one::<bool>()?.unwrap_or(false);
-            let mut shops = Vec::new();
-            for row in c.select(SQL, None, &[])? {
-                if let (Some(server), Some(app_secret)) = (row.get::<String>(1)?, row.get::<String>(3)?) {
-                    shops.push(ShopSecret { server, shop_domain: row.get::<String>(2)?, app_secret });
-                }
-            }
-            Ok::<_, pgrx::spi::Error>(Secrets { shops, ready })
-        })
+        let ready = Spi::get_one::<bool>(READY)?.unwrap_or(false);
+        Ok::<_, pgrx::spi::Error>(Secrets { shops: super::webhook::shops()?, ready })
     });
     match loaded {
         Ok(Ok(s)) => s,

@@ -1,13 +1,16 @@
-//! Webhook ingestion, the Postgres side: the signature check against the App Secret of the
-//! caller's user mapping (the secret never leaves this function) and the event -> resource
-//! lookup, for the extension's SQL (`sql/webhooks.sql`: `cyberbiz_ingest_webhook` verifies,
-//! stores the event once, and applies it to the server's replica, or to the 0.1.0 mirrors of a
-//! server without one).
+//! Webhook ingestion, the Postgres side (for `crate::webhook`): the signature check against the
+//! App Secret of the caller's user mapping (the secret never leaves this function), the server
+//! a delivery belongs to (`webhook::pick_server` over the servers and user mappings, read as the
+//! validator reads them; the receiver reads the same list), and what an event is about, as data
+//! (`cyberbiz_fdw_webhook_kind`). The SQL is `sql/webhooks.sql` (`cyberbiz_ingest_webhook`
+//! verifies, stores the event once, and applies it to the server's replica) and
+//! `sql/mirrors.sql` (the 0.1.0 mirrors of a server without a replica, until 0.5.0).
 
 use super::{def_options, raise};
+use crate::catalog::WebhookEvent;
 use crate::error::{FdwError, WebhookReason};
 use crate::options;
-use crate::webhook::{self, Refusal};
+use crate::webhook::{self, Refusal, Shop};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 use std::ffi::CString;
@@ -50,11 +53,10 @@ fn cyberbiz_fdw_verify_webhook(body: &str, signature: Option<&str>, server: &str
     }
 }
 
-/// The resource an event is about; raises 22023 for an event CYBERBIZ does not send.
-#[pg_extern(immutable, parallel_safe)]
-fn cyberbiz_fdw_webhook_resource(event: &str) -> &'static str {
+/// Webhook `event` as the catalog declares it; raises 22023 for an event CYBERBIZ does not send.
+fn kind(event: &str) -> &'static WebhookEvent {
     match crate::catalog::webhook_kind(event) {
-        Some(r) => r,
+        Some(k) => k,
         None => raise(FdwError::WebhookRejected {
             message: format!("unknown CYBERBIZ webhook event \"{event}\""),
             hint: "Events are named resource/action, e.g. orders/paid, products/update, apps/uninstall (the X-Cyberbiz-Event header).".into(),
@@ -63,4 +65,87 @@ fn cyberbiz_fdw_webhook_resource(event: &str) -> &'static str {
     }
 }
 
-extension_sql_file!("../../sql/webhooks.sql", name = "webhooks", requires = [cyberbiz_fdw_verify_webhook, cyberbiz_fdw_webhook_resource]);
+/// What webhook `event` is about, as data: the resource, the verb, and whether it says the
+/// object is gone.
+#[pg_extern(immutable, parallel_safe)]
+fn cyberbiz_fdw_webhook_kind(event: &str) -> TableIterator<'static, (name!(resource, String), name!(verb, String), name!(deletes, bool))> {
+    let k = kind(event);
+    TableIterator::once((k.resource.to_string(), k.verb().to_string(), k.deletes))
+}
+
+/// The name 0.1.0 gave an event's kind (`products_deleted`), which the events table's
+/// `resource` column and the 0.1.0 mirrors still take.
+#[pg_extern(immutable, parallel_safe)]
+fn cyberbiz_fdw_webhook_resource(event: &str) -> String {
+    kind(event).legacy_kind()
+}
+
+/// `k=v` option strings (a catalog's `text[]`) as option pairs.
+fn option_pairs(list: Option<Vec<Option<String>>>) -> Vec<(String, String)> {
+    let pairs = list.unwrap_or_default().into_iter().flatten();
+    pairs.filter_map(|o| o.split_once('=').map(|(k, v)| (k.to_string(), v.to_string()))).collect()
+}
+
+/// Every cyberbiz_fdw server whose user mapping for the current user (or PUBLIC) holds an App
+/// Secret, with its `shop_domain`: options read as the validator reads them.
+pub(super) fn shops() -> Result<Vec<Shop>, pgrx::spi::Error> {
+    const SQL: &str = "SELECT s.srvname::text, s.srvoptions, m.umoptions
+        FROM pg_catalog.pg_foreign_server s
+        JOIN pg_catalog.pg_foreign_data_wrapper w ON w.oid = s.srvfdw AND w.fdwname = 'cyberbiz_fdw'
+        JOIN LATERAL (SELECT um.umoptions FROM pg_catalog.pg_user_mappings um
+                      WHERE um.srvid = s.oid AND (um.usename = current_user OR um.umuser = 0) ORDER BY um.umuser DESC LIMIT 1) m ON true
+        ORDER BY 1";
+    Spi::connect(|c| {
+        let mut shops = Vec::new();
+        for row in c.select(SQL, None, &[])? {
+            let server = row.get::<String>(1)?.unwrap_or_default();
+            let srv = options::parse_server(&option_pairs(row.get(2)?), &|_| true);
+            let um = options::parse_user_mapping(&option_pairs(row.get(3)?));
+            if let (Ok(srv), Ok(options::UserMappingOptions { app_secret: Some(app_secret), .. })) = (srv, um) {
+                shops.push(Shop { server, shop_domain: srv.shop_domain, app_secret });
+            }
+        }
+        Ok(shops)
+    })
+}
+
+/// The server a delivery from shop `shop_domain` belongs to (`webhook::pick_server`, as the
+/// receiver picks it); raises 28000 saying why when none can be told.
+#[pg_extern(stable, parallel_safe)]
+fn cyberbiz_fdw_webhook_server(shop_domain: Option<&str>) -> String {
+    let shops = shops().unwrap_or_else(|e| error!("cyberbiz_fdw: reading the servers failed: {e}"));
+    match webhook::pick_server(&shops, shop_domain) {
+        Ok(s) => s.server.clone(),
+        Err(message) => raise(FdwError::WebhookRejected {
+            message,
+            hint: "Set the server option shop_domain to the shop's X-Cyberbiz-Domain, give its user mapping the app_secret, or pass server => 'name'.".into(),
+            reason: WebhookReason::Unverified,
+        }),
+    }
+}
+
+extension_sql_file!(
+    "../../sql/webhooks.sql",
+    name = "webhooks",
+    requires = [cyberbiz_fdw_verify_webhook, cyberbiz_fdw_webhook_resource, cyberbiz_fdw_webhook_kind, cyberbiz_fdw_webhook_server]
+);
+
+/// The catalog resource a CYBERBIZ foreign table reads (its `resource` option, read as the
+/// validator reads it), for `cyberbiz_backfill`; NULL for any other relation.
+#[pg_extern(stable, parallel_safe)]
+fn cyberbiz_fdw_table_resource(foreign_table: pg_sys::Oid) -> Option<String> {
+    // SAFETY: catalog lookups on the main thread; GetForeignTable is called only for a foreign
+    // table (it raises for anything else).
+    let opts = unsafe {
+        if pg_sys::get_rel_relkind(foreign_table) != pg_sys::RELKIND_FOREIGN_TABLE as std::ffi::c_char {
+            return None;
+        }
+        def_options((*pg_sys::GetForeignTable(foreign_table)).options)
+    };
+    match options::parse_table(&opts).ok()?.source {
+        options::TableSource::Resource(r) => Some(r.name.to_string()),
+        options::TableSource::Endpoint(_) => None,
+    }
+}
+
+extension_sql_file!("../../sql/mirrors.sql", name = "mirrors", requires = ["webhooks", cyberbiz_fdw_table_resource]);
