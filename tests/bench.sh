@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmarks (numbers go to the README). Usage: bash tests/bench.sh [p1|p2|p3|p4|p5|p6|w1|p8|p9|p10|p11|p12|r|all]
-# (its Python helpers are in tests/bench/)
+# One function per benchmark (bench_p1, ...); their Python is in tests/bench/.
 #   P1  full scan of 2,500 orders, sandbox --rps 5 --latency-ms 300: rows/s against the bound of
 #       250 rows/s (5 requests/s x 50 rows)
 #   P3  one budget per token across the cluster, sandbox --rps 5 --latency-ms 50: 4 and 16
@@ -43,22 +43,18 @@ SQL
 
 # Milliseconds of a statement's execution (EXPLAIN ANALYZE's Execution Time).
 exec_ms() {
-  echo "EXPLAIN (ANALYZE, FORMAT JSON, TIMING OFF) $1" | q | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["Execution Time"])'
+  echo "EXPLAIN (ANALYZE, FORMAT JSON, TIMING OFF) $1" | q | python3 tests/bench/sandbox_log.py execution-time
 }
 
-if [ "$which" = all ] || [ "$which" = p1 ]; then
+bench_p1() {
   start_sandbox "$BIN" --rps 5 --latency-ms 300 --orders 2500; PIDS+=("$SANDBOX_PID")
   server p1 "$SANDBOX_URL" 5
   ms=$(exec_ms "SELECT count(*) FROM p1.orders")
-  python3 - "$ms" <<'PY'
-import sys
-ms = float(sys.argv[1]); rate = 2500 / (ms / 1000)
-print(f"P1 full scan of 2,500 orders at --rps 5 --latency-ms 300: {ms/1000:.2f} s, {rate:.1f} rows/s = {rate/250*100:.1f}% of the 250 rows/s bound")
-PY
-  curl -s "$SANDBOX_URL/__sandbox/requests" | python3 -c 'import json,sys; l=json.load(sys.stdin); n=sum(1 for e in l if e["status"]==429); print(f"    requests: {len(l)}, 429s: {n}")'
-fi
+  python3 tests/bench/p1_report.py "$ms"
+  curl -s "$SANDBOX_URL/__sandbox/requests" | python3 tests/bench/sandbox_log.py summary
+}
 
-if [ "$which" = all ] || [ "$which" = p2 ]; then
+bench_p2() {
   start_sandbox "$BIN" --rps 0 --orders 5000 --now "2026-11-28 12:00:00"; PIDS+=("$SANDBOX_PID")
   server p2 "$SANDBOX_URL" 1000
   echo "IMPORT FOREIGN SCHEMA cyberbiz LIMIT TO (order_line_items) FROM SERVER p2 INTO p2;" | q
@@ -71,7 +67,7 @@ if [ "$which" = all ] || [ "$which" = p2 ]; then
   p2() {
     curl -s -X DELETE "$SANDBOX_URL/__sandbox/requests" >/dev/null
     echo "$2" | q >/dev/null
-    n=$(curl -s "$SANDBOX_URL/__sandbox/requests" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+    n=$(requests "$SANDBOX_URL")
     printf '%-52s %8s %8s %10s\n' "$1" "$n" "$3" 100
   }
   p2 "id = c" "SELECT * FROM p2.orders WHERE id = $ID" 1
@@ -81,9 +77,9 @@ if [ "$which" = all ] || [ "$which" = p2 ]; then
   p2 "join of 20 local order ids" "SELECT o.order_number FROM p2_pick p JOIN p2.orders o ON o.id = p.id" 20
   p2 "order_number = c (lookup, then the order)" "SELECT * FROM p2.orders WHERE order_number = $NUM" 2
   p2 "order_line_items WHERE order_id = c" "SELECT * FROM p2.order_line_items WHERE order_id = $ID" 1
-fi
+}
 
-if [ "$which" = all ] || [ "$which" = p6 ]; then
+bench_p6() {
   start_sandbox "$BIN" --rps 0 --orders 5000; PIDS+=("$SANDBOX_PID")
   tmp=$(mktemp); chmod 644 "$tmp"
   for p in $(seq 1 100); do
@@ -116,9 +112,9 @@ SQL
   done
   echo "    replica: $(echo "SELECT count(*) FROM p6r_rep.orders" | q) orders, $(echo "SELECT count(*) FROM p6r_rep.order_line_items" | q) line items"
   rm -f "$tmp"
-fi
+}
 
-if [ "$which" = all ] || [ "$which" = w1 ]; then
+bench_w1() {
   start_sandbox "$BIN" --rps 5 --products 40; PIDS+=("$SANDBOX_PID")
   q <<SQL
 CREATE SERVER w1 FOREIGN DATA WRAPPER cyberbiz_fdw OPTIONS (api_url '$SANDBOX_URL', use_remote_estimate 'true');
@@ -129,14 +125,10 @@ CREATE TABLE w1_ids AS SELECT id FROM (SELECT id FROM w1.products OFFSET 0) p OR
 SQL
   curl -s -X DELETE "$SANDBOX_URL/__sandbox/requests" >/dev/null
   ms=$(exec_ms "UPDATE w1.products SET published = NOT published WHERE id IN (SELECT id FROM w1_ids)")
-  curl -s "$SANDBOX_URL/__sandbox/requests" | python3 -c '
-import json,sys
-l=json.load(sys.stdin); ms=float(sys.argv[1])
-puts=[e for e in l if e["method"]=="PUT"]; n429=sum(1 for e in l if e["status"]==429)
-print(f"W1 UPDATE of 20 products at --rps 5: {ms/1000:.2f} s, {len(puts)} PUTs + {len(l)-len(puts)} GETs, {n429} 429s")' "$ms"
-fi
+  curl -s "$SANDBOX_URL/__sandbox/requests" | python3 tests/bench/sandbox_log.py w1 "$ms"
+}
 
-if [ "$which" = all ] || [ "$which" = p3 ]; then
+bench_p3() {
   start_sandbox "$BIN" --rps 5 --latency-ms 50 --orders 1000; PIDS+=("$SANDBOX_PID")
   P3_URL=$SANDBOX_URL
   server p3 "$P3_URL" 5
@@ -149,71 +141,19 @@ CREATE SCHEMA p3b;
 IMPORT FOREIGN SCHEMA cyberbiz LIMIT TO (orders) FROM SERVER p3b INTO p3b;
 SQL
   ID=$(echo "SELECT id FROM p3.orders LIMIT 1" | q)
-  python3 - "$DB" "$P3_URL" "$ID" <<'PY'
-import json, subprocess, sys, threading, time, urllib.request
-db, url, oid = sys.argv[1], sys.argv[2], sys.argv[3]
-def psql(sql):
-    out = subprocess.run(["su", "postgres", "-c", f"cd / && psql -X -q -At -d {db}"], input=sql, capture_output=True, text=True)
-    if out.returncode != 0:
-        raise SystemExit(out.stderr)
-    return out.stdout.strip()
-def log():
-    return json.load(urllib.request.urlopen(f"{url}/__sandbox/requests"))
-def clear():
-    urllib.request.urlopen(urllib.request.Request(f"{url}/__sandbox/requests", method="DELETE"))
-def scans(n, tables=("p3.orders",)):
-    clear()
-    results = []
-    def one(t):
-        t0 = time.monotonic(); rows = int(psql(f"SELECT count(*) FROM {t}")); results.append((rows, time.monotonic() - t0))
-    threads = [threading.Thread(target=one, args=(tables[i % len(tables)],)) for i in range(n)]
-    t0 = time.monotonic()
-    for t in threads: t.start()
-    for t in threads: t.join()
-    wall = time.monotonic() - t0
-    l = log()
-    return sum(r for r, _ in results), wall, len(l), sum(1 for e in l if e["status"] == 429), results
-for n in (4, 16):
-    rows, wall, reqs, n429, _ = scans(n)
-    print(f"P3 {n} concurrent full scans of 1,000 orders on one token: {rows:,} rows in {wall:.1f} s = {rows/wall:.1f} rows/s = {rows/wall/250*100:.1f}% of 250; {reqs} requests, {n429} 429s")
-# Lookups while 16 scans run.
-latencies = []
-def lookups():
-    time.sleep(3)
-    for _ in range(20):
-        t0 = time.monotonic(); psql(f"SELECT count(*) FROM p3.orders WHERE id = {oid}"); latencies.append(time.monotonic() - t0)
-        time.sleep(0.3)
-th = threading.Thread(target=lookups); th.start()
-rows, wall, reqs, n429, _ = scans(16)
-th.join()
-latencies.sort()
-p50, p95 = latencies[len(latencies) // 2], latencies[int(len(latencies) * 0.95) - 1]
-print(f"P3 single-row lookup while 16 scans run (20 tries, each a new session): p50 {p50:.2f} s, p95 {p95:.2f} s, max {latencies[-1]:.2f} s; scans {rows:,} rows in {wall:.1f} s, {n429} 429s")
-rows, wall, reqs, n429, results = scans(2, ("p3.orders", "p3b.orders"))
-print(f"P3 two tokens scanning at once: {', '.join(f'{r:,} rows in {s:.1f} s ({r/s:.0f} rows/s)' for r, s in results)}; {n429} 429s")
-PY
-fi
+  python3 tests/bench/p3_load.py "$DB" "$P3_URL" "$ID"
+}
 
-if [ "$which" = all ] || [ "$which" = p4 ]; then
+bench_p4() {
   start_sandbox "$BIN" --rps 0 --orders 100000 --customers 2000 --products 200; PIDS+=("$SANDBOX_PID")
   server p4 "$SANDBOX_URL" 1000
   # One session: warm up (library, runtime, first request), then read the backend's own peak
   # RSS (VmHWM) before and after the scan.
-  out=$(su postgres -c "cd / && psql -X -q -At -d $DB" <<'SQL'
-SELECT count(*) FROM p4.orders WHERE id = 0;
-SELECT 'before ' || substring(pg_read_file('/proc/self/status') from 'VmHWM:\s+(\d+)');
-SELECT 'rows ' || count(*) || ' ' || sum(total_price)::bigint || ' ' || count(DISTINCT customer_id) FROM p4.orders;
-SELECT 'after ' || substring(pg_read_file('/proc/self/status') from 'VmHWM:\s+(\d+)');
-SQL
-)
-  echo "$out" | python3 -c '
-import sys
-v = {l.split()[0]: l.split()[1:] for l in sys.stdin.read().split("\n") if l.strip()}
-b, a, n = int(v["before"][0]), int(v["after"][0]), v["rows"][0]
-print(f"P4 scan of 100,000 orders (count {n}): backend peak RSS {b/1024:.1f} MB -> {a/1024:.1f} MB, growth {(a-b)/1024:.1f} MB")'
-fi
+  out=$(su postgres -c "cd / && psql -X -q -At -d $DB" <tests/bench/p4_rss.sql)
+  echo "$out" | python3 tests/bench/p4_report.py
+}
 
-if [ "$which" = all ] || [ "$which" = p5 ]; then
+bench_p5() {
   start_sandbox "$BIN" --rps 0 --orders 20000; PIDS+=("$SANDBOX_PID")
   server p5 "$SANDBOX_URL" 1000
   # The same page bodies, loaded locally (one row per page).
@@ -228,17 +168,9 @@ if [ "$which" = all ] || [ "$which" = p5 ]; then
   loc2=$(exec_ms "SELECT count(*) FROM pages, jsonb_to_recordset(body::jsonb) AS o(id bigint)")
   tfdw=$(exec_ms "SELECT count(created_at), sum(total_price), count(financial_status), max(customer_name), count(tags) FROM p5.orders")
   tloc=$(exec_ms "SELECT count(created_at), sum((prices->>'total_price')::numeric), count(statuses->>'financial_status'), max(customer->>'name'), count(tags) FROM pages, jsonb_to_recordset(body::jsonb) AS o(id bigint, created_at timestamp, prices jsonb, statuses jsonb, customer jsonb, tags jsonb)")
-  python3 - "$fdw" "$fdw2" "$loc" "$loc2" "$tfdw" "$tloc" <<'PY'
-import sys
-fdw, fdw2, loc, loc2, tfdw, tloc = map(float, sys.argv[1:])
-f, l = min(fdw, fdw2), min(loc, loc2)
-print(f"P5 count(*) over 20,000 orders: FDW (HTTP on loopback + decode) {20000/(f/1000):,.0f} rows/s ({f:.0f} ms); "
-      f"local jsonb_to_recordset over the same bodies {20000/(l/1000):,.0f} rows/s ({l:.0f} ms); ratio {l/f:.2f}x")
-print(f"    typed columns (created_at, total_price, financial_status, customer_name, tags): FDW {20000/(tfdw/1000):,.0f} rows/s; "
-      f"local {20000/(tloc/1000):,.0f} rows/s; ratio {tloc/tfdw:.2f}x")
-PY
+  python3 tests/bench/p5_report.py "$fdw" "$fdw2" "$loc" "$loc2" "$tfdw" "$tloc"
   rm -f "$tmp"
-fi
+}
 
 # Seconds a statement takes, as psql sees it (CALL cannot run under EXPLAIN).
 secs() {
@@ -248,12 +180,12 @@ secs() {
   t1=$(date +%s%N)
   awk -v ns="$(( t1 - t0 ))" 'BEGIN { printf "%.2f", ns / 1e9 }'
 }
-requests() { curl -s "$1/__sandbox/requests" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))'; }
+requests() { curl -s "$1/__sandbox/requests" | python3 tests/bench/sandbox_log.py count; }
 clear() { curl -s -X DELETE "$1/__sandbox/requests" >/dev/null; }
 
 # P8 first sync of N orders (BENCH_P8_ORDERS, default 100,000) with line items at --rps 5;
 # P9 incremental syncs after K = 0, 10, 500 orders changed, against ceil(K/50) + 1 requests.
-if [ "$which" = all ] || [ "$which" = p8 ] || [ "$which" = p9 ]; then
+bench_p8() {
   N=${BENCH_P8_ORDERS:-100000}
   start_sandbox "$BIN" --rps 5 --latency-ms 50 --orders "$N" --customers 200 --products 50; PIDS+=("$SANDBOX_PID")
   server p8 "$SANDBOX_URL" 5
@@ -263,22 +195,18 @@ if [ "$which" = all ] || [ "$which" = p8 ] || [ "$which" = p9 ]; then
   n=$(requests "$SANDBOX_URL")
   items=$(echo "SELECT count(*) FROM p8_rep.order_line_items" | q)
   echo "    replica: $(echo "SELECT count(*) FROM p8_rep.orders" | q) orders, $items line items (the shop: $N orders)"
-  python3 - "$N" "$s" "$n" "$items" <<'PY'
-import sys
-n, s, req, items = int(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-print(f"P8 first sync of {n:,} orders ({items:,} line items) at --rps 5: {s:.1f} s, {n/s:.1f} orders/s = {n/s/250*100:.1f}% of 250 rows/s; {req} requests (pages alone: {-(-n//50)})")
-PY
+  python3 tests/bench/p8_report.py "$N" "$s" "$n" "$items"
   for k in 0 10 500; do
     [ "$k" -gt 0 ] && curl -s -X POST "$SANDBOX_URL/__sandbox/touch?count=$k" >/dev/null
     clear "$SANDBOX_URL"
     s=$(secs "CALL cyberbiz_sync('p8')")
     echo "P9 incremental sync after $k orders changed: $(requests "$SANDBOX_URL") requests (ceil(K/50) + 1 = $(( (k + 49) / 50 + 1 ))), $s s"
   done
-fi
+}
 
 # P10 a Metabase-like workload (per table: its first 10,000 rows, the distinct values of each
 # text column, a count) on the replica and on the foreign tables, sandbox --rps 5.
-if [ "$which" = all ] || [ "$which" = p10 ]; then
+bench_p10() {
   start_sandbox "$BIN" --rps 5 --latency-ms 50 --orders 1000 --customers 300 --products 80; PIDS+=("$SANDBOX_PID")
   server p10 "$SANDBOX_URL" 5
   echo "IMPORT FOREIGN SCHEMA cyberbiz LIMIT TO (order_line_items, customers, products) FROM SERVER p10 INTO p10;
@@ -297,12 +225,12 @@ if [ "$which" = all ] || [ "$which" = p10 ]; then
     s=$(secs "$(workload $schema)")
     echo "P10 Metabase-like workload on $schema (4 tables): $(requests "$SANDBOX_URL") requests, $s s"
   done
-fi
+}
 
 
 # P11 a write through the FDW -> the sandbox's webhook -> the extension's receiver -> the
 # replica row: seconds until the change is visible.
-if [ "$which" = all ] || [ "$which" = p11 ]; then
+bench_p11() {
   receiver_on "$DB"
   start_sandbox "$BIN" --rps 5 --latency-ms 50 --orders 200 --webhook-url "$RECV_URL" --app-secret bench-secret; PIDS+=("$SANDBOX_PID")
   server p11 "$SANDBOX_URL" 5
@@ -325,7 +253,7 @@ END \$\$;
 SELECT extract(epoch FROM clock_timestamp() - :'t0'::timestamptz), extract(epoch FROM :'t1'::timestamptz - :'t0'::timestamptz);
 SQL
   done
-fi
+}
 
 # P12 16 concurrent senders, 20,000 signed order deliveries (about 5 KB, 8 line items) to the
 # receiver, plus 2,000 redeliveries and 500 wrong signatures: deliveries/s, latency, every
@@ -333,7 +261,7 @@ fi
 # (events only) and once for a server with a replica of 2,000 orders (each delivery also applied
 # to the replica's orders and line items). R: the same (no replica) with the worker killed
 # (kill -9) midway.
-if [ "$which" = all ] || [ "$which" = p12 ] || [ "$which" = r ]; then
+bench_p12() {
   receiver_on "$DB"
   start_sandbox "$BIN" --rps 0 --orders 2000; PIDS+=("$SANDBOX_PID")
   echo "DROP SERVER IF EXISTS p12 CASCADE; CREATE SERVER p12 FOREIGN DATA WRAPPER cyberbiz_fdw OPTIONS (shop_domain 'load.cyberbiz.co');
@@ -367,4 +295,13 @@ if [ "$which" = all ] || [ "$which" = p12 ] || [ "$which" = r ]; then
     echo "R   $out"
     check p12 90000000 /tmp/r.acked
   fi
-fi
+}
+
+# The benchmarks asked for, in order (all: every one; p9 runs with p8, r with p12).
+case "$which" in
+  all) for b in p1 p2 p6 w1 p3 p4 p5 p8 p10 p11 p12; do "bench_$b"; done ;;
+  p9) bench_p8 ;;
+  r) bench_p12 ;;
+  p1 | p2 | p3 | p4 | p5 | p6 | w1 | p8 | p10 | p11 | p12) "bench_$which" ;;
+  *) echo "usage: bash tests/bench.sh [p1|p2|p3|p4|p5|p6|w1|p8|p9|p10|p11|p12|r|all]" >&2; exit 2 ;;
+esac
