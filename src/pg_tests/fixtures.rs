@@ -52,6 +52,17 @@ pub(crate) fn error_of(sql: &str) -> Option<(String, String)> {
     .execute()
 }
 
+/// Runs `sql` in a subtransaction (rolled back on error, as the statement's own transaction
+/// would be, so the test's transaction goes on): its error message, or None.
+pub(crate) fn attempt(sql: &str) -> Option<String> {
+    Spi::run(
+        "CREATE OR REPLACE FUNCTION pg_temp.attempt(q text) RETURNS text LANGUAGE plpgsql AS $$
+         BEGIN EXECUTE q; RETURN NULL; EXCEPTION WHEN others THEN RETURN SQLERRM; END $$",
+    )
+    .unwrap();
+    Spi::get_one_with_args::<String>("SELECT pg_temp.attempt($1)", &[sql.into()]).unwrap()
+}
+
 /// The NOTICEs another session received.
 pub(crate) type Notices = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
 

@@ -37,17 +37,6 @@ mod tests {
         }
     }
 
-    /// Runs `sql` in a subtransaction (rolled back on error, as the statement's own
-    /// transaction would be): its error message, or None.
-    fn attempt(sql: &str) -> Option<String> {
-        Spi::run(
-            "CREATE OR REPLACE FUNCTION pg_temp.attempt(q text) RETURNS text LANGUAGE plpgsql AS $$
-             BEGIN EXECUTE q; RETURN NULL; EXCEPTION WHEN others THEN RETURN SQLERRM; END $$",
-        )
-        .unwrap();
-        Spi::get_one_with_args::<String>("SELECT pg_temp.attempt($1)", &[sql.into()]).unwrap()
-    }
-
     /// `connect`'s server, user mapping and imported schema, as SQL for another session.
     fn connect_sql(schema: &str, which: &str, server_options: &str) -> String {
         format!(

@@ -33,6 +33,28 @@ mod tests {
         Spi::run("CREATE USER MAPPING FOR CURRENT_USER SERVER wh OPTIONS (api_token 'a.b.c', app_secret 'hook-secret')").unwrap();
     }
 
+    /// A delivery's server is the receiver's pick (`webhook::pick_server`), over the servers and
+    /// user mappings as they are now: the list is kept per session and dropped when either
+    /// changes. A server without an app_secret, or for another shop, is never picked.
+    #[pg_test]
+    fn deliveries_find_their_server_as_servers_change() {
+        Spi::run("CREATE SERVER whp FOREIGN DATA WRAPPER cyberbiz_fdw OPTIONS (shop_domain 'whp-a.cyberbiz.co')").unwrap();
+        Spi::run("CREATE USER MAPPING FOR CURRENT_USER SERVER whp OPTIONS (api_token 'a.b.c', app_secret 'whp-secret')").unwrap();
+        // The pick, or its error (other tests' servers exist too: some may be picked instead).
+        Spi::run(
+            "CREATE FUNCTION pg_temp.pick(d text) RETURNS text LANGUAGE plpgsql AS $$
+             BEGIN RETURN cyberbiz_fdw_webhook_server(d); EXCEPTION WHEN others THEN RETURN 'error: ' || SQLERRM; END $$",
+        )
+        .unwrap();
+        let server = |d: &str| Spi::get_one::<String>(&format!("SELECT pg_temp.pick('{d}')")).unwrap().unwrap_or_default();
+        assert_eq!(server("WHP-A.cyberbiz.co"), "whp");
+        Spi::run("ALTER SERVER whp OPTIONS (SET shop_domain 'whp-b.cyberbiz.co')").unwrap();
+        assert_eq!(server("whp-b.cyberbiz.co"), "whp", "a changed shop_domain counts at once");
+        assert_ne!(server("whp-a.cyberbiz.co"), "whp", "not the server's shop any more");
+        Spi::run("ALTER USER MAPPING FOR CURRENT_USER SERVER whp OPTIONS (DROP app_secret)").unwrap();
+        assert_ne!(server("whp-b.cyberbiz.co"), "whp", "a server without an app_secret is never picked");
+    }
+
     #[pg_test]
     fn webhooks_are_verified_deduplicated_and_ordered() {
         webhook_server();
