@@ -1,7 +1,7 @@
 -- The wrapper, its validator, and every option it accepts or rejects.
-\set VERBOSITY default
-\set SHOW_CONTEXT never
-CREATE EXTENSION IF NOT EXISTS cyberbiz_fdw;
+\getenv abs_srcdir PG_ABS_SRCDIR
+\set setup :abs_srcdir '/sql/setup.psql'
+\i :setup
 SELECT fdwname, fdwhandler::regproc, fdwvalidator::regproc FROM pg_foreign_data_wrapper WHERE fdwname = 'cyberbiz_fdw';
 
 -- SQLSTATE and message of a statement that fails.

@@ -1,16 +1,9 @@
 -- Pushdown: which WHERE clauses and LIMITs become request parameters (EXPLAIN VERBOSE), and
 -- that results stay those of a full scan.
-\set VERBOSITY default
-\set SHOW_CONTEXT never
-SET TIME ZONE 'Asia/Taipei';
-SET client_min_messages = warning;
-CREATE EXTENSION IF NOT EXISTS cyberbiz_fdw;
-RESET client_min_messages;
-DO $$
-BEGIN
-  EXECUTE format('CREATE SERVER pd FOREIGN DATA WRAPPER cyberbiz_fdw OPTIONS (api_url %L)', current_setting('cyberbiz_test.api_url'));
-  EXECUTE format('CREATE USER MAPPING FOR CURRENT_USER SERVER pd OPTIONS (api_token %L)', current_setting('cyberbiz_test.api_token'));
-END $$;
+\getenv abs_srcdir PG_ABS_SRCDIR
+\set setup :abs_srcdir '/sql/setup.psql'
+\i :setup
+SELECT pg_temp.sandbox_server('pd', 'cyberbiz_test.api_url');
 CREATE SCHEMA cb;
 IMPORT FOREIGN SCHEMA cyberbiz FROM SERVER pd INTO cb;
 

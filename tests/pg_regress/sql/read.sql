@@ -1,18 +1,9 @@
 -- Reading: IMPORT FOREIGN SCHEMA, typed rows from the sandbox (seed 1, "now" 2026-11-28 12:00
 -- Taipei), the request each scan makes in EXPLAIN, and the errors of unreadable tables.
-\set VERBOSITY default
-\set SHOW_CONTEXT never
-SET TIME ZONE 'Asia/Taipei';
-SET client_min_messages = warning;
-CREATE EXTENSION IF NOT EXISTS cyberbiz_fdw;
-RESET client_min_messages;
-DO $$
-BEGIN
-  EXECUTE format('CREATE SERVER sandbox FOREIGN DATA WRAPPER cyberbiz_fdw OPTIONS (api_url %L)', current_setting('cyberbiz_test.api_url'));
-  EXECUTE format('CREATE USER MAPPING FOR CURRENT_USER SERVER sandbox OPTIONS (api_token %L)', current_setting('cyberbiz_test.api_token'));
-  EXECUTE format('CREATE SERVER slow FOREIGN DATA WRAPPER cyberbiz_fdw OPTIONS (api_url %L)', current_setting('cyberbiz_test.slow_url'));
-  EXECUTE format('CREATE USER MAPPING FOR CURRENT_USER SERVER slow OPTIONS (api_token %L)', current_setting('cyberbiz_test.api_token'));
-END $$;
+\getenv abs_srcdir PG_ABS_SRCDIR
+\set setup :abs_srcdir '/sql/setup.psql'
+\i :setup
+SELECT pg_temp.sandbox_server('sandbox', 'cyberbiz_test.api_url'), pg_temp.sandbox_server('slow', 'cyberbiz_test.slow_url');
 CREATE SCHEMA cyberbiz;
 IMPORT FOREIGN SCHEMA cyberbiz FROM SERVER sandbox INTO cyberbiz;
 

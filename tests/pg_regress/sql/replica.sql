@@ -1,18 +1,10 @@
 -- The local replica on the regress sandbox (seed 1): created beside the imported foreign
 -- tables, filled by CALL cyberbiz_sync, equal to the foreign tables row for row; BI queries on
 -- it make no request; a pg_cron job (Debian's postgresql-15-cron) keeps it synced.
-\set VERBOSITY default
-\set SHOW_CONTEXT never
-SET TIME ZONE 'Asia/Taipei';
-SET client_min_messages = warning;
-CREATE EXTENSION IF NOT EXISTS cyberbiz_fdw;
-RESET client_min_messages;
-DO $$
-BEGIN
-  EXECUTE format('CREATE SERVER replica_shop FOREIGN DATA WRAPPER cyberbiz_fdw OPTIONS (api_url %L, sync_requests_per_second %L)',
-                 current_setting('cyberbiz_test.api_url'), '200');
-  EXECUTE format('CREATE USER MAPPING FOR CURRENT_USER SERVER replica_shop OPTIONS (api_token %L)', current_setting('cyberbiz_test.api_token'));
-END $$;
+\getenv abs_srcdir PG_ABS_SRCDIR
+\set setup :abs_srcdir '/sql/setup.psql'
+\i :setup
+SELECT pg_temp.sandbox_server('replica_shop', 'cyberbiz_test.api_url', $$, sync_requests_per_second '200'$$);
 CREATE SCHEMA replica_live;
 IMPORT FOREIGN SCHEMA cyberbiz FROM SERVER replica_shop INTO replica_live;
 
@@ -91,12 +83,8 @@ SELECT cron.unschedule('cyberbiz-regress-sync');
 -- default) keeps it synced as well. Meanwhile a CALL runs the first sync of another shop that
 -- the scheduler syncs too: both drivers run the same step, one at a time per server, so no
 -- window of updated_at is asked twice, and the replica ends equal to the shop.
-DO $$
-BEGIN
-  EXECUTE format('CREATE SERVER concurrent_shop FOREIGN DATA WRAPPER cyberbiz_fdw OPTIONS (api_url %L, sync_requests_per_second %L, page_size %L)',
-                 current_setting('cyberbiz_test.concurrent_url'), '4', '50');
-  EXECUTE format('CREATE USER MAPPING FOR CURRENT_USER SERVER concurrent_shop OPTIONS (api_token %L)', current_setting('cyberbiz_test.api_token'));
-END $$;
+\i :setup
+SELECT pg_temp.sandbox_server('concurrent_shop', 'cyberbiz_test.concurrent_url', $$, sync_requests_per_second '4', page_size '50'$$);
 CREATE SCHEMA concurrent_live;
 IMPORT FOREIGN SCHEMA cyberbiz LIMIT TO (orders, order_line_items) FROM SERVER concurrent_shop INTO concurrent_live;
 SELECT count(*) AS tables FROM cyberbiz_replicate('concurrent_shop', 'concurrent_replica', ARRAY['orders']);

@@ -1,19 +1,11 @@
 -- Webhooks end to end: writes made through the FDW make the sandbox post signed webhooks to the
 -- extension's receiver (a background worker; tests/test.sh sets cyberbiz.webhook_listen), which
 -- ingests each in a transaction of its own; afterwards the mirror tables equal the API's state.
-\set VERBOSITY default
-\set SHOW_CONTEXT never
-SET TIME ZONE 'Asia/Taipei';
-SET client_min_messages = warning;
-CREATE EXTENSION IF NOT EXISTS cyberbiz_fdw;
-RESET client_min_messages;
-DO $$
-BEGIN
-  EXECUTE format('CREATE SERVER hooks FOREIGN DATA WRAPPER cyberbiz_fdw OPTIONS (api_url %L, shop_domain %L, requests_per_second %L)',
-                 current_setting('cyberbiz_test.hooks_url'), 'sandbox.cyberbiz.co', '1000');
-  EXECUTE format('CREATE USER MAPPING FOR CURRENT_USER SERVER hooks OPTIONS (api_token %L, app_secret %L)',
-                 current_setting('cyberbiz_test.api_token'), 'regress-app-secret');
-END $$;
+\getenv abs_srcdir PG_ABS_SRCDIR
+\set setup :abs_srcdir '/sql/setup.psql'
+\i :setup
+SELECT pg_temp.sandbox_server('hooks', 'cyberbiz_test.hooks_url', $$, shop_domain 'sandbox.cyberbiz.co', requests_per_second '1000'$$,
+                               $$, app_secret 'regress-app-secret'$$);
 CREATE SCHEMA h;
 IMPORT FOREIGN SCHEMA cyberbiz LIMIT TO (orders, customers, products) FROM SERVER hooks INTO h;
 -- The receiver reads App Secrets every second (and at once after refusing a delivery, which it

@@ -1,16 +1,9 @@
 -- Writes: what each statement sends (EXPLAIN), RETURNING from the API's answer, and what the
 -- API cannot do failing before any request.
-\set VERBOSITY default
-\set SHOW_CONTEXT never
-SET TIME ZONE 'Asia/Taipei';
-SET client_min_messages = warning;
-CREATE EXTENSION IF NOT EXISTS cyberbiz_fdw;
-RESET client_min_messages;
-DO $$
-BEGIN
-  EXECUTE format('CREATE SERVER wr FOREIGN DATA WRAPPER cyberbiz_fdw OPTIONS (api_url %L, max_request_bytes %L)', current_setting('cyberbiz_test.api_url'), '2048');
-  EXECUTE format('CREATE USER MAPPING FOR CURRENT_USER SERVER wr OPTIONS (api_token %L)', current_setting('cyberbiz_test.api_token'));
-END $$;
+\getenv abs_srcdir PG_ABS_SRCDIR
+\set setup :abs_srcdir '/sql/setup.psql'
+\i :setup
+SELECT pg_temp.sandbox_server('wr', 'cyberbiz_test.api_url', $$, max_request_bytes '2048'$$);
 CREATE SCHEMA w;
 IMPORT FOREIGN SCHEMA cyberbiz LIMIT TO (products, product_variants, orders, customers, custom_collections) FROM SERVER wr INTO w;
 
