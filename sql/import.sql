@@ -1,5 +1,6 @@
 -- IMPORT FOREIGN SCHEMA cannot return COMMENT statements: this event trigger applies the
--- catalog's comments (cyberbiz_fdw_catalog_comments()) to the tables just imported.
+-- catalog's comments (cyberbiz_fdw_catalog_comments()) to the tables just imported (the
+-- resource of each read by cyberbiz_fdw_table_resource, as the validator reads options).
 CREATE FUNCTION cyberbiz_fdw_comment_imported() RETURNS event_trigger
 LANGUAGE plpgsql AS $fn$
 DECLARE
@@ -18,9 +19,7 @@ BEGIN
         JOIN pg_foreign_data_wrapper w ON w.oid = s.srvfdw
         WHERE d.object_type = 'foreign table' AND w.fdwname = 'cyberbiz_fdw'
     LOOP
-        SELECT split_part(o, '=', 2) INTO res
-        FROM pg_foreign_table ft, unnest(ft.ftoptions) o
-        WHERE ft.ftrelid = r.objid AND o LIKE 'resource=%';
+        res := cyberbiz_fdw_table_resource(r.objid);
         FOR c IN SELECT * FROM cyberbiz_fdw_catalog_comments() cc WHERE cc.resource = res LOOP
             IF c.column_name IS NULL THEN
                 EXECUTE format('COMMENT ON FOREIGN TABLE %s IS %L', r.objid::regclass, c.comment);

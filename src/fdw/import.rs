@@ -2,10 +2,11 @@
 //! cannot travel in the statements Postgres accepts back, so an event trigger created by the
 //! extension applies them from `cyberbiz_fdw_catalog_comments()` right after the import.
 
-use super::{cstr, raise};
+use super::{cstr, def_options, raise};
 use crate::catalog::ddl::{create_foreign_table, ForeignTable};
 use crate::catalog::{self, RESOURCES};
 use crate::error::FdwError;
+use crate::options;
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 use pgrx::PgList;
@@ -66,4 +67,23 @@ fn cyberbiz_fdw_catalog_comments() -> TableIterator<'static, (name!(resource, St
     TableIterator::new(rows)
 }
 
-extension_sql_file!("../../sql/import.sql", name = "comment_imported", requires = [cyberbiz_fdw_catalog_comments]);
+/// The catalog resource a CYBERBIZ foreign table reads (its `resource` option, read as the
+/// validator reads it), for the comments of an import and `cyberbiz_backfill`; NULL for any
+/// other relation.
+#[pg_extern(stable, parallel_safe)]
+fn cyberbiz_fdw_table_resource(foreign_table: pg_sys::Oid) -> Option<String> {
+    // SAFETY: catalog lookups on the main thread; GetForeignTable is called only for a foreign
+    // table (it raises for anything else).
+    let opts = unsafe {
+        if pg_sys::get_rel_relkind(foreign_table) != pg_sys::RELKIND_FOREIGN_TABLE as std::ffi::c_char {
+            return None;
+        }
+        def_options((*pg_sys::GetForeignTable(foreign_table)).options)
+    };
+    match options::parse_table(&opts).ok()?.source {
+        options::TableSource::Resource(r) => Some(r.name.to_string()),
+        options::TableSource::Endpoint(_) => None,
+    }
+}
+
+extension_sql_file!("../../sql/import.sql", name = "comment_imported", requires = [cyberbiz_fdw_catalog_comments, cyberbiz_fdw_table_resource]);

@@ -171,22 +171,4 @@ extension_sql_file!(
     requires = [cyberbiz_fdw_verify_webhook, cyberbiz_fdw_webhook_resource, cyberbiz_fdw_webhook_kind, cyberbiz_fdw_webhook_server]
 );
 
-/// The catalog resource a CYBERBIZ foreign table reads (its `resource` option, read as the
-/// validator reads it), for `cyberbiz_backfill`; NULL for any other relation.
-#[pg_extern(stable, parallel_safe)]
-fn cyberbiz_fdw_table_resource(foreign_table: pg_sys::Oid) -> Option<String> {
-    // SAFETY: catalog lookups on the main thread; GetForeignTable is called only for a foreign
-    // table (it raises for anything else).
-    let opts = unsafe {
-        if pg_sys::get_rel_relkind(foreign_table) != pg_sys::RELKIND_FOREIGN_TABLE as std::ffi::c_char {
-            return None;
-        }
-        def_options((*pg_sys::GetForeignTable(foreign_table)).options)
-    };
-    match options::parse_table(&opts).ok()?.source {
-        options::TableSource::Resource(r) => Some(r.name.to_string()),
-        options::TableSource::Endpoint(_) => None,
-    }
-}
-
-extension_sql_file!("../../sql/mirrors.sql", name = "mirrors", requires = ["webhooks", cyberbiz_fdw_table_resource]);
+extension_sql_file!("../../sql/mirrors.sql", name = "mirrors", requires = ["webhooks", "comment_imported"]);
