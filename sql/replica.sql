@@ -53,8 +53,10 @@ ALTER FUNCTION cyberbiz_fdw_replica_ddl(text, text) ROWS 20;
 -- The apply statement is prepared once per session and its plan kept: planned without JIT,
 -- and by its keys even while the replica is still small (a plan kept from an empty table
 -- would scan the growing line items whole for every webhook: 496 deliveries/s into a new
--- replica instead of thousands). Every table access in it has a key; the statement's
--- settings are fixed here, whoever calls it.
+-- replica instead of thousands). Every table access of a webhook's or an incremental batch's
+-- statement has a key (a whole refresh's marking of missing rows reads its table whole, by
+-- index). The settings are fixed here, whoever calls it (they hold for triggers a user puts on
+-- replica tables too).
 ALTER FUNCTION cyberbiz_fdw_replica_apply(text, text, text, boolean, jsonb[]) ROWS 1 SET jit = off SET enable_seqscan = off;
 
 -- Creates (or completes) the replica of `server` in schema `into_schema`: one table per list
@@ -260,11 +262,19 @@ BEGIN
         done := cyberbiz_replica_step(server, table_name);
     EXCEPTION WHEN others THEN
         GET STACKED DIAGNOSTICS error = MESSAGE_TEXT;
-        UPDATE cyberbiz_replica_state s SET last_error = error, last_error_at = clock_timestamp()
-        WHERE s.server = cyberbiz_sync_step.server AND (s.table_name = cyberbiz_sync_step.table_name OR s.parent = cyberbiz_sync_step.table_name);
+        PERFORM cyberbiz_sync_failed(server, table_name, error);
         done := true;
     END;
 END
+$fn$;
+
+-- Records a failed sync step of `table_name` (and its children) in cyberbiz_replica_state: the
+-- step does for the errors it catches, the scheduler for those it cannot (a timeout, a cancel).
+CREATE FUNCTION cyberbiz_sync_failed(server name, table_name text, error text) RETURNS void
+LANGUAGE sql AS $fn$
+    UPDATE cyberbiz_replica_state s SET last_error = cyberbiz_sync_failed.error, last_error_at = clock_timestamp()
+    WHERE s.server = cyberbiz_sync_failed.server
+      AND (s.table_name = cyberbiz_sync_failed.table_name OR s.parent = cyberbiz_sync_failed.table_name)
 $fn$;
 
 -- The tables a sync of `server` (NULL: every server, as the scheduler syncs) runs steps for:

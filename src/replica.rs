@@ -181,10 +181,10 @@ fn upsert_ctes(r: &Resource, schema: &str, alias: &str, only_parents: Option<&st
 /// so rows missing from it are marked deleted. Returns the number of rows of `r` written and
 /// the newest `updated_at` applied.
 ///
-/// The objects come as a parameter, not a table: the caller runs the statement with its
-/// parameters' values known to the planner (PL/pgSQL `EXECUTE ... USING`), so `unnest` is
-/// estimated at the array's real length and the plan's cost stays that of the work (a
-/// webhook's one object costs a few hundred, far below any JIT threshold).
+/// The objects come as a parameter, not a table whose size the planner must guess:
+/// `fdw/replica.rs` prepares the statement once per session, so its first plans see the real
+/// array (a webhook's one object costs a few hundred, far below any JIT threshold) and the
+/// plan it keeps estimates `unnest` at 10 objects.
 pub fn apply_sql(r: &Resource, schema: &str, whole: bool) -> String {
     let mut ctes = vec![upsert_ctes(r, schema, "p", None)];
     for (i, c) in children(r).iter().enumerate() {

@@ -43,14 +43,23 @@ extern "C-unwind" fn on_sigterm(signal: std::ffi::c_int) {
 /// committed on its own. A server whose step another driver is running is left to the next
 /// round rather than waited for.
 fn sync_all() {
-    const ROUND: &str = "SELECT clock_timestamp(), (SELECT array_agg(t.server_name::text || '.' || t.table_name) FROM cyberbiz_sync_tables() t)
-        WHERE to_regproc('cyberbiz_sync_tables') IS NOT NULL";
-    let Ok(Ok(Some((Some(started), Some(tables))))) =
-        in_transaction(|| Spi::connect(|c| c.select(ROUND, None, &[])?.first().get_two::<TimestampWithTimeZone, Vec<String>>().map(Some)))
-    else {
-        return;
+    const READY: &str = "SELECT to_regproc('cyberbiz_sync_tables') IS NOT NULL";
+    // Two arrays from one aggregation, in one order: a server's name may hold any character.
+    const ROUND: &str = "SELECT clock_timestamp(), coalesce(array_agg(t.server_name::text), '{}'), coalesce(array_agg(t.table_name), '{}')
+        FROM cyberbiz_sync_tables() t";
+    let round = in_transaction(|| {
+        if Spi::get_one::<bool>(READY)? != Some(true) {
+            return Ok(None);
+        }
+        Spi::connect(|c| c.select(ROUND, None, &[])?.first().get_three::<TimestampWithTimeZone, Vec<String>, Vec<String>>().map(Some))
+    });
+    let (started, servers, tables) = match round {
+        Ok(Ok(Some((Some(started), Some(servers), Some(tables))))) => (started, servers, tables),
+        Ok(Ok(_)) => return,
+        Ok(Err(e)) => return warning!("cyberbiz_fdw scheduled sync: {e}"),
+        Err((_, msg)) => return warning!("cyberbiz_fdw scheduled sync (is the extension updated? ALTER EXTENSION cyberbiz_fdw UPDATE): {msg}"),
     };
-    for (server, table) in tables.iter().filter_map(|t| t.split_once('.')) {
+    for (server, table) in servers.iter().zip(&tables) {
         sync_table(server, table, started);
     }
 }
@@ -61,12 +70,18 @@ fn sync_table(server: &str, table: &str, started: TimestampWithTimeZone) {
         pg_sys::check_for_interrupts!();
         let (s, t) = (server.to_string(), table.to_string());
         let step = in_transaction(move || Spi::connect(|c| c.select(STEP, None, &[s.into(), t.into(), started.into()])?.first().get_two::<bool, String>()));
-        match step {
+        let failure = match step {
             Ok(Ok((Some(false), _))) => continue,
+            // The step recorded its own error.
             Ok(Ok((_, Some(error)))) => return warning!("cyberbiz_fdw scheduled sync of {server}.{table}: {error}"),
             Ok(Ok(_)) => return,
-            Ok(Err(e)) => return warning!("cyberbiz_fdw scheduled sync of {server}.{table}: {e}"),
-            Err((_, msg)) => return warning!("cyberbiz_fdw scheduled sync of {server}.{table}: {msg}"),
-        }
+            Ok(Err(e)) => e.to_string(),
+            Err((_, msg)) => msg,
+        };
+        // An error the step could not catch (a timeout, a cancel): recorded as the step records.
+        warning!("cyberbiz_fdw scheduled sync of {server}.{table}: {failure}");
+        let (s, t) = (server.to_string(), table.to_string());
+        let _ = in_transaction(move || Spi::run_with_args("SELECT cyberbiz_sync_failed($1, $2, $3)", &[s.into(), t.into(), failure.into()]));
+        return;
     }
 }
