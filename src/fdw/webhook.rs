@@ -82,33 +82,43 @@ fn cyberbiz_fdw_webhook_resource(event: &str) -> String {
     kind(event).legacy_kind()
 }
 
-/// `k=v` option strings (a catalog's `text[]`) as option pairs.
-fn option_pairs(list: Option<Vec<Option<String>>>) -> Vec<(String, String)> {
-    let pairs = list.unwrap_or_default().into_iter().flatten();
-    pairs.filter_map(|o| o.split_once('=').map(|(k, v)| (k.to_string(), v.to_string()))).collect()
+/// The options of the current user's user mapping on `server` (else PUBLIC's), as
+/// `GetUserMapping` finds it for the signature check; None without one.
+fn user_mapping_options(server: pg_sys::Oid) -> Option<Vec<(String, String)>> {
+    let key = pg_sys::SysCacheIdentifier::USERMAPPINGUSERSERVER as std::ffi::c_int;
+    // SAFETY: syscache lookups and GetUserMapping on the main thread; GetUserMapping (which
+    // raises when there is none) is called only after one was found for the user or PUBLIC.
+    unsafe {
+        let user = pg_sys::GetUserId();
+        let exists = |u: pg_sys::Oid| pg_sys::SearchSysCacheExists(key, u.into(), server.into(), 0.into(), 0.into());
+        if !exists(user) && !exists(pg_sys::InvalidOid) {
+            return None;
+        }
+        Some(def_options((*pg_sys::GetUserMapping(user, server)).options))
+    }
 }
 
 /// Every cyberbiz_fdw server whose user mapping for the current user (or PUBLIC) holds an App
 /// Secret, with its `shop_domain`: options read as the validator reads them.
 pub(super) fn shops() -> Result<Vec<Shop>, pgrx::spi::Error> {
-    const SQL: &str = "SELECT s.srvname::text, s.srvoptions, m.umoptions
-        FROM pg_catalog.pg_foreign_server s
-        JOIN pg_catalog.pg_foreign_data_wrapper w ON w.oid = s.srvfdw AND w.fdwname = 'cyberbiz_fdw'
-        JOIN LATERAL (SELECT um.umoptions FROM pg_catalog.pg_user_mappings um
-                      WHERE um.srvid = s.oid AND (um.usename = current_user OR um.umuser = 0) ORDER BY um.umuser DESC LIMIT 1) m ON true
-        ORDER BY 1";
-    Spi::connect(|c| {
-        let mut shops = Vec::new();
-        for row in c.select(SQL, None, &[])? {
-            let server = row.get::<String>(1)?.unwrap_or_default();
-            let srv = options::parse_server(&option_pairs(row.get(2)?), &|_| true);
-            let um = options::parse_user_mapping(&option_pairs(row.get(3)?));
-            if let (Ok(srv), Ok(options::UserMappingOptions { app_secret: Some(app_secret), .. })) = (srv, um) {
-                shops.push(Shop { server, shop_domain: srv.shop_domain, app_secret });
-            }
+    const SERVERS: &str = "SELECT s.oid FROM pg_catalog.pg_foreign_server s
+        JOIN pg_catalog.pg_foreign_data_wrapper w ON w.oid = s.srvfdw AND w.fdwname = 'cyberbiz_fdw' ORDER BY s.srvname";
+    let oids: Vec<pg_sys::Oid> =
+        Spi::connect(|c| c.select(SERVERS, None, &[])?.map(|row| row.get::<pg_sys::Oid>(1)).collect::<Result<Vec<_>, _>>())?.into_iter().flatten().collect();
+    let mut shops = Vec::new();
+    for oid in oids {
+        // SAFETY: a catalog lookup of a server just listed, on the main thread.
+        let (server, opts) = unsafe {
+            let srv = pg_sys::GetForeignServer(oid);
+            (super::cstr((*srv).servername), def_options((*srv).options))
+        };
+        let srv = options::parse_server(&opts, &|_| true);
+        let um = user_mapping_options(oid).map(|o| options::parse_user_mapping(&o));
+        if let (Ok(srv), Some(Ok(options::UserMappingOptions { app_secret: Some(app_secret), .. }))) = (srv, um) {
+            shops.push(Shop { server, shop_domain: srv.shop_domain, app_secret });
         }
-        Ok(shops)
-    })
+    }
+    Ok(shops)
 }
 
 thread_local! {
