@@ -317,6 +317,10 @@ BEGIN
 END
 $fn$;
 
+-- A delivery is deduplicated per server: the same body for two shops is each one's (0.2.0 gave
+-- the second shop the first one's event and never applied it).
+ALTER TABLE cyberbiz_webhook_events DROP CONSTRAINT cyberbiz_webhook_events_dedupe_key_key, ADD UNIQUE (server, dedupe_key);
+
 -- Verifies, stores and applies one webhook delivery; returns the event's id (the existing id
 -- for a duplicate delivery, which stores nothing new). Pass the raw body text exactly as
 -- received (never through json/jsonb: that reorders keys and breaks the signature), the
@@ -369,10 +373,10 @@ BEGIN
     key := event || '|' || coalesce(rid::text, md5(body)) || '|' || coalesce(p->>'updated_at', '');
     INSERT INTO cyberbiz_webhook_events (event, shop_domain, server, resource, resource_id, resource_updated_at, payload, body, dedupe_key)
     VALUES (event, cyberbiz_ingest_webhook.shop_domain, srv, kind, rid, upd, p, body, key)
-    ON CONFLICT (dedupe_key) DO NOTHING
+    ON CONFLICT ON CONSTRAINT cyberbiz_webhook_events_server_dedupe_key_key DO NOTHING
     RETURNING id INTO new_id;
     IF new_id IS NULL THEN
-        SELECT e.id INTO new_id FROM cyberbiz_webhook_events e WHERE e.dedupe_key = key;
+        SELECT e.id INTO new_id FROM cyberbiz_webhook_events e WHERE e.server = srv AND e.dedupe_key = key;
         RETURN new_id;
     END IF;
     -- The server's replica when it has one (sql/replica.sql), else the 0.1.0 mirrors

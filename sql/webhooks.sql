@@ -2,8 +2,9 @@
 -- applies a delivery (cyberbiz_fdw_verify_webhook, cyberbiz_fdw_webhook_kind,
 -- cyberbiz_fdw_webhook_resource and cyberbiz_fdw_webhook_server come from Rust, declared before
 -- this file by pgrx). The 0.1.0 mirrors are sql/mirrors.sql.
--- Every accepted delivery, once. Deliveries carry no id: (event, resource id, payload
--- updated_at) identifies one; events without an id (apps/uninstall) use the body's hash.
+-- Every accepted delivery, once per server. Deliveries carry no id: (event, resource id,
+-- payload updated_at) identifies one; events without an id (apps/uninstall) use the body's
+-- hash. The same body may come for two shops: it is each one's delivery.
 CREATE TABLE cyberbiz_webhook_events (
     id bigserial PRIMARY KEY,
     received_at timestamptz NOT NULL DEFAULT now(),
@@ -15,7 +16,8 @@ CREATE TABLE cyberbiz_webhook_events (
     resource_updated_at timestamptz,
     payload jsonb COMPRESSION lz4 NOT NULL,
     body text COMPRESSION lz4 NOT NULL,
-    dedupe_key text NOT NULL UNIQUE
+    dedupe_key text NOT NULL,
+    UNIQUE (server, dedupe_key)
 );
 COMMENT ON TABLE cyberbiz_webhook_events IS 'CYBERBIZ webhook deliveries accepted by cyberbiz_ingest_webhook (verified, deduplicated)';
 -- An event is about one thing.
@@ -80,10 +82,10 @@ BEGIN
     key := event || '|' || coalesce(rid::text, md5(body)) || '|' || coalesce(p->>'updated_at', '');
     INSERT INTO cyberbiz_webhook_events (event, shop_domain, server, resource, resource_id, resource_updated_at, payload, body, dedupe_key)
     VALUES (event, cyberbiz_ingest_webhook.shop_domain, srv, kind, rid, upd, p, body, key)
-    ON CONFLICT (dedupe_key) DO NOTHING
+    ON CONFLICT ON CONSTRAINT cyberbiz_webhook_events_server_dedupe_key_key DO NOTHING
     RETURNING id INTO new_id;
     IF new_id IS NULL THEN
-        SELECT e.id INTO new_id FROM cyberbiz_webhook_events e WHERE e.dedupe_key = key;
+        SELECT e.id INTO new_id FROM cyberbiz_webhook_events e WHERE e.server = srv AND e.dedupe_key = key;
         RETURN new_id;
     END IF;
     -- The server's replica when it has one (sql/replica.sql), else the 0.1.0 mirrors

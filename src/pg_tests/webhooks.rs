@@ -55,6 +55,29 @@ mod tests {
         assert_ne!(server("whp-b.cyberbiz.co"), "whp", "a server without an app_secret is never picked");
     }
 
+    /// The same delivery for two shops is each one's: stored and applied for both (0.2.0's
+    /// dedupe key omitted the server and gave the second shop the first one's event).
+    #[pg_test]
+    fn a_delivery_is_deduplicated_per_shop() {
+        for (srv, domain) in [("whs1", "whs1.cyberbiz.co"), ("whs2", "whs2.cyberbiz.co")] {
+            Spi::run(&format!("CREATE SERVER {srv} FOREIGN DATA WRAPPER cyberbiz_fdw OPTIONS (shop_domain '{domain}')")).unwrap();
+            Spi::run(&format!("CREATE USER MAPPING FOR CURRENT_USER SERVER {srv} OPTIONS (api_token 'a.b.c', app_secret 'shared-secret')")).unwrap();
+        }
+        let body = r#"{"id": 8801, "name": "陳先生", "updated_at": "2026-11-28 09:00:00"}"#;
+        let sig = sign_hex(body, "shared-secret");
+        let ingest_for = |domain: &str| {
+            let sql = format!("SELECT cyberbiz_ingest_webhook({}, 'customers/update', {}, '{domain}')", quote(body), quote(&sig));
+            Spi::get_one::<i64>(&sql).unwrap().unwrap()
+        };
+        let first = ingest_for("whs1.cyberbiz.co");
+        let second = ingest_for("whs2.cyberbiz.co");
+        assert_ne!(first, second, "the second shop's delivery is its own event");
+        assert_eq!(ingest_for("whs2.cyberbiz.co"), second, "and its redelivery is recognised");
+        let servers =
+            Spi::get_one::<String>("SELECT string_agg(server::text, ',' ORDER BY server) FROM cyberbiz_webhook_events WHERE resource_id = 8801").unwrap();
+        assert_eq!(servers.as_deref(), Some("whs1,whs2"));
+    }
+
     #[pg_test]
     fn webhooks_are_verified_deduplicated_and_ordered() {
         webhook_server();
