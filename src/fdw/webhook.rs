@@ -121,42 +121,42 @@ pub(super) fn shops() -> Result<Vec<Shop>, pgrx::spi::Error> {
     Ok(shops)
 }
 
+/// The shops a user may receive for, as read after a number of catalog changes.
+type KeptShops = (pg_sys::Oid, u64, Rc<Vec<Shop>>);
+
 thread_local! {
-    /// `shops()` for a user, kept until a server or user mapping changes (read per delivery, it
-    /// cost 0.4 ms, more than the rest of an ingest).
-    static SHOPS: RefCell<Option<(pg_sys::Oid, Rc<Vec<Shop>>)>> = const { RefCell::new(None) };
+    /// `shops()` for a user, as of a count of catalog changes: kept while no server or user
+    /// mapping changes (read per delivery, it cost 0.4 ms, more than the rest of an ingest).
+    static SHOPS: RefCell<Option<KeptShops>> = const { RefCell::new(None) };
     static WATCHING: Cell<bool> = const { Cell::new(false) };
-    /// Changes seen so far: a list read while one came in is not kept.
+    /// Server and user mapping changes seen (this session's, or another's at its next transaction).
     static CHANGES: Cell<u64> = const { Cell::new(0) };
 }
 
-/// A server or user mapping changed (this session's or, at its next transaction, another's).
 #[pg_guard]
-extern "C-unwind" fn forget_shops(_arg: pg_sys::Datum, _cache: std::ffi::c_int, _hash: u32) {
-    SHOPS.with_borrow_mut(|s| *s = None);
+extern "C-unwind" fn count_change(_arg: pg_sys::Datum, _cache: std::ffi::c_int, _hash: u32) {
     CHANGES.set(CHANGES.get() + 1);
 }
 
-/// `shops()` of the current user, read once per session and again after any server or user
-/// mapping changes.
+/// `shops()` of the current user, read again only after a server or user mapping changed (a
+/// list read while a change came in is not kept).
 fn cached_shops() -> Rc<Vec<Shop>> {
     if !WATCHING.replace(true) {
         for cache in [pg_sys::SysCacheIdentifier::FOREIGNSERVEROID, pg_sys::SysCacheIdentifier::USERMAPPINGOID] {
             // SAFETY: registers a callback (a plain function, for the life of the backend) on
             // the main thread; Postgres calls it when the catalog changes.
-            unsafe { pg_sys::CacheRegisterSyscacheCallback(cache as std::ffi::c_int, Some(forget_shops), pg_sys::Datum::from(0)) };
+            unsafe { pg_sys::CacheRegisterSyscacheCallback(cache as std::ffi::c_int, Some(count_change), pg_sys::Datum::from(0)) };
         }
     }
     // SAFETY: reads the backend's current user id.
     let user = unsafe { pg_sys::GetUserId() };
-    if let Some(shops) = SHOPS.with_borrow(|s| s.as_ref().filter(|(u, _)| *u == user).map(|(_, shops)| shops.clone())) {
+    let seen = CHANGES.get();
+    let kept = SHOPS.with_borrow(|s| s.as_ref().filter(|(u, at, _)| *u == user && *at == seen).map(|(_, _, shops)| shops.clone()));
+    if let Some(shops) = kept {
         return shops;
     }
-    let seen = CHANGES.get();
     let shops = Rc::new(shops().unwrap_or_else(|e| error!("cyberbiz_fdw: reading the servers failed: {e}")));
-    if CHANGES.get() == seen {
-        SHOPS.with_borrow_mut(|s| *s = Some((user, shops.clone())));
-    }
+    SHOPS.with_borrow_mut(|s| *s = Some((user, seen, shops.clone())));
     shops
 }
 
