@@ -288,18 +288,42 @@ LANGUAGE sql STABLE ROWS 25 AS $fn$
 $fn$;
 
 -- Syncs one table and its children, committing after every step; returns the error of a
--- failed step (recorded in cyberbiz_replica_state).
+-- failed step (recorded in cyberbiz_replica_state). A procedure cannot COMMIT under a SET
+-- clause, so this one and cyberbiz_sync take no fixed search_path (sql/search_path.sql): every
+-- name in their bodies carries its schema, and their logic is in functions that have one.
 CREATE PROCEDURE cyberbiz_sync_table(server name, table_name text, round_started timestamptz, INOUT error text DEFAULT NULL)
 LANGUAGE plpgsql AS $fn$
 DECLARE
-    step record;
+    done boolean;
 BEGIN
     LOOP
-        SELECT * INTO step FROM cyberbiz_sync_step(server, table_name, round_started, true);
+        SELECT s.done, s.error INTO done, error FROM @extschema@.cyberbiz_sync_step(server, table_name, round_started, true) s;
         COMMIT;
-        error := step.error;
-        EXIT WHEN step.done;
+        EXIT WHEN done;
     END LOOP;
+END
+$fn$;
+
+-- The parents of `tables` (NULL: every table) of the replica of `server`, in the order
+-- cyberbiz_sync syncs them; an error if the server has no replica.
+CREATE FUNCTION cyberbiz_sync_plan(server name, tables text[]) RETURNS text[]
+LANGUAGE plpgsql STABLE AS $fn$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM cyberbiz_replicas r WHERE r.server = cyberbiz_sync_plan.server) THEN
+        RAISE EXCEPTION 'server "%" has no replica', server USING ERRCODE = '42704', HINT = 'Create it first: SELECT cyberbiz_replicate(''' || server || ''', ''<schema>'');';
+    END IF;
+    RETURN coalesce((SELECT array_agg(x.table_name) FROM cyberbiz_sync_tables(server, tables) x), '{}');
+END
+$fn$;
+
+-- The end of a CALL cyberbiz_sync: an error naming every failed table, if any failed.
+CREATE FUNCTION cyberbiz_sync_report(server name, todo text[], failed text[]) RETURNS void
+LANGUAGE plpgsql AS $fn$
+BEGIN
+    IF cardinality(failed) > 0 THEN
+        RAISE EXCEPTION 'cyberbiz_sync of server "%": % of % tables failed', server, cardinality(failed), cardinality(todo)
+            USING DETAIL = array_to_string(failed, E'\n'), HINT = 'The other tables are synced; SELECT * FROM cyberbiz_replica_status shows each table''s last error.';
+    END IF;
 END
 $fn$;
 
@@ -314,27 +338,20 @@ $fn$;
 CREATE PROCEDURE cyberbiz_sync(server name, tables text[] DEFAULT NULL)
 LANGUAGE plpgsql AS $fn$
 DECLARE
-    round_started timestamptz := clock_timestamp();
-    todo text[];
+    round_started timestamptz := pg_catalog.clock_timestamp();
+    todo text[] := @extschema@.cyberbiz_sync_plan(server, tables);
     t text;
     err text;
     failed text[] := '{}';
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM cyberbiz_replicas r WHERE r.server = cyberbiz_sync.server) THEN
-        RAISE EXCEPTION 'server "%" has no replica', server USING ERRCODE = '42704', HINT = 'Create it first: SELECT cyberbiz_replicate(''' || server || ''', ''<schema>'');';
-    END IF;
-    SELECT array_agg(x.table_name) INTO todo FROM cyberbiz_sync_tables(server, tables) x;
-    FOREACH t IN ARRAY coalesce(todo, '{}') LOOP
+    FOREACH t IN ARRAY todo LOOP
         err := NULL;
-        CALL cyberbiz_sync_table(server, t, round_started, err);
+        CALL @extschema@.cyberbiz_sync_table(server, t, round_started, err);
         IF err IS NOT NULL THEN
-            failed := failed || format('%s: %s', t, err);
+            failed := pg_catalog.array_append(failed, pg_catalog.format('%s: %s', t, err));
         END IF;
     END LOOP;
-    IF failed <> '{}' THEN
-        RAISE EXCEPTION 'cyberbiz_sync of server "%": % of % tables failed', server, cardinality(failed), cardinality(todo)
-            USING DETAIL = array_to_string(failed, E'\n'), HINT = 'The other tables are synced; SELECT * FROM cyberbiz_replica_status shows each table''s last error.';
-    END IF;
+    PERFORM @extschema@.cyberbiz_sync_report(server, todo, failed);
 END
 $fn$;
 

@@ -22,8 +22,10 @@ CREATE TABLE cyberbiz_webhook_events (
 COMMENT ON TABLE cyberbiz_webhook_events IS 'CYBERBIZ webhook deliveries accepted by cyberbiz_ingest_webhook (verified, deduplicated)';
 -- An event is about one thing.
 ALTER FUNCTION cyberbiz_fdw_webhook_kind(text) ROWS 1;
--- pg_dump keeps the data of this extension table.
+-- pg_dump keeps the data of this extension table, and where its id sequence stands (without
+-- the sequence, a restored database's first ingest collides with event 1).
 SELECT pg_catalog.pg_extension_config_dump('cyberbiz_webhook_events', '');
+SELECT pg_catalog.pg_extension_config_dump('cyberbiz_webhook_events_id_seq', '');
 
 -- Taipei wall-clock text -> timestamptz (NULL for NULL or empty). STABLE, not IMMUTABLE: the
 -- text -> timestamp cast it uses is STABLE (it reads DateStyle and the zone database).

@@ -254,3 +254,6 @@ fn cyberbiz_fdw_handler() -> PgBox<pg_sys::FdwRoutine> {
 }
 
 extension_sql_file!("../../sql/fdw.sql", name = "create_fdw", requires = [cyberbiz_fdw_handler, cyberbiz_fdw_validator]);
+
+// Last in the script: a fixed search_path for every function of the extension.
+extension_sql_file!("../../sql/search_path.sql", name = "search_path", finalize);

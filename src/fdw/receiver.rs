@@ -3,40 +3,68 @@
 //! after the commit; the App Secrets are re-read every second; `cyberbiz_stat_receiver`.
 
 use super::budget;
-use super::worker::{in_transaction, reload_if_asked, setting, start, LISTEN};
-use crate::receiver::{self, Delivery, Job, Outcome, Secrets};
+use super::worker::{extension_schema, in_transaction, reload_if_asked, setting, start, LISTEN};
+use crate::receiver::{self, Delivery, Outcome, Secrets};
 use pgrx::bgworkers::BackgroundWorker;
 use pgrx::pg_sys;
 use pgrx::prelude::*;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{mpsc, Arc, RwLock};
 use std::time::{Duration, Instant};
 
-/// The App Secrets of the worker's role for every cyberbiz_fdw server, and whether the
-/// extension exists in the database.
-fn load_secrets() -> Secrets {
-    const READY: &str = "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'cyberbiz_fdw')";
+/// The App Secrets of the worker's role for every cyberbiz_fdw server, whether an ingest can
+/// succeed (else why not: what `/healthz` says), and the extension's schema (quoted).
+fn load_secrets() -> (Secrets, Option<String>) {
     let loaded = in_transaction(|| {
-        let ready = Spi::get_one::<bool>(READY)?.unwrap_or(false);
-        Ok::<_, pgrx::spi::Error>(Secrets { shops: super::webhook::shops()?, ready })
+        let Some(ext) = extension_schema()? else {
+            return Ok((Secrets { health: Err(format!("the extension is not created in database {}", database())), ..Secrets::default() }, None));
+        };
+        let shops = super::webhook::shops()?;
+        let allowed = Spi::get_one::<bool>(&format!(
+            "SELECT pg_catalog.has_function_privilege('{ext}.cyberbiz_ingest_webhook(pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.name)', 'EXECUTE')
+                AND pg_catalog.has_table_privilege('{ext}.cyberbiz_webhook_events', 'INSERT, SELECT')"
+        ))?;
+        let health = if allowed != Some(true) {
+            Err(format!(
+                "role {} may not run {ext}.cyberbiz_ingest_webhook or write {ext}.cyberbiz_webhook_events (README: the receiver's role)",
+                current_role()
+            ))
+        } else if shops.is_empty() {
+            Err(format!("no cyberbiz_fdw server has a user mapping with an app_secret for role {}", current_role()))
+        } else {
+            Ok(())
+        };
+        Ok::<_, pgrx::spi::Error>((Secrets { shops, health, loaded: None }, Some(ext)))
     });
     match loaded {
         Ok(Ok(s)) => s,
-        _ => Secrets::default(),
+        Ok(Err(e)) => (Secrets { health: Err(format!("cannot read the servers: {e}")), ..Secrets::default() }, None),
+        Err((_, e)) => (Secrets { health: Err(format!("cannot read the servers: {e}")), ..Secrets::default() }, None),
     }
 }
 
+fn current_role() -> String {
+    Spi::get_one::<String>("SELECT pg_catalog.quote_ident(current_user)").ok().flatten().unwrap_or_default()
+}
+
+fn database() -> String {
+    Spi::get_one::<String>("SELECT pg_catalog.quote_ident(pg_catalog.current_database())").ok().flatten().unwrap_or_default()
+}
+
 /// Ingests one verified delivery in a transaction of its own: the event id, and whether it was
-/// a redelivery (the event row is not from this transaction).
-fn ingest(d: &Delivery) -> Outcome {
-    const INGEST: &str = "SELECT cyberbiz_ingest_webhook($1, $2, $3, $4, $5)";
+/// a redelivery (the event row is not from this transaction). `ext`: the extension's schema.
+fn ingest(d: &Delivery, ext: &str) -> Outcome {
+    let ingest = format!(
+        "SELECT {ext}.cyberbiz_ingest_webhook($1::pg_catalog.text, $2::pg_catalog.text, $3::pg_catalog.text, $4::pg_catalog.text, $5::pg_catalog.name)"
+    );
     // A redelivery returns the existing event, whose row is not this transaction's.
-    const REDELIVERY: &str = "SELECT xmin <> pg_current_xact_id()::xid FROM cyberbiz_webhook_events WHERE id = $1";
+    let redelivery = format!("SELECT e.xmin OPERATOR(pg_catalog.<>) pg_catalog.pg_current_xact_id()::pg_catalog.xid FROM {ext}.cyberbiz_webhook_events e WHERE e.id OPERATOR(pg_catalog.=) $1");
     let args = (d.body.clone(), d.event.clone(), d.signature.clone(), d.domain.clone(), d.server.clone());
     let r = in_transaction(move || {
         Spi::connect_mut(|c| {
-            let id = c.update(INGEST, None, &[args.0.into(), args.1.into(), args.2.into(), args.3.into(), args.4.into()])?.first().get_one::<i64>()?;
+            let id = c.update(&ingest, None, &[args.0.into(), args.1.into(), args.2.into(), args.3.into(), args.4.into()])?.first().get_one::<i64>()?;
             let dup = match id {
-                Some(id) => c.update(REDELIVERY, None, &[id.into()])?.first().get_one::<bool>()?,
+                Some(id) => c.update(&redelivery, None, &[id.into()])?.first().get_one::<bool>()?,
                 None => None,
             };
             Ok::<_, pgrx::spi::Error>((id, dup))
@@ -59,80 +87,98 @@ fn status_of(code: &str) -> u16 {
     }
 }
 
-/// The receiver's main loop: (re)listens when `cyberbiz.webhook_listen` changes, refreshes the
-/// App Secrets every second, and ingests deliveries as they come.
+/// The receiver's main loop: (re)listens when `cyberbiz.webhook_listen` changes (and retries a
+/// failed bind every few seconds), re-reads the App Secrets every second, and ingests
+/// deliveries as they come. Ends with exit code 1 whatever stopped it (SIGTERM, the queue
+/// gone), so the postmaster starts it again (`cyberbiz.webhook_*` registration: 5 s), except
+/// when the cluster itself shuts down.
 #[pg_guard]
 #[no_mangle]
 pub extern "C-unwind" fn cyberbiz_fdw_receiver_main(_arg: pg_sys::Datum) {
     start();
     let Some(stats) = budget::receiver_stats() else { return };
-    stats.pid.store(std::process::id(), std::sync::atomic::Ordering::Relaxed);
-    let secrets = Arc::new(RwLock::new(Secrets::default()));
-    let (tx, rx) = mpsc::sync_channel::<Job>(receiver::QUEUE);
-    let (mut listener, mut listening): (Option<receiver::Listener>, String) = (None, String::new());
-    let mut refreshed = Instant::now() - Duration::from_secs(60);
+    stats.pid.store(std::process::id(), Relaxed);
+    let mut held = Held { secrets: Arc::new(RwLock::new(Secrets::default())), schema: None, refreshed: None };
+    let (tx, rx) = mpsc::sync_channel::<Delivery>(receiver::QUEUE);
+    let (mut listener, mut listening, mut tried): (Option<receiver::Listener>, String, Option<Instant>) = (None, String::new(), None);
     while BackgroundWorker::wait_latch(Some(Duration::from_millis(0))) {
         reload_if_asked();
         let want = setting(&LISTEN);
-        if want != listening {
+        if want != listening || (listener.is_none() && !want.is_empty() && tried.is_none_or(|t| t.elapsed() >= RETRY_BIND)) {
             drop(listener.take());
-            stats.listening_since.store(0, std::sync::atomic::Ordering::Relaxed);
-            listener = relisten(&want, &secrets, &tx, stats);
-            listening = want;
+            stats.listening_since.store(0, Relaxed);
+            listener = relisten(&want, &held.secrets, &tx, stats);
+            (listening, tried) = (want, Some(Instant::now()));
         }
-        if refreshed.elapsed() >= Duration::from_secs(1) {
-            refresh(&secrets, &mut refreshed);
+        if held.refreshed.is_none_or(|r| r.elapsed() >= Duration::from_secs(1)) {
+            held.refresh();
         }
         match rx.recv_timeout(Duration::from_millis(if listener.is_some() { 100 } else { 1000 })) {
-            Ok(job) => work(job, &secrets, &mut refreshed),
+            Ok(job) => held.work(job),
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         }
         // Under load, take what is queued before looking at signals again.
         for job in rx.try_iter().take(256) {
-            work(job, &secrets, &mut refreshed);
+            held.work(job);
         }
     }
     drop(listener);
+    stats.listening_since.store(0, Relaxed);
+    stats.pid.store(0, Relaxed);
+    // SAFETY: ends this worker process the way Postgres ends one, outside any transaction.
+    unsafe { pg_sys::proc_exit(1) };
 }
 
-fn work(job: Job, secrets: &RwLock<Secrets>, refreshed: &mut Instant) {
-    match job {
-        Job::Deliver(d) => {
-            let outcome = ingest(&d);
-            let _ = d.reply.send(outcome);
+/// A failed bind (the port taken, say) is tried again this often.
+const RETRY_BIND: Duration = Duration::from_secs(5);
+
+/// What the main thread holds between deliveries: the App Secrets the HTTP threads verify
+/// with, the extension's schema, when both were read.
+struct Held {
+    secrets: Arc<RwLock<Secrets>>,
+    schema: Option<String>,
+    refreshed: Option<Instant>,
+}
+
+impl Held {
+    fn work(&mut self, d: Delivery) {
+        let outcome = match &self.schema {
+            Some(ext) => ingest(&d, ext),
+            None => Outcome::refused(503, "the extension is not created in cyberbiz.webhook_database"),
+        };
+        let _ = d.reply.send(outcome);
+    }
+
+    /// Reads the App Secrets and the schema again (once a second, whatever is refused: a
+    /// refused delivery waits for the next reading rather than asking for one).
+    fn refresh(&mut self) {
+        let (fresh, schema) = load_secrets();
+        if let Ok(mut s) = self.secrets.write() {
+            *s = Secrets { loaded: Some(Instant::now()), ..fresh };
         }
-        Job::Refresh(done) => {
-            // Many refused deliveries at once need one reading of the catalogs, not one each.
-            if refreshed.elapsed() >= Duration::from_millis(100) {
-                refresh(secrets, refreshed);
-            }
-            let _ = done.send(());
-        }
+        (self.schema, self.refreshed) = (schema, Some(Instant::now()));
     }
 }
 
-fn refresh(secrets: &RwLock<Secrets>, refreshed: &mut Instant) {
-    let fresh = load_secrets();
-    if let Ok(mut s) = secrets.write() {
-        *s = fresh;
-    }
-    *refreshed = Instant::now();
-}
-
-fn relisten(addr: &str, secrets: &Arc<RwLock<Secrets>>, tx: &mpsc::SyncSender<Job>, stats: &'static receiver::Stats) -> Option<receiver::Listener> {
+fn relisten(addr: &str, secrets: &Arc<RwLock<Secrets>>, tx: &mpsc::SyncSender<Delivery>, stats: &'static receiver::Stats) -> Option<receiver::Listener> {
     if addr.is_empty() {
+        stats.listen_errno.store(0, Relaxed);
         return None;
     }
     match receiver::listen(addr, secrets.clone(), tx.clone(), stats) {
         Ok(l) => {
             log!("cyberbiz_fdw webhook receiver listening on http://{}", l.addr);
-            stats.listening_since.store(crate::progress::now_ms() / 1000, std::sync::atomic::Ordering::Relaxed);
-            stats.port.store(l.addr.port() as u32, std::sync::atomic::Ordering::Relaxed);
+            stats.listening_since.store(crate::progress::now_ms() / 1000, Relaxed);
+            stats.port.store(l.addr.port() as u32, Relaxed);
+            stats.listen_errno.store(0, Relaxed);
             Some(l)
         }
-        Err(e) => {
-            warning!("cyberbiz_fdw webhook receiver: {e}");
+        Err((errno, e)) => {
+            // Said once per failure, not at every retry.
+            if stats.listen_errno.swap(errno, Relaxed) != errno {
+                warning!("cyberbiz_fdw webhook receiver: {e} (tried again every {} s)", RETRY_BIND.as_secs());
+            }
             None
         }
     }
@@ -157,15 +203,17 @@ fn cyberbiz_fdw_receiver_stats() -> TableIterator<
         name!(errors, i64),
         name!(mean_latency_ms, Option<f64>),
         name!(max_latency_ms, f64),
+        name!(refused_busy, i64),
+        name!(listen_error, Option<String>),
     ),
 > {
-    use std::sync::atomic::Ordering::Relaxed;
     let Some(s) = budget::receiver_stats() else { return TableIterator::new(vec![]) };
     let n = |a: &std::sync::atomic::AtomicU64| a.load(Relaxed) as i64;
-    let answered = [&s.accepted, &s.duplicates, &s.rejected_signature, &s.rejected_too_large, &s.rejected_malformed, &s.unavailable, &s.errors]
-        .iter()
-        .map(|a| n(a))
-        .sum::<i64>();
+    let answered =
+        [&s.accepted, &s.duplicates, &s.rejected_signature, &s.rejected_too_large, &s.rejected_malformed, &s.unavailable, &s.errors, &s.refused_busy]
+            .iter()
+            .map(|a| n(a))
+            .sum::<i64>();
     let since = s.listening_since.load(Relaxed);
     let (pid, port) = (s.pid.load(Relaxed) as i32, s.port.load(Relaxed) as i32);
     TableIterator::new(vec![(
@@ -181,6 +229,8 @@ fn cyberbiz_fdw_receiver_stats() -> TableIterator<
         n(&s.errors),
         (answered > 0).then(|| n(&s.latency_us) as f64 / answered as f64 / 1000.0),
         n(&s.latency_max_us) as f64 / 1000.0,
+        n(&s.refused_busy),
+        receiver::listen_error(s.listen_errno.load(Relaxed)),
     )])
 }
 

@@ -1,7 +1,7 @@
 //! The replica sync scheduler (a background worker): every `cyberbiz.sync_interval` seconds a
 //! round over every table of every replica, through the step every sync driver runs.
 
-use super::worker::{in_transaction, reload_if_asked, start, SYNC_INTERVAL};
+use super::worker::{extension_schema, in_transaction, reload_if_asked, start, SYNC_INTERVAL};
 use pgrx::bgworkers::BackgroundWorker;
 use pgrx::pg_sys;
 use pgrx::prelude::*;
@@ -43,33 +43,33 @@ extern "C-unwind" fn on_sigterm(signal: std::ffi::c_int) {
 /// committed on its own. A server whose step another driver is running is left to the next
 /// round rather than waited for.
 fn sync_all() {
-    const READY: &str = "SELECT to_regproc('cyberbiz_sync_tables') IS NOT NULL";
     // Two arrays from one aggregation, in one order: a server's name may hold any character.
-    const ROUND: &str = "SELECT clock_timestamp(), coalesce(array_agg(t.server_name::text), '{}'), coalesce(array_agg(t.table_name), '{}')
-        FROM cyberbiz_sync_tables() t";
     let round = in_transaction(|| {
-        if Spi::get_one::<bool>(READY)? != Some(true) {
-            return Ok(None);
-        }
-        Spi::connect(|c| c.select(ROUND, None, &[])?.first().get_three::<TimestampWithTimeZone, Vec<String>, Vec<String>>().map(Some))
+        let Some(ext) = extension_schema()? else { return Ok(None) };
+        let round = format!(
+            "SELECT pg_catalog.clock_timestamp(), coalesce(pg_catalog.array_agg(t.server_name::pg_catalog.text), '{{}}'),
+                    coalesce(pg_catalog.array_agg(t.table_name), '{{}}')
+             FROM {ext}.cyberbiz_sync_tables(NULL::pg_catalog.name, NULL::pg_catalog.text[]) t"
+        );
+        Spi::connect(|c| c.select(&round, None, &[])?.first().get_three::<TimestampWithTimeZone, Vec<String>, Vec<String>>().map(|r| Some((ext, r))))
     });
-    let (started, servers, tables) = match round {
-        Ok(Ok(Some((Some(started), Some(servers), Some(tables))))) => (started, servers, tables),
+    let (ext, started, servers, tables) = match round {
+        Ok(Ok(Some((ext, (Some(started), Some(servers), Some(tables)))))) => (ext, started, servers, tables),
         Ok(Ok(_)) => return,
         Ok(Err(e)) => return warning!("cyberbiz_fdw scheduled sync: {e}"),
         Err((_, msg)) => return warning!("cyberbiz_fdw scheduled sync (is the extension updated? ALTER EXTENSION cyberbiz_fdw UPDATE): {msg}"),
     };
     for (server, table) in servers.iter().zip(&tables) {
-        sync_table(server, table, started);
+        sync_table(&ext, server, table, started);
     }
 }
 
-fn sync_table(server: &str, table: &str, started: TimestampWithTimeZone) {
-    const STEP: &str = "SELECT done, error FROM cyberbiz_sync_step($1, $2, $3, false)";
+fn sync_table(ext: &str, server: &str, table: &str, started: TimestampWithTimeZone) {
+    let step = format!("SELECT s.done, s.error FROM {ext}.cyberbiz_sync_step($1::pg_catalog.name, $2::pg_catalog.text, $3::pg_catalog.timestamptz, false) s");
     loop {
         pg_sys::check_for_interrupts!();
-        let (s, t) = (server.to_string(), table.to_string());
-        let step = in_transaction(move || Spi::connect(|c| c.select(STEP, None, &[s.into(), t.into(), started.into()])?.first().get_two::<bool, String>()));
+        let (s, t, sql) = (server.to_string(), table.to_string(), step.clone());
+        let step = in_transaction(move || Spi::connect(|c| c.select(&sql, None, &[s.into(), t.into(), started.into()])?.first().get_two::<bool, String>()));
         let failure = match step {
             Ok(Ok((Some(false), _))) => continue,
             // The step recorded its own error.
@@ -81,7 +81,8 @@ fn sync_table(server: &str, table: &str, started: TimestampWithTimeZone) {
         // An error the step could not catch (a timeout, a cancel): recorded as the step records.
         warning!("cyberbiz_fdw scheduled sync of {server}.{table}: {failure}");
         let (s, t) = (server.to_string(), table.to_string());
-        let _ = in_transaction(move || Spi::run_with_args("SELECT cyberbiz_sync_failed($1, $2, $3)", &[s.into(), t.into(), failure.into()]));
+        let failed = format!("SELECT {ext}.cyberbiz_sync_failed($1::pg_catalog.name, $2::pg_catalog.text, $3::pg_catalog.text)");
+        let _ = in_transaction(move || Spi::run_with_args(&failed, &[s.into(), t.into(), failure.into()]));
         return;
     }
 }

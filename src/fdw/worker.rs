@@ -78,6 +78,20 @@ pub(super) fn start() {
     let db = setting(&DATABASE);
     let role = setting(&ROLE);
     BackgroundWorker::connect_worker_to_spi(Some(if db.is_empty() { "postgres" } else { &db }), (!role.is_empty()).then_some(role.as_str()));
+    // Nothing anyone created is found by an unqualified name: the session's search_path (it
+    // outranks ALTER DATABASE/ROLE ... SET and the configuration file) holds only the
+    // built-ins, and every call of the extension names its schema (`extension_schema`).
+    BackgroundWorker::transaction(|| Spi::run("SET search_path = pg_catalog, pg_temp")).unwrap_or_else(|e| error!("cyberbiz_fdw worker: {e}"));
+}
+
+/// The schema of the extension, quoted for SQL text (None when the extension is not created):
+/// the workers call the extension's functions by this qualified name only, with argument types
+/// spelled out, so no function another role created (in any schema) can be chosen instead.
+pub(super) fn extension_schema() -> Result<Option<String>, pgrx::spi::Error> {
+    Spi::get_one::<String>(
+        "SELECT pg_catalog.quote_ident(n.nspname) FROM pg_catalog.pg_extension e
+         JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'cyberbiz_fdw'",
+    )
 }
 
 /// Applies a pending reload of the configuration (SIGHUP).
