@@ -107,6 +107,8 @@ BEGIN
           AND d.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass
           AND d.refobjid = (SELECT e.oid FROM pg_catalog.pg_extension e WHERE e.extname = 'cyberbiz_fdw')
           AND p.prokind OPERATOR(pg_catalog.<>) 'p'
+          -- (a test build's own functions live in schema tests, and keep the caller's path)
+          AND p.pronamespace OPERATOR(pg_catalog.=) '@extschema@'::pg_catalog.regnamespace
     LOOP
         EXECUTE pg_catalog.format('ALTER FUNCTION %s SET search_path = pg_catalog, @extschema@, pg_temp', f);
     END LOOP;

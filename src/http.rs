@@ -116,6 +116,16 @@ pub fn token_claims(token: &str) -> Option<(Option<i64>, Vec<String>)> {
     Some((exp, scopes))
 }
 
+/// The shop a token was issued for (its `shop_domain` claim), lower-cased: how a server knows
+/// its shop when its `shop_domain` option is not set.
+pub fn token_shop_domain(token: &str) -> Option<String> {
+    use base64::Engine;
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
+    let v: Value = serde_json::from_slice(&bytes).ok()?;
+    v.get("shop_domain").and_then(Value::as_str).map(|d| d.trim().to_ascii_lowercase()).filter(|d| !d.is_empty())
+}
+
 fn now_unix() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
@@ -402,5 +412,9 @@ mod tests {
         let t = "eyJhbGciOiJIUzI1NiJ9.eyJleHAiOjEwMCwic2NvcGVzIjoicmVhZF9vcmRlcnMgcHVibGljIn0.sig";
         assert_eq!(token_claims(t), Some((Some(100), vec!["read_orders".to_string(), "public".to_string()])));
         assert_eq!(token_claims("garbage"), None);
+        use base64::Engine;
+        let with_shop = format!("h.{}.s", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(br#"{"shop_domain": "Demo.Cyberbiz.co"}"#));
+        assert_eq!(token_shop_domain(&with_shop).as_deref(), Some("demo.cyberbiz.co"));
+        assert_eq!(token_shop_domain(t), None);
     }
 }

@@ -43,6 +43,9 @@ pub mod limits {
     pub const SMALL: usize = 256 * 1024;
     pub const SMALL_POOL: usize = 16 << 20;
     pub const LARGE_POOL: usize = 48 << 20;
+    /// A body refused for its declared size is read (and dropped) up to this many bytes, so
+    /// that its sender reads the 413.
+    pub const DISCARD: usize = 8 << 20;
     /// After a failed `accept` (out of descriptors, say), the next try waits this long.
     pub const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
     /// A delivery refused with the App Secrets held waits at most this long for the next
@@ -218,9 +221,6 @@ impl Shared {
     /// held until the delivery is answered; an Outcome when there is none.
     fn reserve(&self, declared: Option<u64>) -> Result<OwnedSemaphorePermit, Outcome> {
         let n = declared.unwrap_or(webhook::MAX_BODY_BYTES as u64);
-        if n > webhook::MAX_BODY_BYTES as u64 {
-            return Err(Outcome::refused(413, format!("the body is {n} bytes, over the 2 MB limit")));
-        }
         let pool = if declared.is_some() && n as usize <= limits::SMALL { &self.small_bodies } else { &self.large_bodies };
         pool.clone().try_acquire_many_owned(n.max(1) as u32).map_err(|_| Outcome::refused(503, BUSY))
     }
@@ -270,6 +270,10 @@ async fn handle(sh: Arc<Shared>, req: Request<Incoming>) -> Result<Response<Full
 async fn receive(sh: &Shared, req: Request<Incoming>, since: Instant) -> Outcome {
     let (event, signature, domain) = (header(&req, "x-cyberbiz-event"), header(&req, "x-cyberbiz-hmac-sha256"), header(&req, "x-cyberbiz-domain"));
     let declared = req.headers().get(hyper::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if let Some(n) = declared.filter(|&n| n > webhook::MAX_BODY_BYTES as u64) {
+        discard(req.into_body()).await;
+        return Outcome::refused(413, format!("the body is {n} bytes, over the 2 MB limit"));
+    }
     let _room = match sh.reserve(declared) {
         Ok(p) => p,
         Err(o) => return o,
@@ -301,6 +305,23 @@ async fn receive(sh: &Shared, req: Request<Incoming>, since: Instant) -> Outcome
         Ok(Ok(o)) => o,
         _ => Outcome::refused(503, "the database did not answer in time"),
     }
+}
+
+/// Reads and drops a body refused for its declared size (so that the client, still sending,
+/// reads the answer rather than a reset), holding none of it: at most `limits::DISCARD` bytes
+/// within `limits::BODY`, then the connection ends.
+async fn discard(body: Incoming) {
+    let mut body = body;
+    let mut seen = 0usize;
+    let _ = tokio::time::timeout(limits::BODY, async {
+        while let Some(Ok(frame)) = body.frame().await {
+            seen += frame.data_ref().map_or(0, |d| d.len());
+            if seen > limits::DISCARD {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 /// A running listener: dropping it stops accepting and ends its thread.
@@ -507,9 +528,12 @@ mod tests {
             assert_eq!(status_of(&mut one_more, head.as_bytes()).await, 503, "over the large bodies' pool");
             assert_eq!(stats.refused_busy.load(Ordering::Relaxed), 1);
             assert_eq!(status_of(&mut real, delivery(r#"{"id": 2}"#).as_bytes()).await, 200, "an ordinary delivery meanwhile");
-            // Over 2 MB declared: 413 before a byte of the body is read.
+            // Over 2 MB declared: 413, the body read and dropped (none of it held), so that
+            // the sender, still sending, reads the answer.
             let mut huge = connect().await.unwrap();
-            assert_eq!(status_of(&mut huge, b"POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 3000000\r\n\r\n").await, 413);
+            let mut request = b"POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 3000000\r\n\r\n".to_vec();
+            request.extend(vec![b' '; 3_000_000]);
+            assert_eq!(status_of(&mut huge, &request).await, 413);
             // A peer that stops mid-header, and an idle kept-alive connection, are closed within
             // the head timeout; so are the peers holding bodies, within the body timeout.
             let mut slow = connect().await.unwrap();

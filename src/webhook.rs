@@ -60,22 +60,30 @@ pub struct Shop {
     pub app_secret: String,
 }
 
-/// The server a delivery from shop `domain` (X-Cyberbiz-Domain) belongs to: the one whose
-/// `shop_domain` is that domain; with none, the only server, provided its `shop_domain` names
-/// no other shop. Anything else is an error saying why. The receiver and
+/// The server a delivery from shop `domain` (X-Cyberbiz-Domain) belongs to: the one whose shop
+/// is that domain (`Shop::shop_domain`: the server's option, else its token's claim); a
+/// delivery naming no shop, the only server. A delivery naming a shop no server is known to be
+/// for is refused, even with one server (an app's App Secret is shared by every shop that
+/// installed it). Anything else is an error saying why. The receiver and
 /// `cyberbiz_ingest_webhook` both pick with this.
 pub fn pick_server<'a>(shops: &'a [Shop], domain: Option<&str>) -> Result<&'a Shop, String> {
     let domain = domain.map(|d| d.trim().to_ascii_lowercase()).filter(|d| !d.is_empty());
     let matching: Vec<&Shop> = shops.iter().filter(|s| s.shop_domain.is_some() && s.shop_domain == domain).collect();
     match (matching.as_slice(), shops) {
         ([one], _) => Ok(*one),
-        ([], [only]) if only.shop_domain.is_none() || domain.is_none() => Ok(only),
-        ([], [only]) => Err(format!(
-            "the webhook is from shop \"{}\", but the only server with an app_secret, \"{}\", is for shop \"{}\"",
-            domain.unwrap_or_default(),
-            only.server,
-            only.shop_domain.as_deref().unwrap_or_default()
-        )),
+        ([], [only]) if domain.is_none() => Ok(only),
+        ([], [only]) => Err(match &only.shop_domain {
+            Some(d) => format!(
+                "the webhook is from shop \"{}\", but the only server with an app_secret, \"{}\", is for shop \"{d}\"",
+                domain.unwrap_or_default(),
+                only.server
+            ),
+            None => format!(
+                "the webhook is from shop \"{}\", but the only server with an app_secret, \"{}\", does not say which shop it is for (set its shop_domain option; its token has no shop_domain claim)",
+                domain.unwrap_or_default(),
+                only.server
+            ),
+        }),
         (_, _) => Err(format!(
             "cannot tell which CYBERBIZ server a webhook from shop \"{}\" belongs to ({} servers with an app_secret, {} for that shop)",
             domain.unwrap_or_default(),
@@ -138,7 +146,8 @@ mod tests {
         assert_eq!(pick(&two, Some("B.cyberbiz.co")), Ok("b".into()), "by shop_domain, any case");
         assert!(pick(&two, Some("c.cyberbiz.co")).unwrap_err().contains("2 servers with an app_secret, 0 for that shop"));
         assert!(pick(&two, None).is_err(), "two servers and no domain");
-        assert_eq!(pick(&[shop("a", None)], Some("c.cyberbiz.co")), Ok("a".into()), "the only server, for no shop in particular");
+        let unknown = pick(&[shop("a", None)], Some("c.cyberbiz.co")).unwrap_err();
+        assert!(unknown.contains("does not say which shop"), "not even the only server, when it cannot tell: {unknown}");
         assert_eq!(pick(&[shop("a", Some("a.cyberbiz.co"))], None), Ok("a".into()), "the only server, for a delivery naming no shop");
         let other = pick(&[shop("a", Some("a.cyberbiz.co"))], Some("c.cyberbiz.co")).unwrap_err();
         assert!(other.contains("\"c.cyberbiz.co\"") && other.contains("is for shop \"a.cyberbiz.co\""), "never another shop's server: {other}");

@@ -99,7 +99,8 @@ fn user_mapping_options(server: pg_sys::Oid) -> Option<Vec<(String, String)>> {
 }
 
 /// Every cyberbiz_fdw server whose user mapping for the current user (or PUBLIC) holds an App
-/// Secret, with its `shop_domain`: options read as the validator reads them.
+/// Secret, with its shop's domain (its `shop_domain` option, else its token's `shop_domain`
+/// claim): options read as the validator reads them.
 pub(super) fn shops() -> Result<Vec<Shop>, pgrx::spi::Error> {
     const SERVERS: &str = "SELECT s.oid FROM pg_catalog.pg_foreign_server s
         JOIN pg_catalog.pg_foreign_data_wrapper w ON w.oid = s.srvfdw AND w.fdwname = 'cyberbiz_fdw' ORDER BY s.srvname";
@@ -114,8 +115,10 @@ pub(super) fn shops() -> Result<Vec<Shop>, pgrx::spi::Error> {
         };
         let srv = options::parse_server(&opts, &|_| true);
         let um = user_mapping_options(oid).map(|o| options::parse_user_mapping(&o));
-        if let (Ok(srv), Some(Ok(options::UserMappingOptions { app_secret: Some(app_secret), .. }))) = (srv, um) {
-            shops.push(Shop { server, shop_domain: srv.shop_domain, app_secret });
+        if let (Ok(srv), Some(Ok(options::UserMappingOptions { app_secret: Some(app_secret), api_token, .. }))) = (srv, um) {
+            // The shop: the server's option, else what its token was issued for.
+            let shop_domain = srv.shop_domain.or_else(|| crate::http::token_shop_domain(&api_token));
+            shops.push(Shop { server, shop_domain, app_secret });
         }
     }
     Ok(shops)
