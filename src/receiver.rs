@@ -46,6 +46,9 @@ pub mod limits {
     /// A body refused for its declared size is read (and dropped) up to this many bytes, so
     /// that its sender reads the 413.
     pub const DISCARD: usize = 8 << 20;
+    /// A delivery waits at most this long for a row lock (a sync step writing the same row),
+    /// then is answered 503 and counted `unavailable` (the platform resends it).
+    pub const LOCK_WAIT: Duration = Duration::from_secs(5);
     /// After a failed `accept` (out of descriptors, say), the next try waits this long.
     pub const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
     /// A delivery refused with the App Secrets held waits at most this long for the next

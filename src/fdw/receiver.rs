@@ -62,6 +62,9 @@ fn ingest(d: &Delivery, ext: &str) -> Outcome {
     let args = (d.body.clone(), d.event.clone(), d.signature.clone(), d.domain.clone(), d.server.clone());
     let r = in_transaction(move || {
         Spi::connect_mut(|c| {
+            // A row a sync step is writing is waited for a bounded time, then answered 503 (the
+            // platform resends): the one ingest thread never hangs on a long step.
+            c.update(&format!("SET LOCAL lock_timeout = '{}ms'", receiver::limits::LOCK_WAIT.as_millis()), None, &[])?;
             let id = c.update(&ingest, None, &[args.0.into(), args.1.into(), args.2.into(), args.3.into(), args.4.into()])?.first().get_one::<i64>()?;
             let dup = match id {
                 Some(id) => c.update(&redelivery, None, &[id.into()])?.first().get_one::<bool>()?,

@@ -16,6 +16,9 @@ use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
 pub const SLOTS: usize = 32;
 /// Requests waiting at once per budget (more wait unregistered, after the registered ones).
 pub const WAITERS: usize = 64;
+/// What `Slot::try_take` answers a ticket whose budget is no longer in that slot: find the
+/// budget's slot again (`Budgets::slot`).
+pub const MOVED: u64 = u64::MAX;
 /// A waiter not seen polling for this long is gone (its backend exited mid-wait).
 const STALE_NS: u64 = 2_000_000_000;
 /// Longest the server name shown in the budgets view may be.
@@ -74,23 +77,40 @@ pub struct Budgets {
 }
 
 /// Holds a slot's lock; released when dropped. The critical sections are a few loads and
-/// stores and never wait, so a spin lock (shared by processes: it is one word of shared memory)
-/// is enough.
+/// stores and never wait, so a spin lock (shared by processes: one word of shared memory,
+/// holding the owner's pid) is enough. A process can still exit inside one (a backend that ends
+/// while its HTTP thread holds the lock): a waiter that finds the owner gone takes the lock
+/// over, so no lock outlives its process. The state it guards is atomics only, each consistent
+/// on its own.
 struct Locked<'a>(&'a AtomicU32);
 
 impl<'a> Locked<'a> {
     fn new(lock: &'a AtomicU32) -> Locked<'a> {
+        let me = std::process::id().max(1);
         let mut spins = 0u32;
-        while lock.compare_exchange_weak(0, 1, Ordering::Acquire, Ordering::Relaxed).is_err() {
+        loop {
+            let owner = match lock.compare_exchange_weak(0, me, Ordering::Acquire, Ordering::Relaxed) {
+                Ok(_) => return Locked(lock),
+                Err(owner) => owner,
+            };
             spins += 1;
-            if spins.is_multiple_of(64) {
-                std::thread::yield_now();
-            } else {
+            if !spins.is_multiple_of(64) {
                 std::hint::spin_loop();
+                continue;
             }
+            if owner != 0 && owner != me && !process_alive(owner) && lock.compare_exchange(owner, me, Ordering::Acquire, Ordering::Relaxed).is_ok() {
+                return Locked(lock);
+            }
+            std::thread::yield_now();
         }
-        Locked(lock)
     }
+}
+
+/// Whether process `pid` exists (signal 0 checks without signalling).
+fn process_alive(pid: u32) -> bool {
+    // SAFETY: kill with signal 0 sends nothing; it only reports whether the process exists.
+    let r = unsafe { libc::kill(pid as libc::pid_t, 0) };
+    r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
 impl Drop for Locked<'_> {
@@ -116,6 +136,8 @@ impl Waiter {
 /// A request's place in a budget's queue (a waiter entry, if one was free).
 #[derive(Debug, Default)]
 pub struct Ticket {
+    /// The budget the client paces on (`key()`); 0: any.
+    pub key: u64,
     pub pid: u32,
     /// When this backend was last served by the budget (0: never).
     pub served: u64,
@@ -125,7 +147,13 @@ pub struct Ticket {
 
 impl Ticket {
     pub fn new(pid: u32, served: u64) -> Ticket {
-        Ticket { pid, served, arrived: 0, entry: None }
+        Ticket { key: 0, pid, served, arrived: 0, entry: None }
+    }
+
+    /// A ticket for the budget of `key`: `try_take` answers `MOVED` if its slot now holds
+    /// another budget (reclaimed after a minute unused).
+    pub fn for_key(key: u64, pid: u32, served: u64) -> Ticket {
+        Ticket { key, ..Ticket::new(pid, served) }
     }
 }
 
@@ -163,6 +191,9 @@ impl Slot {
     /// if the request is abandoned.
     pub fn try_take(&self, t: &mut Ticket, now: u64) -> Result<(), u64> {
         let _l = Locked::new(&self.lock);
+        if t.key != 0 && self.key.load(Ordering::Relaxed) != t.key {
+            return Err(MOVED);
+        }
         self.last_used_ns.store(now, Ordering::Relaxed);
         if t.entry.is_none() {
             t.arrived = now;
@@ -276,7 +307,14 @@ impl Budgets {
     /// Claims a free slot, or the one idle longest if idle for a minute, for `key`. Called with
     /// the claim lock held.
     fn claim_idle(&self, key: u64, interval_ns: u64, server: &str, now: u64) -> Option<&Slot> {
-        let idle = |s: &Slot| s.key.load(Ordering::Relaxed) == 0 || now.saturating_sub(s.last_used_ns.load(Ordering::Relaxed)) > 60_000_000_000;
+        // Unused for a minute: no request waited or was sent, none waits now, and no 429's
+        // wait is pending. A client that comes back later finds its budget again (`MOVED`).
+        let idle = |s: &Slot| {
+            s.key.load(Ordering::Relaxed) == 0
+                || (now.saturating_sub(s.last_used_ns.load(Ordering::Relaxed)) > 60_000_000_000
+                    && s.next_ns.load(Ordering::Relaxed) <= now
+                    && !s.waiters.iter().any(|w| w.live(now)))
+        };
         for s in self.slots.iter().filter(|s| idle(s)) {
             let _l = Locked::new(&s.lock);
             if !idle(s) {
@@ -437,5 +475,36 @@ mod tests {
         // Grants are spaced by the interval in the budget's own time (`next` advances by it);
         // the times seen here include scheduling noise, so the check is on the whole run.
         assert!(all[79] - start >= 79 * interval, "80 sends took at least 79 intervals");
+    }
+
+    #[test]
+    fn a_lock_left_by_an_exited_process_is_taken_over() {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let gone = child.id();
+        child.wait().unwrap();
+        let b = Budgets::new();
+        let s = b.slot(7, 200 * MS, "shop", 0).unwrap();
+        s.lock.store(gone, Ordering::Relaxed);
+        let started = std::time::Instant::now();
+        assert_eq!(s.try_take(&mut Ticket::new(1, 0), 0), Ok(()), "the lock of a process that is gone");
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+        assert_eq!(s.lock.load(Ordering::Relaxed), 0, "and released");
+    }
+
+    #[test]
+    fn a_reclaimed_slot_sends_its_old_clients_to_their_budget() {
+        let b = Budgets::new();
+        let s = b.slot(7, 200 * MS, "shop", 0).unwrap();
+        let mut t = Ticket::for_key(7, 1, 0);
+        assert_eq!(s.try_take(&mut t, 0), Ok(()));
+        // Waiting (polling) keeps it; a minute after the last use it may go to another key.
+        assert!(s.try_take(&mut Ticket::for_key(7, 2, 0), 10 * MS).is_err());
+        for k in 100..(100 + SLOTS as u64 - 1) {
+            b.slot(k, 200 * MS, "other", 0).unwrap();
+        }
+        assert!(b.slot(99, 200 * MS, "new", 60_000 * MS).is_none(), "not while used within the minute");
+        let taken = b.slot(99, 200 * MS, "new", 62_000 * MS).unwrap();
+        assert!(std::ptr::eq(s, taken));
+        assert_eq!(s.try_take(&mut Ticket::for_key(7, 1, 0), 62_000 * MS), Err(MOVED), "told, never paced on another budget");
     }
 }

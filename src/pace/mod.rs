@@ -11,7 +11,7 @@ pub mod limiter;
 
 use budget::{Budgets, Slot, Ticket};
 use limiter::Limiter;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// The platform's limit per token (the seed: at most 5 requests per second).
@@ -30,7 +30,51 @@ enum Pace {
     /// This backend's own limiter (the library is not preloaded, or every budget is in use).
     Local(Arc<Limiter>),
     /// The cluster's budget for the api_url and token.
-    Shared { slot: &'static Slot, key: u64 },
+    Shared(Shared),
+}
+
+/// A client of a shared budget: the slot that holds it, found again if it moves (a slot unused
+/// for a minute may be reclaimed for another token), and the backend's limiter for when every
+/// slot is in use.
+struct Shared {
+    budgets: &'static Budgets,
+    slot: Mutex<&'static Slot>,
+    key: u64,
+    gap: u64,
+    server: String,
+    local: Arc<Limiter>,
+}
+
+impl Shared {
+    fn slot(&self) -> &'static Slot {
+        *self.slot.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// One request's wait in the budget; false if the budget has left its slot.
+    async fn wait(&self, slot: &'static Slot) -> bool {
+        let mut w = SharedWait { slot, ticket: Ticket::for_key(self.key, std::process::id(), limiter::last_served(self.key)) };
+        loop {
+            match slot.try_take(&mut w.ticket, budget::now_ns()) {
+                Ok(()) => return true,
+                Err(budget::MOVED) => return false,
+                // Short sleeps: who goes next is decided when the slot comes free.
+                Err(wait) => tokio::time::sleep(Duration::from_nanos(wait.clamp(500_000, 20_000_000))).await,
+            }
+        }
+    }
+
+    async fn acquire(&self) {
+        loop {
+            if self.wait(self.slot()).await {
+                limiter::served(self.key, budget::now_ns());
+                return;
+            }
+            match self.budgets.slot(self.key, self.gap, &self.server, budget::now_ns()) {
+                Some(found) => *self.slot.lock().unwrap_or_else(|e| e.into_inner()) = found,
+                None => return self.local.until_ready().await,
+            }
+        }
+    }
 }
 
 /// A request waiting in a shared budget; dropping it (the request was cancelled) leaves.
@@ -57,9 +101,10 @@ impl Pacer {
     pub fn new(api_url: &str, token: &str, requests_per_second: f64, cap: Option<f64>, budgets: Option<&'static Budgets>, server_name: &str) -> Pacer {
         let key = budget::key(api_url, token);
         let gap = interval(requests_per_second).as_nanos() as u64;
-        let pace = match budgets.and_then(|b| b.slot(key, gap, server_name, budget::now_ns())) {
-            Some(slot) => Pace::Shared { slot, key },
-            None => Pace::Local(limiter::for_token(api_url, token, requests_per_second)),
+        let local = || limiter::for_token(api_url, token, requests_per_second);
+        let pace = match budgets.and_then(|b| b.slot(key, gap, server_name, budget::now_ns()).map(|s| (b, s))) {
+            Some((budgets, slot)) => Pace::Shared(Shared { budgets, slot: Mutex::new(slot), key, gap, server: server_name.to_string(), local: local() }),
+            None => Pace::Local(local()),
         };
         let cap = cap.filter(|c| *c < requests_per_second).map(|c| limiter::for_token(api_url, token, c));
         Pacer { pace, cap }
@@ -72,21 +117,14 @@ impl Pacer {
         }
         match &self.pace {
             Pace::Local(l) => l.until_ready().await,
-            Pace::Shared { slot, key } => {
-                let mut w = SharedWait { slot, ticket: Ticket::new(std::process::id(), limiter::last_served(*key)) };
-                while let Err(wait) = slot.try_take(&mut w.ticket, budget::now_ns()) {
-                    // Short sleeps: who goes next is decided when the slot comes free.
-                    tokio::time::sleep(Duration::from_nanos(wait.clamp(500_000, 20_000_000))).await;
-                }
-                limiter::served(*key, budget::now_ns());
-            }
+            Pace::Shared(s) => s.acquire().await,
         }
     }
 
     /// A 429: with a shared budget, every backend on the token waits `wait` too.
     pub fn throttle(&self, wait: Duration) {
-        if let Pace::Shared { slot, .. } = &self.pace {
-            slot.throttle(budget::now_ns() + wait.as_nanos() as u64);
+        if let Pace::Shared(s) = &self.pace {
+            s.slot().throttle(budget::now_ns() + wait.as_nanos() as u64);
         }
     }
 }

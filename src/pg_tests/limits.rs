@@ -170,6 +170,42 @@ mod tests {
         assert_eq!(log.iter().filter(|e| e["status"] == 429).count(), 0, "no 429: one budget for the token");
     }
 
+    /// Backends terminated again and again in the middle of their scans (their HTTP threads
+    /// in the token's budget at that moment) leave the budget usable: the budgets view answers
+    /// at once, and another session scans the whole table at the token's pace, with no 429.
+    #[pg_test]
+    fn terminated_scanners_leave_the_budget_usable() {
+        // Each session makes its own server (uncommitted, so other sessions never wait on it).
+        let scan = |app: &'static str, srv: String| {
+            let (url, tok) = (fixture("terminated"), fixture("token"));
+            other_session(move |c| {
+                let mut tx = c.transaction().ok()?;
+                tx.batch_execute(&format!(
+                    "SET LOCAL application_name = '{app}';
+                     CREATE SERVER {srv} FOREIGN DATA WRAPPER cyberbiz_fdw OPTIONS (api_url '{url}', page_size '10');
+                     CREATE USER MAPPING FOR CURRENT_USER SERVER {srv} OPTIONS (api_token '{tok}');
+                     CREATE FOREIGN TABLE {srv}_customers (id bigint) SERVER {srv} OPTIONS (resource 'customers')"
+                ))
+                .ok()?;
+                tx.query_one(&format!("SELECT count(*) FROM {srv}_customers"), &[]).ok().map(|r| r.get::<_, i64>(0))
+            })
+        };
+        for round in 0..8u64 {
+            let victims: Vec<_> = (0..3).map(|i| scan("tb_victim", format!("tb_{round}_{i}"))).collect();
+            std::thread::sleep(std::time::Duration::from_millis(400 + 150 * round));
+            Spi::run("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'tb_victim'").unwrap();
+            for v in victims {
+                assert_eq!(v.join().unwrap(), None, "terminated mid-scan");
+            }
+        }
+        let readable = other_session(|c| {
+            c.batch_execute("SET statement_timeout = '2s'").unwrap();
+            c.query_one("SELECT count(*) FROM cyberbiz_stat_budgets", &[]).map(|r| r.get::<_, i64>(0)).map_err(|e| e.to_string())
+        });
+        assert!(readable.join().unwrap().is_ok(), "the budgets view answers");
+        assert_eq!(scan("tb_after", "tb_after".into()).join().unwrap(), Some(120), "another session scans everything");
+    }
+
     /// A long scan shows in cyberbiz_stat_activity while it runs (pages done of total, rows,
     /// requests) and, with cyberbiz.progress_interval set, tells its progress in NOTICEs.
     #[pg_test]

@@ -101,6 +101,19 @@ mod tests {
         let after = (stat("accepted"), stat("duplicates"), stat("rejected_signature"), stat("rejected_too_large"), stat("rejected_malformed"));
         assert_eq!(after, (before.0 + 1, before.1 + 1, before.2 + 2, before.3 + 1, before.4 + 1));
         assert!(count("SELECT (mean_latency_ms >= 0)::int FROM cyberbiz_stat_receiver") == 1);
+        // A delivery that must wait on a row lock (here: its own event, inserted by this
+        // transaction, not committed) is answered 503 after a bounded wait, and counted.
+        let held = r#"{"id": 880004, "updated_at": "2026-11-28 10:00:00"}"#;
+        let signature = sign(held.as_bytes(), "recv-secret");
+        Spi::run_with_args("SELECT cyberbiz_ingest_webhook($1, 'orders/paid', $2, 'recv.cyberbiz.co')", &[held.into(), signature.as_str().into()]).unwrap();
+        let unavailable = stat("unavailable");
+        let started = std::time::Instant::now();
+        let (status, text) = post(port, "orders/paid", held.as_bytes(), &signature);
+        let waited = started.elapsed();
+        assert_eq!(status, 503, "{text}");
+        let wait = crate::receiver::limits::LOCK_WAIT;
+        assert!(waited >= wait - std::time::Duration::from_millis(500) && waited < wait * 3, "{waited:?}");
+        assert_eq!(stat("unavailable"), unavailable + 1);
     }
 
     fn a_reload_moves_the_receiver() {
