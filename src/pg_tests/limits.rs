@@ -193,7 +193,10 @@ mod tests {
         for round in 0..8u64 {
             let victims: Vec<_> = (0..3).map(|i| scan("tb_victim", format!("tb_{round}_{i}"))).collect();
             std::thread::sleep(std::time::Duration::from_millis(400 + 150 * round));
-            Spi::run("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'tb_victim'").unwrap();
+            // (From another session: this transaction's view of pg_stat_activity is a snapshot.)
+            other_session(|c| c.batch_execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'tb_victim'").unwrap())
+                .join()
+                .unwrap();
             for v in victims {
                 assert_eq!(v.join().unwrap(), None, "terminated mid-scan");
             }
