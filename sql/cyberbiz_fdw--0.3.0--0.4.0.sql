@@ -96,6 +96,140 @@ BEGIN
 END
 $fn$;
 
+-- Replicas record what cyberbiz_replicate created (schemas, tables, by oid) and write into
+-- nothing else; a superuser's writes into another role's replica tables run as their owner.
+-- The replicas 0.3.0 made are taken as they are now.
+ALTER TABLE cyberbiz_replicas ADD COLUMN schema_oid oid, ADD COLUMN source_schema_oid oid;
+ALTER TABLE cyberbiz_replica_state ADD COLUMN relid oid;
+UPDATE cyberbiz_replicas r SET schema_oid = to_regnamespace(quote_ident(r.schema_name))::oid,
+                               source_schema_oid = to_regnamespace(quote_ident(r.source_schema))::oid;
+UPDATE cyberbiz_replica_state s SET relid = to_regclass(format('%I.%I', r.schema_name, s.table_name))
+FROM cyberbiz_replicas r WHERE r.server = s.server;
+
+-- A delete webhook's write, as pgrx declares it.
+CREATE  FUNCTION "cyberbiz_fdw_replica_delete"(
+	"resource" TEXT, /* & str */
+	"schema" TEXT, /* & str */
+	"id" bigint, /* i64 */
+	"at" timestamp with time zone /* Option < TimestampWithTimeZone > */
+) RETURNS void
+VOLATILE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'cyberbiz_fdw_replica_delete_wrapper';
+
+-- The schema `schema_name` of a replica: created here if missing (it belongs to the caller);
+-- else accepted only if it is the one recorded (`recorded`), or, for the replica's own schema
+-- (not `private`), one the caller owns. Anything else (a schema another role owns, or put
+-- there before the replica existed) is an error: the replica never writes where others can
+-- shape what runs. Returns its oid.
+CREATE FUNCTION cyberbiz_replica_schema(schema_name name, recorded oid, private boolean) RETURNS oid
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    found oid;
+    owner name;
+BEGIN
+    SELECT n.oid, pg_get_userbyid(n.nspowner) INTO found, owner FROM pg_namespace n WHERE n.nspname = schema_name;
+    IF found IS NULL THEN
+        EXECUTE format('CREATE SCHEMA %I', schema_name);
+        IF private THEN
+            EXECUTE format('REVOKE ALL ON SCHEMA %I FROM PUBLIC', schema_name);
+        END IF;
+        RETURN to_regnamespace(quote_ident(schema_name))::oid;
+    END IF;
+    IF found = recorded OR (NOT private AND owner = current_user) THEN
+        RETURN found;
+    END IF;
+    RAISE EXCEPTION 'schema "%" already exists (owner "%"), and cyberbiz_replicate did not create it', schema_name, owner
+        USING ERRCODE = '42P06',
+              HINT = CASE WHEN private THEN 'It holds the replica''s foreign tables: drop it, or let cyberbiz_replicate create it.'
+                          ELSE 'Replicate into a new schema, or into one you own.' END;
+END
+$fn$;
+
+-- Creates (or completes) the replica of `server` in schema `into_schema`: one table per list
+-- resource with the columns, types and comments IMPORT FOREIGN SCHEMA gives, a primary key,
+-- indexes, and `_deleted_at` / `_synced_at`. Safe to run again, or for more tables. Returns
+-- the tables. Fill them with CALL cyberbiz_sync(server). The schema is created (or must be the
+-- caller's), the tables belong to the caller and are recorded by oid: a relation of the same
+-- name that cyberbiz_replicate did not create is an error, never written into.
+CREATE OR REPLACE FUNCTION cyberbiz_replicate(server name, into_schema name, tables text[] DEFAULT NULL) RETURNS SETOF text
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    rep cyberbiz_replicas;
+    srv oid;
+    t record;
+    stmt text;
+    known oid;
+    rel oid;
+BEGIN
+    SELECT s.oid INTO srv FROM pg_foreign_server s JOIN pg_foreign_data_wrapper w ON w.oid = s.srvfdw
+    WHERE s.srvname = cyberbiz_replicate.server AND w.fdwname = 'cyberbiz_fdw';
+    IF srv IS NULL THEN
+        RAISE EXCEPTION 'there is no CYBERBIZ server "%"', server USING ERRCODE = '42704';
+    END IF;
+    SELECT * INTO rep FROM cyberbiz_replicas r WHERE r.server = cyberbiz_replicate.server;
+    IF rep.server IS NULL THEN
+        SELECT * INTO rep FROM cyberbiz_replicas r WHERE r.schema_name = into_schema;
+        IF rep.server IS NOT NULL THEN
+            RAISE EXCEPTION 'schema "%" already holds the replica of server "%"', into_schema, rep.server
+                USING ERRCODE = '42P06', HINT = 'One schema per server, so that two shops never share a row.';
+        END IF;
+        INSERT INTO cyberbiz_replicas (server, schema_name, source_schema)
+        VALUES (server, into_schema, 'cyberbiz_source_' || srv) RETURNING * INTO rep;
+    ELSIF rep.schema_name <> into_schema THEN
+        RAISE EXCEPTION 'server "%" is replicated into schema "%", not "%"', server, rep.schema_name, into_schema USING ERRCODE = '42P06';
+    END IF;
+    -- Unknown table names fail here, before anything is created.
+    PERFORM count(*) FROM cyberbiz_fdw_replica_tables(tables);
+    UPDATE cyberbiz_replicas r SET schema_oid = cyberbiz_replica_schema(rep.schema_name, rep.schema_oid, false),
+                                   source_schema_oid = cyberbiz_replica_schema(rep.source_schema, rep.source_schema_oid, true)
+    WHERE r.server = rep.server;
+    FOR t IN SELECT * FROM cyberbiz_fdw_replica_tables(tables) LOOP
+        SELECT s.relid INTO known FROM cyberbiz_replica_state s WHERE s.server = rep.server AND s.table_name = t.table_name;
+        rel := to_regclass(format('%I.%I', rep.schema_name, t.table_name));
+        IF rel IS NOT NULL AND rel IS DISTINCT FROM known THEN
+            RAISE EXCEPTION 'relation %.% already exists, and cyberbiz_replicate did not create it', quote_ident(rep.schema_name), quote_ident(t.table_name)
+                USING ERRCODE = '42P07', HINT = 'Drop or rename it: the replica writes only into tables it created (recorded by oid).';
+        END IF;
+        FOR stmt IN SELECT cyberbiz_fdw_replica_ddl(t.table_name, rep.schema_name) LOOP
+            EXECUTE stmt;
+        END LOOP;
+        IF t.parent IS NULL THEN
+            EXECUTE cyberbiz_fdw_replica_source(t.table_name, rep.source_schema, server);
+        END IF;
+        INSERT INTO cyberbiz_replica_state AS s (server, table_name, parent, incremental, relid)
+        VALUES (server, t.table_name, t.parent, t.incremental, to_regclass(format('%I.%I', rep.schema_name, t.table_name)))
+        ON CONFLICT ON CONSTRAINT cyberbiz_replica_state_pkey DO UPDATE SET relid = excluded.relid;
+        RETURN NEXT format('%I.%I', rep.schema_name, t.table_name);
+    END LOOP;
+END
+$fn$;
+
+-- Applies one accepted webhook payload about `resource` (`deletes`: it says the object is gone;
+-- cyberbiz_fdw_webhook_kind) to the replica of `server`, decoded as a sync decodes the same
+-- object. Returns whether a replica table of that resource exists.
+CREATE OR REPLACE FUNCTION cyberbiz_replica_apply_event(server name, resource text, deletes boolean, p jsonb) RETURNS boolean
+LANGUAGE plpgsql SET jit = off AS $fn$
+DECLARE
+    rep cyberbiz_replicas;
+    st cyberbiz_replica_state;
+BEGIN
+    SELECT * INTO rep FROM cyberbiz_replicas r WHERE r.server = cyberbiz_replica_apply_event.server;
+    SELECT * INTO st FROM cyberbiz_replica_state s WHERE s.server = cyberbiz_replica_apply_event.server AND s.table_name = resource;
+    IF rep.server IS NULL OR st.table_name IS NULL THEN
+        RETURN false;
+    END IF;
+    IF deletes THEN
+        PERFORM cyberbiz_fdw_replica_delete(resource, rep.schema_name, (p->>'id')::bigint, cyberbiz_taipei(p->>'updated_at'));
+    ELSE
+        PERFORM cyberbiz_replica_apply(server, rep.schema_name, resource, false, ARRAY[p]);
+    END IF;
+    UPDATE cyberbiz_replica_state s SET last_webhook_at = now() WHERE s.server = st.server AND s.table_name = st.table_name;
+    RETURN true;
+END
+$fn$;
+
+
 DO $harden$
 DECLARE
     f regprocedure;

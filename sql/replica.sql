@@ -9,7 +9,10 @@ CREATE TABLE cyberbiz_replicas (
     server name PRIMARY KEY,
     schema_name name NOT NULL UNIQUE,
     source_schema name NOT NULL UNIQUE,
-    created_at timestamptz NOT NULL DEFAULT now()
+    created_at timestamptz NOT NULL DEFAULT now(),
+    -- The schemas as cyberbiz_replicate created (or, for schema_name, accepted) them.
+    schema_oid oid,
+    source_schema_oid oid
 );
 COMMENT ON TABLE cyberbiz_replicas IS 'CYBERBIZ servers replicated by cyberbiz_replicate, and the schema each is kept in';
 
@@ -37,6 +40,8 @@ CREATE TABLE cyberbiz_replica_state (
     last_webhook_at timestamptz,
     last_error text,
     last_error_at timestamptz,
+    -- The table cyberbiz_replicate created: the replica writes into no other relation.
+    relid oid,
     PRIMARY KEY (server, table_name)
 );
 COMMENT ON TABLE cyberbiz_replica_state IS 'Progress of cyberbiz_sync per replica table (resumable first syncs, incremental watermarks, errors)';
@@ -59,10 +64,41 @@ ALTER FUNCTION cyberbiz_fdw_replica_ddl(text, text) ROWS 20;
 -- replica tables too).
 ALTER FUNCTION cyberbiz_fdw_replica_apply(text, text, text, boolean, jsonb[]) ROWS 1 SET jit = off SET enable_seqscan = off;
 
+-- The schema `schema_name` of a replica: created here if missing (it belongs to the caller);
+-- else accepted only if it is the one recorded (`recorded`), or, for the replica's own schema
+-- (not `private`), one the caller owns. Anything else (a schema another role owns, or put
+-- there before the replica existed) is an error: the replica never writes where others can
+-- shape what runs. Returns its oid.
+CREATE FUNCTION cyberbiz_replica_schema(schema_name name, recorded oid, private boolean) RETURNS oid
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    found oid;
+    owner name;
+BEGIN
+    SELECT n.oid, pg_get_userbyid(n.nspowner) INTO found, owner FROM pg_namespace n WHERE n.nspname = schema_name;
+    IF found IS NULL THEN
+        EXECUTE format('CREATE SCHEMA %I', schema_name);
+        IF private THEN
+            EXECUTE format('REVOKE ALL ON SCHEMA %I FROM PUBLIC', schema_name);
+        END IF;
+        RETURN to_regnamespace(quote_ident(schema_name))::oid;
+    END IF;
+    IF found = recorded OR (NOT private AND owner = current_user) THEN
+        RETURN found;
+    END IF;
+    RAISE EXCEPTION 'schema "%" already exists (owner "%"), and cyberbiz_replicate did not create it', schema_name, owner
+        USING ERRCODE = '42P06',
+              HINT = CASE WHEN private THEN 'It holds the replica''s foreign tables: drop it, or let cyberbiz_replicate create it.'
+                          ELSE 'Replicate into a new schema, or into one you own.' END;
+END
+$fn$;
+
 -- Creates (or completes) the replica of `server` in schema `into_schema`: one table per list
 -- resource with the columns, types and comments IMPORT FOREIGN SCHEMA gives, a primary key,
 -- indexes, and `_deleted_at` / `_synced_at`. Safe to run again, or for more tables. Returns
--- the tables. Fill them with CALL cyberbiz_sync(server).
+-- the tables. Fill them with CALL cyberbiz_sync(server). The schema is created (or must be the
+-- caller's), the tables belong to the caller and are recorded by oid: a relation of the same
+-- name that cyberbiz_replicate did not create is an error, never written into.
 CREATE FUNCTION cyberbiz_replicate(server name, into_schema name, tables text[] DEFAULT NULL) RETURNS SETOF text
 LANGUAGE plpgsql AS $fn$
 DECLARE
@@ -70,6 +106,8 @@ DECLARE
     srv oid;
     t record;
     stmt text;
+    known oid;
+    rel oid;
 BEGIN
     SELECT s.oid INTO srv FROM pg_foreign_server s JOIN pg_foreign_data_wrapper w ON w.oid = s.srvfdw
     WHERE s.srvname = cyberbiz_replicate.server AND w.fdwname = 'cyberbiz_fdw';
@@ -90,22 +128,25 @@ BEGIN
     END IF;
     -- Unknown table names fail here, before anything is created.
     PERFORM count(*) FROM cyberbiz_fdw_replica_tables(tables);
-    IF to_regnamespace(quote_ident(rep.schema_name)) IS NULL THEN
-        EXECUTE format('CREATE SCHEMA %I', rep.schema_name);
-    END IF;
-    IF to_regnamespace(quote_ident(rep.source_schema)) IS NULL THEN
-        EXECUTE format('CREATE SCHEMA %I', rep.source_schema);
-        EXECUTE format('REVOKE ALL ON SCHEMA %I FROM PUBLIC', rep.source_schema);
-    END IF;
+    UPDATE cyberbiz_replicas r SET schema_oid = cyberbiz_replica_schema(rep.schema_name, rep.schema_oid, false),
+                                   source_schema_oid = cyberbiz_replica_schema(rep.source_schema, rep.source_schema_oid, true)
+    WHERE r.server = rep.server;
     FOR t IN SELECT * FROM cyberbiz_fdw_replica_tables(tables) LOOP
+        SELECT s.relid INTO known FROM cyberbiz_replica_state s WHERE s.server = rep.server AND s.table_name = t.table_name;
+        rel := to_regclass(format('%I.%I', rep.schema_name, t.table_name));
+        IF rel IS NOT NULL AND rel IS DISTINCT FROM known THEN
+            RAISE EXCEPTION 'relation %.% already exists, and cyberbiz_replicate did not create it', quote_ident(rep.schema_name), quote_ident(t.table_name)
+                USING ERRCODE = '42P07', HINT = 'Drop or rename it: the replica writes only into tables it created (recorded by oid).';
+        END IF;
         FOR stmt IN SELECT cyberbiz_fdw_replica_ddl(t.table_name, rep.schema_name) LOOP
             EXECUTE stmt;
         END LOOP;
         IF t.parent IS NULL THEN
             EXECUTE cyberbiz_fdw_replica_source(t.table_name, rep.source_schema, server);
         END IF;
-        INSERT INTO cyberbiz_replica_state (server, table_name, parent, incremental)
-        VALUES (server, t.table_name, t.parent, t.incremental) ON CONFLICT DO NOTHING;
+        INSERT INTO cyberbiz_replica_state AS s (server, table_name, parent, incremental, relid)
+        VALUES (server, t.table_name, t.parent, t.incremental, to_regclass(format('%I.%I', rep.schema_name, t.table_name)))
+        ON CONFLICT ON CONSTRAINT cyberbiz_replica_state_pkey DO UPDATE SET relid = excluded.relid;
         RETURN NEXT format('%I.%I', rep.schema_name, t.table_name);
     END LOOP;
 END
@@ -369,11 +410,8 @@ BEGIN
     IF rep.server IS NULL OR st.table_name IS NULL THEN
         RETURN false;
     END IF;
-    IF deletes AND st.parent IS NOT NULL THEN
-        EXECUTE format('DELETE FROM %I.%I WHERE id = $1', rep.schema_name, resource) USING (p->>'id')::bigint;
-    ELSIF deletes THEN
-        EXECUTE format('UPDATE %I.%I SET _deleted_at = coalesce($2, now()), _synced_at = now() WHERE id = $1 AND _deleted_at IS NULL', rep.schema_name, resource)
-            USING (p->>'id')::bigint, cyberbiz_taipei(p->>'updated_at');
+    IF deletes THEN
+        PERFORM cyberbiz_fdw_replica_delete(resource, rep.schema_name, (p->>'id')::bigint, cyberbiz_taipei(p->>'updated_at'));
     ELSE
         PERFORM cyberbiz_replica_apply(server, rep.schema_name, resource, false, ARRAY[p]);
     END IF;

@@ -115,6 +115,17 @@ pub fn create_sql(r: &Resource, schema: &str) -> Vec<String> {
     out
 }
 
+/// What a delete webhook does to row `$1` of `r`'s replica table in `schema`: a child row
+/// (order_line_items) is deleted, a parent row marked deleted at `$2` (else now).
+pub fn delete_sql(r: &Resource, schema: &str) -> String {
+    let t = table(schema, r);
+    if r.parent.is_some() {
+        format!("DELETE FROM {t} WHERE id = $1")
+    } else {
+        format!("UPDATE {t} SET {DELETED} = coalesce($2, now()), {SYNCED} = now() WHERE id = $1 AND {DELETED} IS NULL")
+    }
+}
+
 /// The foreign table a sync reads `r` through: `raw` only, marked `sync` (capped at the
 /// server's sync_requests_per_second). Children are read through their parent.
 pub fn source_sql(r: &Resource, source_schema: &str, server: &str) -> String {

@@ -121,10 +121,49 @@ fn cyberbiz_fdw_replica_apply(
         };
         // SAFETY: the values match the statement's declared parameter types (text, jsonb[]).
         let args = unsafe { [DatumWithOid::new(server, pg_sys::TEXTOID), DatumWithOid::new(objects, array_oid)] };
-        client.update(&*stmt, None, &args)?.first().get_two::<i64, TimestampWithTimeZone>()
+        as_table_owner(schema, r.name, || client.update(&*stmt, None, &args)?.first().get_two::<i64, TimestampWithTimeZone>())
     });
     let (written, newest) = result.unwrap_or_else(|e: pgrx::spi::SpiError| error!("cyberbiz_fdw: the replica apply of {} failed: {e}", r.name));
     TableIterator::once((written.unwrap_or(0), newest))
+}
+
+/// Marks row `id` of replica table `resource` in `schema` deleted (`at`, else now), or for a
+/// child table (order_line_items) deletes it: what a delete webhook does.
+#[pg_extern(volatile)]
+fn cyberbiz_fdw_replica_delete(resource: &str, schema: &str, id: i64, at: Option<TimestampWithTimeZone>) {
+    let r = self::resource(resource);
+    let sql = replica::delete_sql(r, schema);
+    let done = as_table_owner(schema, r.name, || Spi::connect_mut(|c| c.update(sql.as_str(), None, &[id.into(), at.into()]).map(|_| ())));
+    done.unwrap_or_else(|e| error!("cyberbiz_fdw: the replica delete in {} failed: {e}", r.name))
+}
+
+/// Runs `f` as the owner of replica table `schema`.`table`, in a security-restricted operation,
+/// when the caller is a superuser who does not own it: a superuser (the workers, by default, or
+/// an administrator's CALL) never writes as itself into tables another role owns, whose
+/// triggers would then run with its rights. Any other caller writes as itself, its privileges
+/// checked as usual. An ERROR inside ends the (sub)transaction, which restores the user.
+fn as_table_owner<R>(schema: &str, table: &str, f: impl FnOnce() -> R) -> R {
+    // SAFETY: reads the current user's flag, on the main thread.
+    if !unsafe { pg_sys::superuser() } {
+        return f();
+    }
+    let relation = crate::catalog::ddl::qualified(Some(schema), table);
+    let owner =
+        Spi::get_one_with_args::<pg_sys::Oid>("SELECT c.relowner FROM pg_catalog.pg_class c WHERE c.oid = pg_catalog.to_regclass($1)", &[relation.into()]);
+    let (mut user, mut context) = (pg_sys::Oid::INVALID, 0);
+    // SAFETY: writes the two values it is given.
+    unsafe { pg_sys::GetUserIdAndSecContext(&mut user, &mut context) };
+    let owner = match owner {
+        Ok(Some(o)) if o != user => o,
+        _ => return f(),
+    };
+    let restricted = context | pg_sys::SECURITY_RESTRICTED_OPERATION as i32 | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32;
+    // SAFETY: what REFRESH MATERIALIZED VIEW and maintenance commands do around user code.
+    unsafe { pg_sys::SetUserIdAndSecContext(owner, restricted) };
+    let result = f();
+    // SAFETY: restores what was read above.
+    unsafe { pg_sys::SetUserIdAndSecContext(user, context) };
+    result
 }
 
 extension_sql_file!(
@@ -137,6 +176,7 @@ extension_sql_file!(
         cyberbiz_fdw_replica_ddl,
         cyberbiz_fdw_replica_source,
         cyberbiz_fdw_replica_apply_sql,
-        cyberbiz_fdw_replica_apply
+        cyberbiz_fdw_replica_apply,
+        cyberbiz_fdw_replica_delete
     ]
 );

@@ -86,6 +86,72 @@ SET client_min_messages = warning;
 DROP SCHEMA postgres CASCADE;
 RESET client_min_messages;
 
+-- cyberbiz_replicate trusts nothing that exists: a schema another role owns, or a relation it
+-- did not create, is an error, never written into.
+SET ROLE mallory;
+CREATE SCHEMA mallory_rep;
+CREATE TABLE mallory_rep.customers (id bigint PRIMARY KEY);
+RESET ROLE;
+SELECT pg_temp.sandbox_server('sec_other', 'cyberbiz_test.hooks_url');
+SELECT cyberbiz_replicate('sec_other', 'mallory_rep', ARRAY['customers']);
+CREATE SCHEMA own_rep;
+CREATE TABLE own_rep.customers (id bigint PRIMARY KEY);
+SELECT cyberbiz_replicate('sec_other', 'own_rep', ARRAY['customers']);
+DROP TABLE own_rep.customers;
+SELECT cyberbiz_replicate('sec_other', 'own_rep', ARRAY['customers']) AS into_a_schema_of_ones_own;
+-- A replica table whose owner is not a superuser (an administrator gave it away): the
+-- superuser's workers write into it as its owner, in a security-restricted operation, so the
+-- owner's trigger runs with the owner's rights only.
+CREATE SCHEMA mallory_s AUTHORIZATION mallory;
+GRANT USAGE ON SCHEMA sec_replica TO mallory;
+ALTER TABLE sec_replica.customers OWNER TO mallory;
+SET ROLE mallory;
+CREATE TABLE mallory_s.seen (who name, superuser boolean);
+CREATE FUNCTION mallory_s.trg() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    BEGIN
+        EXECUTE 'ALTER ROLE mallory SUPERUSER';
+    EXCEPTION WHEN others THEN NULL;
+    END;
+    INSERT INTO mallory_s.seen SELECT current_user, rolsuper FROM pg_roles WHERE rolname = 'mallory';
+    RETURN NEW;
+END $$;
+CREATE TRIGGER t BEFORE UPDATE ON sec_replica.customers FOR EACH ROW EXECUTE FUNCTION mallory_s.trg();
+RESET ROLE;
+UPDATE sec.customers SET note = 'a trigger sees this' WHERE id = (SELECT min(id) FROM sec.customers);
+DO $$
+BEGIN
+    FOR i IN 1..40 LOOP
+        EXIT WHEN EXISTS (SELECT 1 FROM sec_replica.customers WHERE raw->>'note' = 'a trigger sees this');
+        PERFORM pg_sleep(0.25);
+    END LOOP;
+END $$;
+SELECT count(*) AS applied FROM sec_replica.customers WHERE raw->>'note' = 'a trigger sees this';
+SELECT DISTINCT who, superuser FROM mallory_s.seen;
+SELECT rolsuper FROM pg_roles WHERE rolname = 'mallory';
+ALTER TABLE sec_replica.customers OWNER TO CURRENT_USER;
+DROP TRIGGER t ON sec_replica.customers;
+REVOKE USAGE ON SCHEMA sec_replica FROM mallory;
+
+-- A read-only BI role (README): USAGE on the replica's schema and SELECT on its tables. It reads
+-- the replica, and no token, App Secret or webhook body.
+SET client_min_messages = warning;
+DROP ROLE IF EXISTS bi_reader;
+RESET client_min_messages;
+CREATE ROLE bi_reader;
+GRANT USAGE ON SCHEMA sec_replica TO bi_reader;
+GRANT SELECT ON ALL TABLES IN SCHEMA sec_replica TO bi_reader;
+SET ROLE bi_reader;
+SELECT count(*) > 0 AS reads_the_replica FROM sec_replica.customers;
+SELECT count(*) FROM cyberbiz_webhook_events;
+SELECT count(*) FROM cyberbiz_replica_state;
+SELECT srvname, umoptions FROM pg_user_mappings WHERE srvname = 'sec';
+SELECT count(*) FROM sec.customers;
+RESET ROLE;
+REVOKE ALL ON SCHEMA sec_replica FROM bi_reader;
+REVOKE ALL ON ALL TABLES IN SCHEMA sec_replica FROM bi_reader;
+DROP ROLE bi_reader;
+
 -- Worker lifecycle: a terminated receiver or scheduler comes back (5 s), and the view says the
 -- receiver is down meanwhile.
 CREATE TEMP TABLE workers AS
@@ -163,8 +229,21 @@ SELECT ingest('{"id": 3, "name": "C", "updated_at": "2026-11-02 09:00:00"}', 'cu
 SET client_min_messages = warning;
 DROP DATABASE cyberbiz_dump_src;
 DROP DATABASE cyberbiz_dump_dst;
+DO $$
+DECLARE s name;
+BEGIN
+    FOR s IN SELECT source_schema FROM cyberbiz_replicas WHERE server IN ('sec', 'sec_other') LOOP
+        EXECUTE format('DROP SCHEMA %I CASCADE', s);
+    END LOOP;
+END $$;
+DROP SCHEMA mallory_rep CASCADE;
+DROP SCHEMA mallory_s CASCADE;
 REVOKE CREATE ON DATABASE cyberbiz_fdw_regress FROM mallory;
 DROP ROLE mallory;
+DROP SCHEMA own_rep CASCADE;
+DELETE FROM cyberbiz_replica_state WHERE server = 'sec_other';
+DELETE FROM cyberbiz_replicas WHERE server = 'sec_other';
+DROP SERVER sec_other CASCADE;
 DROP SCHEMA sec CASCADE;
 DROP SCHEMA sec_replica CASCADE;
 DELETE FROM cyberbiz_replica_state WHERE server = 'sec';
