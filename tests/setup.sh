@@ -93,7 +93,7 @@ receiver_on() {
   RECV_PORT=$(( 20000 + RANDOM % 20000 ))
   printf "cyberbiz.webhook_listen = '127.0.0.1:%s'\ncyberbiz.webhook_database = '%s'\n" "$RECV_PORT" "$db" >/etc/postgresql/15/main/conf.d/cyberbiz_fdw_receiver.conf
   # What a test left set by ALTER SYSTEM (it ended early, say) would override the file.
-  su postgres -c "psql -X -q -d postgres -c 'ALTER SYSTEM RESET cyberbiz.webhook_listen' -c 'ALTER SYSTEM RESET cyberbiz.sync_interval'"
+  su postgres -c "psql -X -q -d postgres -c 'ALTER SYSTEM RESET cyberbiz.webhook_listen' -c 'ALTER SYSTEM RESET cyberbiz.sync_interval' -c 'ALTER SYSTEM RESET cyberbiz.webhook_role'"
   pg_ctlcluster 15 main restart
   RECV_URL="http://127.0.0.1:$RECV_PORT/webhooks"
   for _ in $(seq 1 100); do

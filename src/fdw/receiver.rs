@@ -237,7 +237,7 @@ fn cyberbiz_fdw_receiver_stats() -> TableIterator<
     )])
 }
 
-extension_sql_file!("../../sql/receiver.sql", name = "receiver", requires = [cyberbiz_fdw_receiver_stats]);
+extension_sql_file!("../../sql/receiver.sql", name = "receiver", requires = [cyberbiz_fdw_receiver_stats, "replica", "mirrors"]);
 
 #[cfg(test)]
 mod tests {
