@@ -8,8 +8,8 @@ SELECT pg_temp.sandbox_server('hooks', 'cyberbiz_test.hooks_url', $$, shop_domai
                                $$, app_secret 'regress-app-secret'$$);
 CREATE SCHEMA h;
 IMPORT FOREIGN SCHEMA cyberbiz LIMIT TO (orders, customers, products) FROM SERVER hooks INTO h;
--- The receiver reads App Secrets every second (and at once after refusing a delivery, which it
--- answers 503 for a shop it does not know yet: the platform may resend, the sandbox does not).
+-- The receiver reads App Secrets every second (a delivery for a shop it does not know yet
+-- waits for the next reading, then is answered 503: the platform may resend, the sandbox does not).
 SELECT pg_sleep(1.5);
 
 -- The mirror starts complete (backfill through the FDW), and a second run is incremental.
