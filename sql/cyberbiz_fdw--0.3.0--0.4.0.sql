@@ -5,7 +5,9 @@
 -- as sql/search_path.sql); the two procedures, which cannot have a SET clause and still COMMIT,
 -- name every object with its schema and keep their logic in functions that have one.
 -- pg_dump keeps where the events' id sequence stands. The receiver's view says why it does not
--- listen and how many peers it refused for want of room.
+-- listen and how many peers it refused for want of room. cyberbiz_grant_worker gives a role
+-- what the workers need. Replicas record their schemas and tables by oid and write into
+-- nothing else; a superuser's writes into another role's replica tables run as their owner.
 -- The definitions below are copies of sql/replica.sql and sql/receiver.sql (an upgrade script
 -- must stand alone); the `upgrade` regression test fails if they drift.
 
