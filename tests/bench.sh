@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Benchmarks (numbers go to the README). Usage: bash tests/bench.sh [p1|p2|p3|p4|p5|p6|w1|p8|p9|p10|p11|p12|r|all]
+# Benchmarks (numbers go to the README). Usage: bash tests/bench.sh [p1|p2|p3|p4|p5|p6|w1|p8|p9|p10|p11|p12|p13|r|all]
 # One function per benchmark (bench_p1, ...); their Python is in tests/bench/.
 #   P1  full scan of 2,500 orders, sandbox --rps 5 --latency-ms 300: rows/s against the bound of
 #       250 rows/s (5 requests/s x 50 rows)
@@ -297,11 +297,24 @@ bench_p12() {
   fi
 }
 
+# P13 1,000 peers each holding a nearly complete 2 MB body at the receiver, 20 real deliveries
+# meanwhile: peers held and refused, the receiver's private memory, the deliveries' answers.
+bench_p13() {
+  receiver_on "$DB"
+  echo "DROP SERVER IF EXISTS p13 CASCADE; CREATE SERVER p13 FOREIGN DATA WRAPPER cyberbiz_fdw OPTIONS (shop_domain 'p13.cyberbiz.co');
+        CREATE USER MAPPING FOR CURRENT_USER SERVER p13 OPTIONS (api_token 'a.b.c', app_secret 'p13-secret')" | q >/dev/null
+  sleep 1.5  # the receiver reads App Secrets every second
+  pid=$(echo "SELECT pid FROM cyberbiz_stat_receiver" | q)
+  python3 tests/bench/p13_peers.py 127.0.0.1 "$RECV_PORT" "$pid" p13-secret p13.cyberbiz.co
+  echo "    refused_busy: $(echo "SELECT refused_busy FROM cyberbiz_stat_receiver" | q)"
+  echo "DROP SERVER p13 CASCADE" | q >/dev/null
+}
+
 # The benchmarks asked for, in order (all: every one; p9 runs with p8, r with p12).
 case "$which" in
-  all) for b in p1 p2 p6 w1 p3 p4 p5 p8 p10 p11 p12; do "bench_$b"; done ;;
+  all) for b in p1 p2 p6 w1 p3 p4 p5 p8 p10 p11 p12 p13; do "bench_$b"; done ;;
   p9) bench_p8 ;;
   r) bench_p12 ;;
-  p1 | p2 | p3 | p4 | p5 | p6 | w1 | p8 | p10 | p11 | p12) "bench_$which" ;;
-  *) echo "usage: bash tests/bench.sh [p1|p2|p3|p4|p5|p6|w1|p8|p9|p10|p11|p12|r|all]" >&2; exit 2 ;;
+  p1 | p2 | p3 | p4 | p5 | p6 | w1 | p8 | p10 | p11 | p12 | p13) "bench_$which" ;;
+  *) echo "usage: bash tests/bench.sh [p1|p2|p3|p4|p5|p6|w1|p8|p9|p10|p11|p12|p13|r|all]" >&2; exit 2 ;;
 esac
