@@ -51,8 +51,8 @@ pub mod limits {
     pub const LOCK_WAIT: Duration = Duration::from_secs(5);
     /// After a failed `accept` (out of descriptors, say), the next try waits this long.
     pub const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
-    /// A delivery refused with the App Secrets held waits at most this long for the next
-    /// reading of them (once a second, by the main thread), then is checked once more.
+    /// A delivery for a shop no server is known for waits at most this long for the next
+    /// reading of the App Secrets (once a second, by the main thread), then is checked again.
     pub const SECRETS_WAIT: Duration = Duration::from_millis(2500);
 }
 
@@ -288,9 +288,10 @@ async fn receive(sh: &Shared, req: Request<Incoming>, since: Instant) -> Outcome
         Err(_) => return Outcome::refused(408, format!("the body did not arrive within {} s", limits::BODY.as_secs())),
     };
     let mut result = sh.check(event.as_deref(), signature.as_deref(), domain.as_deref(), &body);
-    if matches!(result, Err(Outcome::Refused { status: 401 | 503, .. })) {
-        // Refused with the secrets held (a server or secret may have just been added or
-        // rotated): checked once more after the main thread's next reading of them.
+    if matches!(result, Err(Outcome::Refused { status: 503, .. })) {
+        // No server for the shop yet (one may have just been added): checked once more after
+        // the main thread's next reading of the secrets. A wrong signature is answered at once
+        // (a forgery holds nothing; after a secret's rotation the platform resends).
         sh.secrets_read_after(since).await;
         result = sh.check(event.as_deref(), signature.as_deref(), domain.as_deref(), &body);
     }

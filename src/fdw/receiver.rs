@@ -62,9 +62,6 @@ fn ingest(d: &Delivery, ext: &str) -> Outcome {
     let args = (d.body.clone(), d.event.clone(), d.signature.clone(), d.domain.clone(), d.server.clone());
     let r = in_transaction(move || {
         Spi::connect_mut(|c| {
-            // A row a sync step is writing is waited for a bounded time, then answered 503 (the
-            // platform resends): the one ingest thread never hangs on a long step.
-            c.update(&format!("SET LOCAL lock_timeout = '{}ms'", receiver::limits::LOCK_WAIT.as_millis()), None, &[])?;
             let id = c.update(&ingest, None, &[args.0.into(), args.1.into(), args.2.into(), args.3.into(), args.4.into()])?.first().get_one::<i64>()?;
             let dup = match id {
                 Some(id) => c.update(&redelivery, None, &[id.into()])?.first().get_one::<bool>()?,
@@ -100,6 +97,10 @@ fn status_of(code: &str) -> u16 {
 pub extern "C-unwind" fn cyberbiz_fdw_receiver_main(_arg: pg_sys::Datum) {
     start();
     let Some(stats) = budget::receiver_stats() else { return };
+    // A row a sync step is writing is waited for a bounded time, then answered 503 (the
+    // platform resends): the one ingest thread never hangs on a long step.
+    let wait = format!("SET lock_timeout = '{}ms'", receiver::limits::LOCK_WAIT.as_millis());
+    BackgroundWorker::transaction(|| Spi::run(&wait)).unwrap_or_else(|e| error!("cyberbiz_fdw webhook receiver: {e}"));
     stats.pid.store(std::process::id(), Relaxed);
     let mut held = Held { secrets: Arc::new(RwLock::new(Secrets::default())), schema: None, refreshed: None };
     let (tx, rx) = mpsc::sync_channel::<Delivery>(receiver::QUEUE);

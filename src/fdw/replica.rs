@@ -147,14 +147,11 @@ fn as_table_owner<R>(schema: &str, table: &str, f: impl FnOnce() -> R) -> R {
     if !unsafe { pg_sys::superuser() } {
         return f();
     }
-    let relation = crate::catalog::ddl::qualified(Some(schema), table);
-    let owner =
-        Spi::get_one_with_args::<pg_sys::Oid>("SELECT c.relowner FROM pg_catalog.pg_class c WHERE c.oid = pg_catalog.to_regclass($1)", &[relation.into()]);
     let (mut user, mut context) = (pg_sys::Oid::INVALID, 0);
     // SAFETY: writes the two values it is given.
     unsafe { pg_sys::GetUserIdAndSecContext(&mut user, &mut context) };
-    let owner = match owner {
-        Ok(Some(o)) if o != user => o,
+    let owner = match table_owner(schema, table) {
+        Some(o) if o != user => o,
         _ => return f(),
     };
     let restricted = context | pg_sys::SECURITY_RESTRICTED_OPERATION as i32 | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32;
@@ -164,6 +161,20 @@ fn as_table_owner<R>(schema: &str, table: &str, f: impl FnOnce() -> R) -> R {
     // SAFETY: restores what was read above.
     unsafe { pg_sys::SetUserIdAndSecContext(user, context) };
     result
+}
+
+/// The owner of `schema`.`table` (None if there is no such relation), from the relation cache.
+fn table_owner(schema: &str, table: &str) -> Option<pg_sys::Oid> {
+    let (schema, table) = (CString::new(schema).ok()?, CString::new(table).ok()?);
+    // SAFETY: catalog cache lookups on the main thread; a missing schema or table gives InvalidOid.
+    let relid = unsafe { pg_sys::get_relname_relid(table.as_ptr(), pg_sys::get_namespace_oid(schema.as_ptr(), true)) };
+    if relid == pg_sys::InvalidOid {
+        return None;
+    }
+    // SAFETY: opened with AccessShareLock (the statement that writes it locks it more strongly).
+    let rel = unsafe { pgrx::PgRelation::with_lock(relid, pg_sys::AccessShareLock as pg_sys::LOCKMODE) };
+    // SAFETY: rd_rel of an open relation is its pg_class row.
+    Some(unsafe { (*rel.rd_rel).relowner })
 }
 
 extension_sql_file!(
