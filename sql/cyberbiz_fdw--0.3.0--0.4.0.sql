@@ -207,6 +207,31 @@ BEGIN
 END
 $fn$;
 
+-- Raises unless replica table `table_name` of `server`, its children, and the foreign table a
+-- sync reads it through are the relations cyberbiz_replicate created (recorded by oid, in the
+-- recorded schemas, a table and a foreign table): a relation put in the place of one (a view,
+-- a schema dropped and made again) is never read or written.
+CREATE FUNCTION cyberbiz_replica_check(server name, table_name text) RETURNS void
+LANGUAGE plpgsql STABLE AS $fn$
+DECLARE
+    rep cyberbiz_replicas;
+    st cyberbiz_replica_state;
+BEGIN
+    SELECT * INTO STRICT rep FROM cyberbiz_replicas r WHERE r.server = cyberbiz_replica_check.server;
+    FOR st IN SELECT * FROM cyberbiz_replica_state s
+              WHERE s.server = rep.server AND (s.table_name = cyberbiz_replica_check.table_name OR s.parent = cyberbiz_replica_check.table_name) LOOP
+        IF to_regnamespace(quote_ident(rep.schema_name)) IS DISTINCT FROM rep.schema_oid::regnamespace
+           OR to_regclass(format('%I.%I', rep.schema_name, st.table_name)) IS DISTINCT FROM st.relid::regclass
+           OR (st.parent IS NULL AND (to_regnamespace(quote_ident(rep.source_schema)) IS DISTINCT FROM rep.source_schema_oid::regnamespace
+               OR (SELECT c.relkind FROM pg_class c WHERE c.oid = to_regclass(format('%I.%I', rep.source_schema, st.table_name))) IS DISTINCT FROM 'f')) THEN
+            RAISE EXCEPTION 'the replica of server "%" no longer has the relations cyberbiz_replicate created for %', rep.server, st.table_name
+                USING ERRCODE = '42809',
+                      HINT = format('Drop what took their place, then run SELECT cyberbiz_replicate(%L, %L) again.', rep.server, rep.schema_name);
+        END IF;
+    END LOOP;
+END
+$fn$;
+
 -- Applies one accepted webhook payload about `resource` (`deletes`: it says the object is gone;
 -- cyberbiz_fdw_webhook_kind) to the replica of `server`, decoded as a sync decodes the same
 -- object. Returns whether a replica table of that resource exists.
@@ -221,6 +246,7 @@ BEGIN
     IF rep.server IS NULL OR st.table_name IS NULL THEN
         RETURN false;
     END IF;
+    PERFORM cyberbiz_replica_check(server, resource);
     IF deletes THEN
         PERFORM cyberbiz_fdw_replica_delete(resource, rep.schema_name, (p->>'id')::bigint, cyberbiz_taipei(p->>'updated_at'));
     ELSE
@@ -231,6 +257,77 @@ BEGIN
 END
 $fn$;
 
+
+-- One step of a table's sync (its caller commits it), recording where it got; returns whether
+-- the table's sync is complete. Steps of one server run one at a time (a transaction-level
+-- advisory lock: a cancel or an error ends it with its transaction). First syncs of
+-- incremental tables go back in windows of updated_at from the time they started (one
+-- transaction per window, so a cancelled or failed run resumes at the last window committed);
+-- later syncs ask for updated_at >= watermark - 2 minutes.
+CREATE OR REPLACE FUNCTION cyberbiz_replica_step(server name, table_name text) RETURNS boolean
+LANGUAGE plpgsql SET jit = off AS $fn$
+DECLARE
+    st cyberbiz_replica_state;
+    started timestamptz := clock_timestamp();
+    f record;
+    lower timestamptz;
+BEGIN
+    -- One step per server at a time, whoever runs it; the lock ends with the transaction.
+    PERFORM pg_advisory_xact_lock(hashtext('cyberbiz_sync'), hashtext(server));
+    PERFORM cyberbiz_replica_check(server, table_name);
+    SELECT * INTO STRICT st FROM cyberbiz_replica_state s WHERE s.server = cyberbiz_replica_step.server AND s.table_name = cyberbiz_replica_step.table_name;
+    IF NOT st.incremental THEN
+        f := cyberbiz_replica_fetch(server, table_name, NULL, NULL, true);
+        UPDATE cyberbiz_replica_state s SET last_full_sync = started, last_incremental_sync = started, fresh_as_of = started, last_error = NULL
+        WHERE s.server = st.server AND s.table_name = st.table_name;
+        RETURN true;
+    END IF;
+    IF st.last_full_sync IS NOT NULL THEN
+        f := cyberbiz_replica_fetch(server, table_name, st.watermark - interval '2 minutes', NULL, false);
+        UPDATE cyberbiz_replica_state s SET last_incremental_sync = started, fresh_as_of = started, watermark = greatest(s.watermark, f.newest), last_error = NULL
+        WHERE s.server = st.server AND s.table_name = st.table_name;
+        RETURN true;
+    END IF;
+    IF st.full_started_at IS NULL THEN
+        -- The first window has no upper end: it takes every row updated since a day before now.
+        st.full_started_at := started;
+        st.full_window := interval '1 day';
+        lower := started - st.full_window;
+        f := cyberbiz_replica_fetch(server, table_name, lower, NULL, false);
+    ELSE
+        lower := st.full_done_from - st.full_window;
+        f := cyberbiz_replica_fetch(server, table_name, lower, st.full_done_from, false);
+    END IF;
+    IF f.fetched = 0 AND NOT cyberbiz_replica_any_before(server, table_name, lower) THEN
+        UPDATE cyberbiz_replica_state s SET last_full_sync = clock_timestamp(), fresh_as_of = st.full_started_at,
+            -- Rows changed after a window was read carry a later updated_at than any it held.
+            watermark = coalesce(greatest(s.watermark, f.newest), st.full_started_at), full_started_at = NULL, full_done_from = NULL, full_window = NULL,
+            last_error = NULL
+        WHERE s.server = st.server AND s.table_name = st.table_name;
+        RETURN true;
+    END IF;
+    -- Windows widen while they come back small and narrow when large (about 2,500 to 10,000 rows).
+    UPDATE cyberbiz_replica_state s SET full_started_at = st.full_started_at, full_done_from = lower,
+        full_window = CASE WHEN f.fetched < 2500 THEN st.full_window * 2 WHEN f.fetched > 10000 THEN greatest(st.full_window / 2, interval '1 minute') ELSE st.full_window END,
+        watermark = greatest(s.watermark, f.newest), last_error = NULL
+    WHERE s.server = st.server AND s.table_name = st.table_name;
+    RETURN false;
+END
+$fn$;
+
+-- Rows of a replica table: live, and marked deleted.
+CREATE OR REPLACE FUNCTION cyberbiz_replica_rows(schema_name name, table_name text, OUT live bigint, OUT deleted bigint)
+LANGUAGE plpgsql STABLE AS $fn$
+BEGIN
+    -- Only a table cyberbiz_replicate created (a view put in its place is not run).
+    IF NOT EXISTS (SELECT 1 FROM cyberbiz_replica_state s JOIN pg_class c ON c.oid = s.relid
+                   WHERE s.relid = to_regclass(format('%I.%I', schema_name, table_name)) AND c.relkind = 'r') THEN
+        RETURN;
+    END IF;
+    EXECUTE format('SELECT count(*) FILTER (WHERE _deleted_at IS NULL), count(*) FILTER (WHERE _deleted_at IS NOT NULL) FROM %I.%I', schema_name, table_name)
+        INTO live, deleted;
+END
+$fn$;
 
 -- Grants role `role` what the background workers need to run as it (cyberbiz.webhook_role):
 -- reading and writing the extension's tables (events, replica bookkeeping, 0.1.0 mirrors) and

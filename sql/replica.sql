@@ -152,6 +152,31 @@ BEGIN
 END
 $fn$;
 
+-- Raises unless replica table `table_name` of `server`, its children, and the foreign table a
+-- sync reads it through are the relations cyberbiz_replicate created (recorded by oid, in the
+-- recorded schemas, a table and a foreign table): a relation put in the place of one (a view,
+-- a schema dropped and made again) is never read or written.
+CREATE FUNCTION cyberbiz_replica_check(server name, table_name text) RETURNS void
+LANGUAGE plpgsql STABLE AS $fn$
+DECLARE
+    rep cyberbiz_replicas;
+    st cyberbiz_replica_state;
+BEGIN
+    SELECT * INTO STRICT rep FROM cyberbiz_replicas r WHERE r.server = cyberbiz_replica_check.server;
+    FOR st IN SELECT * FROM cyberbiz_replica_state s
+              WHERE s.server = rep.server AND (s.table_name = cyberbiz_replica_check.table_name OR s.parent = cyberbiz_replica_check.table_name) LOOP
+        IF to_regnamespace(quote_ident(rep.schema_name)) IS DISTINCT FROM rep.schema_oid::regnamespace
+           OR to_regclass(format('%I.%I', rep.schema_name, st.table_name)) IS DISTINCT FROM st.relid::regclass
+           OR (st.parent IS NULL AND (to_regnamespace(quote_ident(rep.source_schema)) IS DISTINCT FROM rep.source_schema_oid::regnamespace
+               OR (SELECT c.relkind FROM pg_class c WHERE c.oid = to_regclass(format('%I.%I', rep.source_schema, st.table_name))) IS DISTINCT FROM 'f')) THEN
+            RAISE EXCEPTION 'the replica of server "%" no longer has the relations cyberbiz_replicate created for %', rep.server, st.table_name
+                USING ERRCODE = '42809',
+                      HINT = format('Drop what took their place, then run SELECT cyberbiz_replicate(%L, %L) again.', rep.server, rep.schema_name);
+        END IF;
+    END LOOP;
+END
+$fn$;
+
 -- Applies API objects of `table_name` to `server`'s replica (schema `schema_name`) and its
 -- child tables. Returns rows written and the newest updated_at applied (NULL for tables
 -- without one). The objects reach the statement as a parameter (no temporary table whose size
@@ -237,6 +262,7 @@ DECLARE
 BEGIN
     -- One step per server at a time, whoever runs it; the lock ends with the transaction.
     PERFORM pg_advisory_xact_lock(hashtext('cyberbiz_sync'), hashtext(server));
+    PERFORM cyberbiz_replica_check(server, table_name);
     SELECT * INTO STRICT st FROM cyberbiz_replica_state s WHERE s.server = cyberbiz_replica_step.server AND s.table_name = cyberbiz_replica_step.table_name;
     IF NOT st.incremental THEN
         f := cyberbiz_replica_fetch(server, table_name, NULL, NULL, true);
@@ -410,6 +436,7 @@ BEGIN
     IF rep.server IS NULL OR st.table_name IS NULL THEN
         RETURN false;
     END IF;
+    PERFORM cyberbiz_replica_check(server, resource);
     IF deletes THEN
         PERFORM cyberbiz_fdw_replica_delete(resource, rep.schema_name, (p->>'id')::bigint, cyberbiz_taipei(p->>'updated_at'));
     ELSE
@@ -424,7 +451,9 @@ $fn$;
 CREATE FUNCTION cyberbiz_replica_rows(schema_name name, table_name text, OUT live bigint, OUT deleted bigint)
 LANGUAGE plpgsql STABLE AS $fn$
 BEGIN
-    IF to_regclass(format('%I.%I', schema_name, table_name)) IS NULL THEN
+    -- Only a table cyberbiz_replicate created (a view put in its place is not run).
+    IF NOT EXISTS (SELECT 1 FROM cyberbiz_replica_state s JOIN pg_class c ON c.oid = s.relid
+                   WHERE s.relid = to_regclass(format('%I.%I', schema_name, table_name)) AND c.relkind = 'r') THEN
         RETURN;
     END IF;
     EXECUTE format('SELECT count(*) FILTER (WHERE _deleted_at IS NULL), count(*) FILTER (WHERE _deleted_at IS NOT NULL) FROM %I.%I', schema_name, table_name)

@@ -37,6 +37,10 @@ pub mod limits {
     pub const HEAD: Duration = Duration::from_secs(10);
     /// From the end of the head to the end of the body.
     pub const BODY: Duration = Duration::from_secs(20);
+    /// A connection's whole life (kept alive, however busy); then it answers what it has and
+    /// closes, within `CLOSING`, or is dropped (a peer that stops reading its answers).
+    pub const CONNECTION: Duration = Duration::from_secs(60);
+    pub const CLOSING: Duration = Duration::from_secs(40);
     /// Bytes of bodies held at once (from the first byte read to the answer): bodies up to
     /// `SMALL` bytes share `SMALL_POOL`, larger ones (or of unknown length, counted at 2 MB)
     /// `LARGE_POOL`, so that large bodies cannot crowd out ordinary deliveries.
@@ -407,12 +411,21 @@ fn connection(shared: &Arc<Shared>, stream: tokio::net::TcpStream) {
     let sh = shared.clone();
     tokio::spawn(async move {
         let svc = service_fn(move |req| handle(sh.clone(), req));
-        let _ = http1::Builder::new()
+        let conn = http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(limits::HEAD)
             .max_buf_size(limits::READ_BUFFER)
-            .serve_connection(TokioIo::new(stream), svc)
-            .await;
+            .serve_connection(TokioIo::new(stream), svc);
+        tokio::pin!(conn);
+        // No connection outlives `limits::CONNECTION`: then it finishes what it is answering
+        // and closes, and one that cannot (a peer that stops reading) is dropped.
+        tokio::select! {
+            _ = conn.as_mut() => {}
+            _ = tokio::time::sleep(limits::CONNECTION) => {
+                conn.as_mut().graceful_shutdown();
+                let _ = tokio::time::timeout(limits::CLOSING, conn).await;
+            }
+        }
         drop(open);
     });
 }

@@ -3,7 +3,7 @@
 //! after the commit; the App Secrets are re-read every second; `cyberbiz_stat_receiver`.
 
 use super::budget;
-use super::worker::{extension_schema, in_transaction, reload_if_asked, setting, start, LISTEN};
+use super::worker::{extension_schema, in_transaction, reload_if_asked, schema_hazard, setting, start, LISTEN};
 use crate::receiver::{self, Delivery, Outcome, Secrets};
 use pgrx::bgworkers::BackgroundWorker;
 use pgrx::pg_sys;
@@ -24,7 +24,10 @@ fn load_secrets() -> (Secrets, Option<String>) {
             "SELECT pg_catalog.has_function_privilege('{ext}.cyberbiz_ingest_webhook(pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.name)', 'EXECUTE')
                 AND pg_catalog.has_table_privilege('{ext}.cyberbiz_webhook_events', 'INSERT, SELECT')"
         ))?;
-        let health = if allowed != Some(true) {
+        let hazard = schema_hazard()?;
+        let health = if let Some(why) = hazard {
+            Err(why)
+        } else if allowed != Some(true) {
             Err(format!(
                 "role {} may not run {ext}.cyberbiz_ingest_webhook or write {ext}.cyberbiz_webhook_events (README: the receiver's role)",
                 current_role()

@@ -150,16 +150,32 @@ fn as_table_owner<R>(schema: &str, table: &str, f: impl FnOnce() -> R) -> R {
     let (mut user, mut context) = (pg_sys::Oid::INVALID, 0);
     // SAFETY: writes the two values it is given.
     unsafe { pg_sys::GetUserIdAndSecContext(&mut user, &mut context) };
-    let owner = match table_owner(schema, table) {
+    let owner = table_owner(schema, table);
+    // The statement writes the children too: they must have the parent's owner.
+    if let Some(child) =
+        replica::children(self::resource(table)).into_iter().find(|c| owner.is_some() && table_owner(schema, c.name).is_some_and(|o| Some(o) != owner))
+    {
+        error!("cyberbiz_fdw: replica tables {schema}.{table} and {schema}.{} have different owners; give them one owner", child.name);
+    }
+    let owner = match owner {
         Some(o) if o != user => o,
         _ => return f(),
     };
     let restricted = context | pg_sys::SECURITY_RESTRICTED_OPERATION as i32 | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32;
-    // SAFETY: what REFRESH MATERIALIZED VIEW and maintenance commands do around user code.
-    unsafe { pg_sys::SetUserIdAndSecContext(owner, restricted) };
+    // SAFETY: what REFRESH MATERIALIZED VIEW and maintenance commands do around user code: a
+    // GUC nesting level, so that a setting the owner's code makes (even a session-level
+    // set_config) is undone when it ends, and the owner's identity, restricted.
+    let level = unsafe {
+        let level = pg_sys::NewGUCNestLevel();
+        pg_sys::SetUserIdAndSecContext(owner, restricted);
+        level
+    };
     let result = f();
-    // SAFETY: restores what was read above.
-    unsafe { pg_sys::SetUserIdAndSecContext(user, context) };
+    // SAFETY: restores what was read above, and rolls the settings back to before.
+    unsafe {
+        pg_sys::AtEOXact_GUC(false, level);
+        pg_sys::SetUserIdAndSecContext(user, context);
+    }
     result
 }
 

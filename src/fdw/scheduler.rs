@@ -1,7 +1,7 @@
 //! The replica sync scheduler (a background worker): every `cyberbiz.sync_interval` seconds a
 //! round over every table of every replica, through the step every sync driver runs.
 
-use super::worker::{extension_schema, in_transaction, reload_if_asked, start, SYNC_INTERVAL};
+use super::worker::{extension_schema, in_transaction, reload_if_asked, schema_hazard, start, SYNC_INTERVAL};
 use pgrx::bgworkers::BackgroundWorker;
 use pgrx::pg_sys;
 use pgrx::prelude::*;
@@ -46,6 +46,10 @@ fn sync_all() {
     // Two arrays from one aggregation, in one order: a server's name may hold any character.
     let round = in_transaction(|| {
         let Some(ext) = extension_schema()? else { return Ok(None) };
+        if let Some(why) = schema_hazard()? {
+            warning!("cyberbiz_fdw scheduled sync: not run: {why}");
+            return Ok(None);
+        }
         let round = format!(
             "SELECT pg_catalog.clock_timestamp(), coalesce(pg_catalog.array_agg(t.server_name::pg_catalog.text), '{{}}'),
                     coalesce(pg_catalog.array_agg(t.table_name), '{{}}')

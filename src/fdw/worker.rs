@@ -94,6 +94,32 @@ pub(super) fn extension_schema() -> Result<Option<String>, pgrx::spi::Error> {
     )
 }
 
+/// Why a worker running as a superuser must not use the extension (None: it may): roles that
+/// can log in, are not superusers, and may create objects in the extension's schema (its owner,
+/// or one granted CREATE, or the owner of a database whose `public` holds it). Such a role could
+/// put there a function or operator that matches an argument type more closely than the one
+/// meant, and the superuser would run it. A worker running as another role risks only that
+/// role's rights.
+pub(super) fn schema_hazard() -> Result<Option<String>, pgrx::spi::Error> {
+    // SAFETY: reads the current user's flag, on the main thread.
+    if !unsafe { pg_sys::superuser() } {
+        return Ok(None);
+    }
+    let roles = Spi::get_one::<String>(
+        "SELECT pg_catalog.string_agg(pg_catalog.quote_ident(r.rolname), ', ' ORDER BY r.rolname)
+         FROM pg_catalog.pg_roles r, pg_catalog.pg_extension e
+         WHERE e.extname = 'cyberbiz_fdw' AND r.rolcanlogin AND NOT r.rolsuper
+           AND pg_catalog.has_schema_privilege(r.oid, e.extnamespace, 'CREATE')",
+    )?;
+    Ok(roles.map(|r| {
+        format!(
+            "role(s) {r} may create objects in the extension's schema, and this worker runs as a superuser: \
+             set cyberbiz.webhook_role to a role of its own (README: the workers' role), or install the \
+             extension into a schema only superusers create in"
+        )
+    }))
+}
+
 /// Applies a pending reload of the configuration (SIGHUP).
 pub(super) fn reload_if_asked() {
     if BackgroundWorker::sighup_received() {

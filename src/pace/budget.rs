@@ -248,9 +248,13 @@ impl Slot {
         }
     }
 
-    /// The API answered 429: nobody sends before `until` (Retry-After, or the backoff).
-    pub fn throttle(&self, until: u64) {
+    /// The API answered 429 for the budget of `key`: nobody sends before `until` (Retry-After,
+    /// or the backoff). Nothing if the slot now holds another budget.
+    pub fn throttle(&self, key: u64, until: u64) {
         let _l = Locked::new(&self.lock);
+        if self.key.load(Ordering::Relaxed) != key {
+            return;
+        }
         self.throttled.fetch_add(1, Ordering::Relaxed);
         if self.next_ns.load(Ordering::Relaxed) < until {
             self.next_ns.store(until, Ordering::Relaxed);
@@ -393,7 +397,7 @@ mod tests {
         let b = Budgets::new();
         let s = b.slot(7, 200 * MS, "shop", 0).unwrap();
         s.try_take(&mut Ticket::new(1, 0), 0).unwrap();
-        s.throttle(3_000 * MS);
+        s.throttle(7, 3_000 * MS);
         assert_eq!(s.try_take(&mut Ticket::new(2, 0), 300 * MS), Err(2_700 * MS));
         // A waiter that stopped polling (its backend exited) is skipped after a while.
         let mut gone = Ticket::new(3, 0);

@@ -124,7 +124,7 @@ impl Pacer {
     /// A 429: with a shared budget, every backend on the token waits `wait` too.
     pub fn throttle(&self, wait: Duration) {
         if let Pace::Shared(s) = &self.pace {
-            s.slot().throttle(budget::now_ns() + wait.as_nanos() as u64);
+            s.slot().throttle(s.key, budget::now_ns() + wait.as_nanos() as u64);
         }
     }
 }

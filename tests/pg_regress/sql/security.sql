@@ -152,6 +152,17 @@ REVOKE ALL ON SCHEMA sec_replica FROM bi_reader;
 REVOKE ALL ON ALL TABLES IN SCHEMA sec_replica FROM bi_reader;
 DROP ROLE bi_reader;
 
+-- A relation put in the place of a replica table is never written or read: the sync refuses,
+-- the status view does not run it; the table put back (the same oid) syncs again.
+ALTER TABLE sec_replica.customers RENAME TO customers_kept;
+CREATE VIEW sec_replica.customers AS SELECT * FROM sec_replica.customers_kept;
+CALL cyberbiz_sync('sec');
+SELECT table_name, rows FROM cyberbiz_replica_status WHERE server = 'sec';
+DROP VIEW sec_replica.customers;
+ALTER TABLE sec_replica.customers_kept RENAME TO customers;
+CALL cyberbiz_sync('sec');
+SELECT table_name, rows > 0 AS has_rows, last_error FROM cyberbiz_replica_status WHERE server = 'sec';
+
 -- Worker lifecycle: a terminated receiver or scheduler comes back (5 s), and the view says the
 -- receiver is down meanwhile.
 CREATE TEMP TABLE workers AS
@@ -176,6 +187,13 @@ CREATE TEMP TABLE health (line text);
 SELECT format('COPY health FROM PROGRAM %L', 'curl -s http://' || current_setting('cyberbiz.webhook_listen') || '/healthz') AS copy \gset
 :copy;
 SELECT line FROM health;
+-- Workers that run as a superuser refuse a schema that other roles may create objects in.
+GRANT CREATE ON SCHEMA public TO mallory;
+SELECT pg_sleep(1.2);
+DELETE FROM health;
+:copy;
+SELECT line FROM health;
+REVOKE CREATE ON SCHEMA public FROM mallory;
 
 -- A failed bind (the address of this very cluster) is shown, and tried again every 5 s; the
 -- old address comes back on reload.
