@@ -321,7 +321,8 @@ LANGUAGE plpgsql STABLE AS $fn$
 BEGIN
     -- Only a table cyberbiz_replicate created (a view put in its place is not run).
     IF NOT EXISTS (SELECT 1 FROM cyberbiz_replica_state s JOIN pg_class c ON c.oid = s.relid
-                   WHERE s.relid = to_regclass(format('%I.%I', schema_name, table_name)) AND c.relkind = 'r') THEN
+                   WHERE s.relid = to_regclass(format('%I.%I', cyberbiz_replica_rows.schema_name, cyberbiz_replica_rows.table_name))
+                     AND c.relkind = 'r') THEN
         RETURN;
     END IF;
     EXECUTE format('SELECT count(*) FILTER (WHERE _deleted_at IS NULL), count(*) FILTER (WHERE _deleted_at IS NOT NULL) FROM %I.%I', schema_name, table_name)
