@@ -137,30 +137,37 @@ fn cyberbiz_fdw_replica_delete(resource: &str, schema: &str, id: i64, at: Option
     done.unwrap_or_else(|e| error!("cyberbiz_fdw: the replica delete in {} failed: {e}", r.name))
 }
 
-/// Runs `f` as the owner of replica table `schema`.`table`, in a security-restricted operation,
-/// when the caller is a superuser who does not own it: a superuser (the workers, by default, or
-/// an administrator's CALL) never writes as itself into tables another role owns, whose
-/// triggers would then run with its rights. Any other caller writes as itself, its privileges
-/// checked as usual. An ERROR inside ends the (sub)transaction, which restores the user.
+/// Runs `f` as the owner of replica table `schema`.`table` (and its children, which must have
+/// the same owner), in a security-restricted operation, when the caller is not that owner but
+/// is a superuser or may write all those tables anyway: the workers, an administrator's CALL or
+/// a role granted the rights never write as themselves into tables another role owns, whose
+/// triggers would then run with their rights. A caller without the rights writes as itself
+/// (and Postgres refuses it). An ERROR inside ends the (sub)transaction, which restores the user.
 fn as_table_owner<R>(schema: &str, table: &str, f: impl FnOnce() -> R) -> R {
-    // SAFETY: reads the current user's flag, on the main thread.
-    if !unsafe { pg_sys::superuser() } {
-        return f();
-    }
     let (mut user, mut context) = (pg_sys::Oid::INVALID, 0);
     // SAFETY: writes the two values it is given.
     unsafe { pg_sys::GetUserIdAndSecContext(&mut user, &mut context) };
-    let owner = table_owner(schema, table);
-    // The statement writes the children too: they must have the parent's owner.
-    if let Some(child) =
-        replica::children(self::resource(table)).into_iter().find(|c| owner.is_some() && table_owner(schema, c.name).is_some_and(|o| Some(o) != owner))
-    {
-        error!("cyberbiz_fdw: replica tables {schema}.{table} and {schema}.{} have different owners; give them one owner", child.name);
+    let Some((relid, owner)) = table_owner(schema, table) else { return f() };
+    let mut written = vec![relid];
+    for child in replica::children(self::resource(table)) {
+        match table_owner(schema, child.name) {
+            Some((_, o)) if o != owner => {
+                error!("cyberbiz_fdw: replica tables {schema}.{table} and {schema}.{} have different owners; give them one owner", child.name)
+            }
+            Some((r, _)) => written.push(r),
+            None => {}
+        }
     }
-    let owner = match owner {
-        Some(o) if o != user => o,
-        _ => return f(),
-    };
+    // SAFETY: reads the current user's flag, and privileges from the catalogs, on the main thread.
+    let entitled = unsafe { pg_sys::superuser() }
+        || written.iter().all(|r| {
+            let mode = (pg_sys::ACL_INSERT | pg_sys::ACL_UPDATE | pg_sys::ACL_DELETE) as pg_sys::AclMode;
+            // SAFETY: a privilege check of a relation just looked up, on the main thread.
+            unsafe { pg_sys::pg_class_aclcheck(*r, user, mode) == pg_sys::AclResult::ACLCHECK_OK }
+        });
+    if owner == user || !entitled {
+        return f();
+    }
     let restricted = context | pg_sys::SECURITY_RESTRICTED_OPERATION as i32 | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32;
     // SAFETY: what REFRESH MATERIALIZED VIEW and maintenance commands do around user code: a
     // GUC nesting level, so that a setting the owner's code makes (even a session-level
@@ -179,8 +186,9 @@ fn as_table_owner<R>(schema: &str, table: &str, f: impl FnOnce() -> R) -> R {
     result
 }
 
-/// The owner of `schema`.`table` (None if there is no such relation), from the relation cache.
-fn table_owner(schema: &str, table: &str) -> Option<pg_sys::Oid> {
+/// The oid and owner of `schema`.`table` (None if there is no such relation), from the
+/// relation cache.
+fn table_owner(schema: &str, table: &str) -> Option<(pg_sys::Oid, pg_sys::Oid)> {
     let (schema, table) = (CString::new(schema).ok()?, CString::new(table).ok()?);
     // SAFETY: catalog cache lookups on the main thread; a missing schema or table gives InvalidOid.
     let relid = unsafe { pg_sys::get_relname_relid(table.as_ptr(), pg_sys::get_namespace_oid(schema.as_ptr(), true)) };
@@ -190,7 +198,7 @@ fn table_owner(schema: &str, table: &str) -> Option<pg_sys::Oid> {
     // SAFETY: opened with AccessShareLock (the statement that writes it locks it more strongly).
     let rel = unsafe { pgrx::PgRelation::with_lock(relid, pg_sys::AccessShareLock as pg_sys::LOCKMODE) };
     // SAFETY: rd_rel of an open relation is its pg_class row.
-    Some(unsafe { (*rel.rd_rel).relowner })
+    Some((relid, unsafe { (*rel.rd_rel).relowner }))
 }
 
 extension_sql_file!(

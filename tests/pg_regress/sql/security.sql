@@ -118,7 +118,7 @@ BEGIN
 END $$;
 CREATE TRIGGER t BEFORE UPDATE ON sec_replica.customers FOR EACH ROW EXECUTE FUNCTION mallory_s.trg();
 RESET ROLE;
-UPDATE sec.customers SET note = 'a trigger sees this' WHERE id = (SELECT min(id) FROM sec.customers);
+UPDATE sec.customers SET note = 'a trigger sees this' WHERE id = (SELECT max(id) FROM sec.customers);
 DO $$
 BEGIN
     FOR i IN 1..40 LOOP

@@ -73,6 +73,32 @@ END $$;
 SELECT event FROM cyberbiz_webhook_events WHERE server = 'wr';
 SELECT count(*) AS applied FROM wr_replica.customers WHERE raw->>'note' = 'received by a worker that is not a superuser';
 SELECT pg_get_userbyid(c.relowner) AS replica_owner FROM pg_class c WHERE c.oid = 'wr_replica.customers'::regclass;
+-- A replica table given to another role, which puts a trigger on it, and the worker granted the
+-- rights to write it: the worker writes as the table's owner, so the trigger runs with the
+-- owner's rights, never the worker's.
+CREATE ROLE wr_owner;
+GRANT USAGE ON SCHEMA wr_replica TO wr_owner;
+ALTER TABLE wr_replica.customers OWNER TO wr_owner;
+GRANT SELECT, INSERT, UPDATE, DELETE ON wr_replica.customers TO cyberbiz_worker;
+CREATE TABLE wr_seen (who name);
+GRANT INSERT ON wr_seen TO PUBLIC;
+CREATE FUNCTION wr_trg() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN INSERT INTO public.wr_seen VALUES (current_user); RETURN NEW; END $$;
+CREATE TRIGGER t BEFORE UPDATE ON wr_replica.customers FOR EACH ROW EXECUTE FUNCTION wr_trg();
+UPDATE wr_live.customers SET note = 'seen by the owner''s trigger' WHERE id = (SELECT max(id) FROM wr_live.customers);
+DO $$
+BEGIN
+    FOR i IN 1..40 LOOP
+        EXIT WHEN EXISTS (SELECT 1 FROM wr_replica.customers WHERE raw->>'note' = 'seen by the owner''s trigger');
+        PERFORM pg_sleep(0.25);
+    END LOOP;
+END $$;
+SELECT DISTINCT who AS trigger_ran_as FROM wr_seen;
+DROP TRIGGER t ON wr_replica.customers;
+ALTER TABLE wr_replica.customers OWNER TO cyberbiz_worker;
+DROP TABLE wr_seen;
+DROP FUNCTION wr_trg();
+REVOKE USAGE ON SCHEMA wr_replica FROM wr_owner;
+DROP ROLE wr_owner;
 
 ALTER SYSTEM RESET cyberbiz.webhook_role;
 \! pg_ctlcluster 15 main restart >/dev/null 2>&1
