@@ -105,12 +105,17 @@ pub fn api_message(body: &[u8]) -> String {
     }
 }
 
-/// What the JWT says about itself, to explain a 401 without a round trip: expiry and scopes.
-pub fn token_claims(token: &str) -> Option<(Option<i64>, Vec<String>)> {
+/// The JWT's payload (its claims), unverified: what the token says about itself.
+fn token_payload(token: &str) -> Option<Value> {
     use base64::Engine;
     let payload = token.split('.').nth(1)?;
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
-    let v: Value = serde_json::from_slice(&bytes).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// What the JWT says about itself, to explain a 401 without a round trip: expiry and scopes.
+pub fn token_claims(token: &str) -> Option<(Option<i64>, Vec<String>)> {
+    let v = token_payload(token)?;
     let exp = v.get("exp").and_then(Value::as_i64);
     let scopes = v.get("scopes").and_then(Value::as_str).unwrap_or("").split_whitespace().map(str::to_string).collect();
     Some((exp, scopes))
@@ -119,11 +124,7 @@ pub fn token_claims(token: &str) -> Option<(Option<i64>, Vec<String>)> {
 /// The shop a token was issued for (its `shop_domain` claim), lower-cased: how a server knows
 /// its shop when its `shop_domain` option is not set.
 pub fn token_shop_domain(token: &str) -> Option<String> {
-    use base64::Engine;
-    let payload = token.split('.').nth(1)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
-    let v: Value = serde_json::from_slice(&bytes).ok()?;
-    v.get("shop_domain").and_then(Value::as_str).map(|d| d.trim().to_ascii_lowercase()).filter(|d| !d.is_empty())
+    token_payload(token)?.get("shop_domain").and_then(Value::as_str).map(|d| d.trim().to_ascii_lowercase()).filter(|d| !d.is_empty())
 }
 
 fn now_unix() -> i64 {

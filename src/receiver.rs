@@ -25,7 +25,8 @@ pub const QUEUE: usize = 1024;
 
 /// What a peer can hold, and for how long. Beyond a cap the answer is 503 at once (counted in
 /// `refused_busy`), never a wait; with them, 1,000 peers each holding a nearly complete 2 MB
-/// body leave the receiver well under 256 MB (measured: tests/pg_regress `webhooks`).
+/// body leave the receiver well under 256 MB (tests: `peers_cannot_hold_the_receiver` below;
+/// measured: `bash tests/bench.sh p13`).
 pub mod limits {
     use std::time::Duration;
     /// Open connections at most (each holds at most `READ_BUFFER` besides its body).

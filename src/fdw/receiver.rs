@@ -39,11 +39,12 @@ fn load_secrets() -> (Secrets, Option<String>) {
         };
         Ok::<_, pgrx::spi::Error>((Secrets { shops, health, loaded: None }, Some(ext)))
     });
-    match loaded {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => (Secrets { health: Err(format!("cannot read the servers: {e}")), ..Secrets::default() }, None),
-        Err((_, e)) => (Secrets { health: Err(format!("cannot read the servers: {e}")), ..Secrets::default() }, None),
-    }
+    let failed = match loaded {
+        Ok(Ok(s)) => return s,
+        Ok(Err(e)) => e.to_string(),
+        Err((_, e)) => e,
+    };
+    (Secrets { health: Err(format!("cannot read the servers: {failed}")), ..Secrets::default() }, None)
 }
 
 fn current_role() -> String {
@@ -105,7 +106,7 @@ pub extern "C-unwind" fn cyberbiz_fdw_receiver_main(_arg: pg_sys::Datum) {
     let wait = format!("SET lock_timeout = '{}ms'", receiver::limits::LOCK_WAIT.as_millis());
     BackgroundWorker::transaction(|| Spi::run(&wait)).unwrap_or_else(|e| error!("cyberbiz_fdw webhook receiver: {e}"));
     stats.pid.store(std::process::id(), Relaxed);
-    let mut held = Held { secrets: Arc::new(RwLock::new(Secrets::default())), schema: None, refreshed: None };
+    let mut held = Held { secrets: Arc::new(RwLock::new(Secrets::default())), schema: None };
     let (tx, rx) = mpsc::sync_channel::<Delivery>(receiver::QUEUE);
     let (mut listener, mut listening, mut tried): (Option<receiver::Listener>, String, Option<Instant>) = (None, String::new(), None);
     while BackgroundWorker::wait_latch(Some(Duration::from_millis(0))) {
@@ -117,7 +118,7 @@ pub extern "C-unwind" fn cyberbiz_fdw_receiver_main(_arg: pg_sys::Datum) {
             listener = relisten(&want, &held.secrets, &tx, stats);
             (listening, tried) = (want, Some(Instant::now()));
         }
-        if held.refreshed.is_none_or(|r| r.elapsed() >= Duration::from_secs(1)) {
+        if held.loaded().is_none_or(|r| r.elapsed() >= Duration::from_secs(1)) {
             held.refresh();
         }
         match rx.recv_timeout(Duration::from_millis(if listener.is_some() { 100 } else { 1000 })) {
@@ -141,14 +142,17 @@ pub extern "C-unwind" fn cyberbiz_fdw_receiver_main(_arg: pg_sys::Datum) {
 const RETRY_BIND: Duration = Duration::from_secs(5);
 
 /// What the main thread holds between deliveries: the App Secrets the HTTP threads verify
-/// with, the extension's schema, when both were read.
+/// with (and when they were read), the extension's schema.
 struct Held {
     secrets: Arc<RwLock<Secrets>>,
     schema: Option<String>,
-    refreshed: Option<Instant>,
 }
 
 impl Held {
+    fn loaded(&self) -> Option<Instant> {
+        self.secrets.read().unwrap_or_else(|e| e.into_inner()).loaded
+    }
+
     fn work(&mut self, d: Delivery) {
         let outcome = match &self.schema {
             Some(ext) => ingest(&d, ext),
@@ -161,10 +165,8 @@ impl Held {
     /// refused delivery waits for the next reading rather than asking for one).
     fn refresh(&mut self) {
         let (fresh, schema) = load_secrets();
-        if let Ok(mut s) = self.secrets.write() {
-            *s = Secrets { loaded: Some(Instant::now()), ..fresh };
-        }
-        (self.schema, self.refreshed) = (schema, Some(Instant::now()));
+        *self.secrets.write().unwrap_or_else(|e| e.into_inner()) = Secrets { loaded: Some(Instant::now()), ..fresh };
+        self.schema = schema;
     }
 }
 
