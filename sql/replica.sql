@@ -62,7 +62,7 @@ ALTER FUNCTION cyberbiz_fdw_replica_ddl(text, text) ROWS 20;
 -- statement has a key (a whole refresh's marking of missing rows reads its table whole, by
 -- index). The settings are fixed here, whoever calls it (they hold for triggers a user puts on
 -- replica tables too).
-ALTER FUNCTION cyberbiz_fdw_replica_apply(text, text, text, boolean, jsonb[]) ROWS 1 SET jit = off SET enable_seqscan = off;
+ALTER FUNCTION cyberbiz_fdw_replica_apply(text, text, text, boolean, jsonb[], jsonb[]) ROWS 1 SET jit = off SET enable_seqscan = off;
 
 -- The schema `schema_name` of a replica: created here if missing (it belongs to the caller);
 -- else accepted only if it is the one recorded (`recorded`), or, for the replica's own schema
@@ -178,58 +178,60 @@ END
 $fn$;
 
 -- Applies API objects of `table_name` to `server`'s replica (schema `schema_name`) and its
--- child tables. Returns rows written and the newest updated_at applied (NULL for tables
--- without one). The objects reach the statement as a parameter (no temporary table whose size
--- the planner must guess); the statement is prepared once per session; JIT is off: these
--- statements run per webhook and per batch of pages, where compiling costs more than it saves.
-CREATE FUNCTION cyberbiz_replica_apply(server name, schema_name name, table_name text, whole boolean, objects jsonb[],
+-- child tables; `rows`: their rows as cyberbiz_fdw_replica_rows decoded them (NULL: decoded
+-- here). Returns rows written and the newest updated_at applied (NULL for tables without one).
+-- The objects reach the statement as a parameter (no temporary table whose size the planner
+-- must guess); the statement is prepared once per session; JIT is off: these statements run
+-- per webhook and per sync step, where compiling costs more than it saves.
+CREATE FUNCTION cyberbiz_replica_apply(server name, schema_name name, table_name text, whole boolean, objects jsonb[], rows jsonb[] DEFAULT NULL,
     OUT written bigint, OUT newest timestamptz)
 LANGUAGE plpgsql SET jit = off AS $fn$
 BEGIN
-    SELECT a.written, a.newest INTO written, newest FROM cyberbiz_fdw_replica_apply(server, table_name, schema_name, whole, objects) a;
+    SELECT a.written, a.newest INTO written, newest FROM cyberbiz_fdw_replica_apply(server, table_name, schema_name, whole, objects, rows) a;
 END
 $fn$;
 
 -- One step of a sync: reads `table_name` of `server` through the FDW (rows with updated_at in
--- [since, before) when given, else every row), applies them to the replica and its child
+-- [since, before) when given, else every row), then applies them to the replica and its child
 -- tables (newest updated_at wins; `whole`: rows not seen are marked deleted). Returns rows
 -- fetched, rows written and (unless `whole`) the newest updated_at fetched. Atomic: an error
--- applies nothing. Unless `whole`, rows are applied in batches of 500 while the scan goes on,
--- so the FDW keeps fetching the next pages (at the budget's pace) while a batch is written.
+-- applies nothing. Objects are decoded in batches of 500 while the scan goes on (the FDW
+-- fetches the next pages at the budget's pace meanwhile), and written once every page is
+-- read: the rows a step changes are locked only while they are written (a webhook about one
+-- of them waits a fraction of a second, not the scan's seconds). The bounds reach the FDW as
+-- parameters, never as text that the session's DateStyle and TimeZone could misread.
 CREATE FUNCTION cyberbiz_replica_fetch(server name, table_name text, since timestamptz, before timestamptz, whole boolean,
     OUT fetched bigint, OUT written bigint, OUT newest timestamptz)
 -- JIT costs more than it saves on these statements (their estimates are guesses).
 LANGUAGE plpgsql SET jit = off AS $fn$
 DECLARE
     rep cyberbiz_replicas;
-    cond text[] := '{}';
+    objects jsonb[] := '{}';
     batch jsonb[] := '{}';
-    r record;
+    rows jsonb[] := '{}';
+    o record;
     a record;
 BEGIN
     SELECT * INTO STRICT rep FROM cyberbiz_replicas x WHERE x.server = cyberbiz_replica_fetch.server;
     fetched := 0;
-    written := 0;
-    IF since IS NOT NULL THEN
-        cond := cond || format('updated_at >= %L::timestamptz', since);
-    END IF;
-    IF before IS NOT NULL THEN
-        cond := cond || format('updated_at < %L::timestamptz', before);
-    END IF;
-    FOR r IN EXECUTE format('SELECT raw FROM %I.%I', rep.source_schema, table_name)
-                     || CASE WHEN cond = '{}' THEN '' ELSE ' WHERE ' || array_to_string(cond, ' AND ') END LOOP
-        batch := array_append(batch, r.raw);
+    FOR o IN EXECUTE format('SELECT f.raw FROM %I.%I f', rep.source_schema, table_name)
+                     || CASE WHEN since IS NULL AND before IS NULL THEN ''
+                             WHEN before IS NULL THEN ' WHERE f.updated_at >= $1'
+                             WHEN since IS NULL THEN ' WHERE f.updated_at < $2'
+                             ELSE ' WHERE f.updated_at >= $1 AND f.updated_at < $2' END
+                 USING since, before LOOP
+        objects := array_append(objects, o.raw);
+        batch := array_append(batch, o.raw);
         fetched := fetched + 1;
-        IF NOT whole AND fetched % 500 = 0 THEN
-            a := cyberbiz_replica_apply(server, rep.schema_name, table_name, whole, batch);
+        IF fetched % 500 = 0 THEN
+            rows := array_append(rows, cyberbiz_fdw_replica_rows(server, table_name, batch, fetched - 500));
             batch := '{}';
-            written := written + a.written;
-            newest := greatest(newest, a.newest);
         END IF;
     END LOOP;
-    a := cyberbiz_replica_apply(server, rep.schema_name, table_name, whole, batch);
-    written := written + a.written;
-    newest := greatest(newest, a.newest);
+    rows := array_append(rows, cyberbiz_fdw_replica_rows(server, table_name, batch, fetched - cardinality(batch)));
+    a := cyberbiz_replica_apply(server, rep.schema_name, table_name, whole, objects, rows);
+    written := a.written;
+    newest := a.newest;
 END
 $fn$;
 
@@ -241,7 +243,7 @@ DECLARE
     found boolean;
 BEGIN
     SELECT * INTO STRICT rep FROM cyberbiz_replicas r WHERE r.server = cyberbiz_replica_any_before.server;
-    EXECUTE format('SELECT EXISTS (SELECT 1 FROM %I.%I WHERE updated_at < %L::timestamptz LIMIT 1)', rep.source_schema, table_name, before) INTO found;
+    EXECUTE format('SELECT EXISTS (SELECT 1 FROM %I.%I f WHERE f.updated_at < $1 LIMIT 1)', rep.source_schema, table_name) INTO found USING before;
     RETURN found;
 END
 $fn$;

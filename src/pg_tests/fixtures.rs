@@ -38,6 +38,12 @@ pub(crate) fn clear_log(which: &str) {
     crate::runtime::runtime().block_on(async { reqwest::Client::new().delete(&url).send().await.unwrap() });
 }
 
+/// The shop of sandbox `which` changes `count` orders (their updated_at becomes now).
+pub(crate) fn touch_orders(which: &str, count: usize) {
+    let url = format!("{}/__sandbox/touch?count={count}", fixture(which));
+    crate::runtime::runtime().block_on(async { reqwest::Client::new().post(&url).send().await.unwrap() });
+}
+
 /// Runs `sql`, returning the error message it raised (None if it succeeded).
 pub(crate) fn error_of(sql: &str) -> Option<(String, String)> {
     PgTryBuilder::new(|| {
