@@ -1,52 +1,14 @@
 -- cyberbiz_fdw 0.4.0 -> 0.5.0. Keeps every row: no table changes here.
 --
--- A sync step decodes the objects it reads while its scan goes on, and writes them once every
--- page is read, so the replica rows it changes are locked only while they are written, not for
--- the seconds the scan waits on the API: a webhook about one of them no longer waits for the
--- sync (cyberbiz_replica_fetch, cyberbiz_fdw_replica_rows; cyberbiz_fdw_replica_apply and
--- cyberbiz_replica_apply take the decoded rows). An object is decoded once for its table and
--- its child tables. Time bounds reach the FDW as parameters, never as text the session's
--- DateStyle and TimeZone could misread (cyberbiz_replica_fetch, cyberbiz_replica_any_before).
--- The definitions below are copies of sql/replica.sql and of the generated functions (an
--- upgrade script must stand alone); the `upgrade` regression test fails if they drift. The
--- block at the end is sql/search_path.sql.
-
-DROP FUNCTION cyberbiz_replica_apply(name, name, text, boolean, jsonb[]);
-DROP FUNCTION cyberbiz_fdw_replica_apply(text, text, text, boolean, jsonb[]);
-
-CREATE  FUNCTION "cyberbiz_fdw_replica_rows"(
-	"server" TEXT, /* & str */
-	"resource" TEXT, /* & str */
-	"objects" jsonb[], /* Array < '_, JsonB > */
-	"first" bigint /* i64 */
-) RETURNS jsonb /* JsonB */
-STRICT STABLE PARALLEL SAFE
-LANGUAGE c /* Rust */
-AS 'MODULE_PATHNAME', 'cyberbiz_fdw_replica_rows_wrapper';
-
-CREATE  FUNCTION "cyberbiz_fdw_replica_apply"(
-	"server" TEXT, /* & str */
-	"resource" TEXT, /* & str */
-	"schema" TEXT, /* & str */
-	"whole" bool, /* bool */
-	"objects" jsonb[], /* Array < '_, JsonB > */
-	"rows" jsonb[] DEFAULT NULL /* :: std :: option :: Option < Array < '_, JsonB > > */
-) RETURNS TABLE (
-	"written" bigint,  /* i64 */
-	"newest" timestamp with time zone  /* Option < TimestampWithTimeZone > */
-)
-VOLATILE
-LANGUAGE c /* Rust */
-AS 'MODULE_PATHNAME', 'cyberbiz_fdw_replica_apply_wrapper';
-ALTER FUNCTION cyberbiz_fdw_replica_apply(text, text, text, boolean, jsonb[], jsonb[]) ROWS 1 SET jit = off SET enable_seqscan = off;
-
-CREATE FUNCTION cyberbiz_replica_apply(server name, schema_name name, table_name text, whole boolean, objects jsonb[], rows jsonb[] DEFAULT NULL,
-    OUT written bigint, OUT newest timestamptz)
-LANGUAGE plpgsql SET jit = off AS $fn$
-BEGIN
-    SELECT a.written, a.newest INTO written, newest FROM cyberbiz_fdw_replica_apply(server, table_name, schema_name, whole, objects, rows) a;
-END
-$fn$;
+-- A sync step reads every page of its window before it writes, so the replica rows it changes
+-- are locked only while they are applied, not for the seconds the scan waits on the API: a
+-- webhook about one of them no longer waits for the sync (cyberbiz_replica_fetch). First-sync
+-- windows aim at 1,000 to 4,000 rows (were 2,500 to 10,000), so that applying one holds its
+-- rows about 2 s at most (cyberbiz_replica_step). Time bounds reach the FDW as parameters,
+-- never as text the session's DateStyle and TimeZone could misread (cyberbiz_replica_fetch,
+-- cyberbiz_replica_any_before).
+-- The definitions below are copies of sql/replica.sql (an upgrade script must stand alone); the
+-- `upgrade` regression test fails if they drift. The block at the end is sql/search_path.sql.
 
 CREATE OR REPLACE FUNCTION cyberbiz_replica_fetch(server name, table_name text, since timestamptz, before timestamptz, whole boolean,
     OUT fetched bigint, OUT written bigint, OUT newest timestamptz)
@@ -54,30 +16,18 @@ CREATE OR REPLACE FUNCTION cyberbiz_replica_fetch(server name, table_name text, 
 LANGUAGE plpgsql SET jit = off AS $fn$
 DECLARE
     rep cyberbiz_replicas;
-    objects jsonb[] := '{}';
-    batch jsonb[] := '{}';
-    rows jsonb[] := '{}';
-    o record;
+    objects jsonb[];
     a record;
 BEGIN
     SELECT * INTO STRICT rep FROM cyberbiz_replicas x WHERE x.server = cyberbiz_replica_fetch.server;
-    fetched := 0;
-    FOR o IN EXECUTE format('SELECT f.raw FROM %I.%I f', rep.source_schema, table_name)
-                     || CASE WHEN since IS NULL AND before IS NULL THEN ''
-                             WHEN before IS NULL THEN ' WHERE f.updated_at >= $1'
-                             WHEN since IS NULL THEN ' WHERE f.updated_at < $2'
-                             ELSE ' WHERE f.updated_at >= $1 AND f.updated_at < $2' END
-                 USING since, before LOOP
-        objects := array_append(objects, o.raw);
-        batch := array_append(batch, o.raw);
-        fetched := fetched + 1;
-        IF fetched % 500 = 0 THEN
-            rows := array_append(rows, cyberbiz_fdw_replica_rows(server, table_name, batch, fetched - 500));
-            batch := '{}';
-        END IF;
-    END LOOP;
-    rows := array_append(rows, cyberbiz_fdw_replica_rows(server, table_name, batch, fetched - cardinality(batch)));
-    a := cyberbiz_replica_apply(server, rep.schema_name, table_name, whole, objects, rows);
+    EXECUTE format('SELECT coalesce(array_agg(f.raw), ''{}'') FROM %I.%I f', rep.source_schema, table_name)
+            || CASE WHEN since IS NULL AND before IS NULL THEN ''
+                    WHEN before IS NULL THEN ' WHERE f.updated_at >= $1'
+                    WHEN since IS NULL THEN ' WHERE f.updated_at < $2'
+                    ELSE ' WHERE f.updated_at >= $1 AND f.updated_at < $2' END
+        INTO objects USING since, before;
+    fetched := cardinality(objects);
+    a := cyberbiz_replica_apply(server, rep.schema_name, table_name, whole, objects);
     written := a.written;
     newest := a.newest;
 END
@@ -92,6 +42,58 @@ BEGIN
     SELECT * INTO STRICT rep FROM cyberbiz_replicas r WHERE r.server = cyberbiz_replica_any_before.server;
     EXECUTE format('SELECT EXISTS (SELECT 1 FROM %I.%I f WHERE f.updated_at < $1 LIMIT 1)', rep.source_schema, table_name) INTO found USING before;
     RETURN found;
+END
+$fn$;
+
+CREATE OR REPLACE FUNCTION cyberbiz_replica_step(server name, table_name text) RETURNS boolean
+LANGUAGE plpgsql SET jit = off AS $fn$
+DECLARE
+    st cyberbiz_replica_state;
+    started timestamptz := clock_timestamp();
+    f record;
+    lower timestamptz;
+BEGIN
+    -- One step per server at a time, whoever runs it; the lock ends with the transaction.
+    PERFORM pg_advisory_xact_lock(hashtext('cyberbiz_sync'), hashtext(server));
+    PERFORM cyberbiz_replica_check(server, table_name);
+    SELECT * INTO STRICT st FROM cyberbiz_replica_state s WHERE s.server = cyberbiz_replica_step.server AND s.table_name = cyberbiz_replica_step.table_name;
+    IF NOT st.incremental THEN
+        f := cyberbiz_replica_fetch(server, table_name, NULL, NULL, true);
+        UPDATE cyberbiz_replica_state s SET last_full_sync = started, last_incremental_sync = started, fresh_as_of = started, last_error = NULL
+        WHERE s.server = st.server AND s.table_name = st.table_name;
+        RETURN true;
+    END IF;
+    IF st.last_full_sync IS NOT NULL THEN
+        f := cyberbiz_replica_fetch(server, table_name, st.watermark - interval '2 minutes', NULL, false);
+        UPDATE cyberbiz_replica_state s SET last_incremental_sync = started, fresh_as_of = started, watermark = greatest(s.watermark, f.newest), last_error = NULL
+        WHERE s.server = st.server AND s.table_name = st.table_name;
+        RETURN true;
+    END IF;
+    IF st.full_started_at IS NULL THEN
+        -- The first window has no upper end: it takes every row updated since a day before now.
+        st.full_started_at := started;
+        st.full_window := interval '1 day';
+        lower := started - st.full_window;
+        f := cyberbiz_replica_fetch(server, table_name, lower, NULL, false);
+    ELSE
+        lower := st.full_done_from - st.full_window;
+        f := cyberbiz_replica_fetch(server, table_name, lower, st.full_done_from, false);
+    END IF;
+    IF f.fetched = 0 AND NOT cyberbiz_replica_any_before(server, table_name, lower) THEN
+        UPDATE cyberbiz_replica_state s SET last_full_sync = clock_timestamp(), fresh_as_of = st.full_started_at,
+            -- Rows changed after a window was read carry a later updated_at than any it held.
+            watermark = coalesce(greatest(s.watermark, f.newest), st.full_started_at), full_started_at = NULL, full_done_from = NULL, full_window = NULL,
+            last_error = NULL
+        WHERE s.server = st.server AND s.table_name = st.table_name;
+        RETURN true;
+    END IF;
+    -- Windows widen while they come back small and narrow when large (about 1,000 to 4,000
+    -- rows: a window's rows are written at its end, locked for about 2 s at most).
+    UPDATE cyberbiz_replica_state s SET full_started_at = st.full_started_at, full_done_from = lower,
+        full_window = CASE WHEN f.fetched < 1000 THEN st.full_window * 2 WHEN f.fetched > 4000 THEN greatest(st.full_window / 2, interval '1 minute') ELSE st.full_window END,
+        watermark = greatest(s.watermark, f.newest), last_error = NULL
+    WHERE s.server = st.server AND s.table_name = st.table_name;
+    RETURN false;
 END
 $fn$;
 

@@ -62,7 +62,7 @@ ALTER FUNCTION cyberbiz_fdw_replica_ddl(text, text) ROWS 20;
 -- statement has a key (a whole refresh's marking of missing rows reads its table whole, by
 -- index). The settings are fixed here, whoever calls it (they hold for triggers a user puts on
 -- replica tables too).
-ALTER FUNCTION cyberbiz_fdw_replica_apply(text, text, text, boolean, jsonb[], jsonb[]) ROWS 1 SET jit = off SET enable_seqscan = off;
+ALTER FUNCTION cyberbiz_fdw_replica_apply(text, text, text, boolean, jsonb[]) ROWS 1 SET jit = off SET enable_seqscan = off;
 
 -- The schema `schema_name` of a replica: created here if missing (it belongs to the caller);
 -- else accepted only if it is the one recorded (`recorded`), or, for the replica's own schema
@@ -178,16 +178,15 @@ END
 $fn$;
 
 -- Applies API objects of `table_name` to `server`'s replica (schema `schema_name`) and its
--- child tables; `rows`: their rows as cyberbiz_fdw_replica_rows decoded them (NULL: decoded
--- here). Returns rows written and the newest updated_at applied (NULL for tables without one).
--- The objects reach the statement as a parameter (no temporary table whose size the planner
--- must guess); the statement is prepared once per session; JIT is off: these statements run
--- per webhook and per sync step, where compiling costs more than it saves.
-CREATE FUNCTION cyberbiz_replica_apply(server name, schema_name name, table_name text, whole boolean, objects jsonb[], rows jsonb[] DEFAULT NULL,
+-- child tables. Returns rows written and the newest updated_at applied (NULL for tables
+-- without one). The objects reach the statement as a parameter (no temporary table whose size
+-- the planner must guess); the statement is prepared once per session; JIT is off: these
+-- statements run per webhook and per batch of pages, where compiling costs more than it saves.
+CREATE FUNCTION cyberbiz_replica_apply(server name, schema_name name, table_name text, whole boolean, objects jsonb[],
     OUT written bigint, OUT newest timestamptz)
 LANGUAGE plpgsql SET jit = off AS $fn$
 BEGIN
-    SELECT a.written, a.newest INTO written, newest FROM cyberbiz_fdw_replica_apply(server, table_name, schema_name, whole, objects, rows) a;
+    SELECT a.written, a.newest INTO written, newest FROM cyberbiz_fdw_replica_apply(server, table_name, schema_name, whole, objects) a;
 END
 $fn$;
 
@@ -195,41 +194,28 @@ $fn$;
 -- [since, before) when given, else every row), then applies them to the replica and its child
 -- tables (newest updated_at wins; `whole`: rows not seen are marked deleted). Returns rows
 -- fetched, rows written and (unless `whole`) the newest updated_at fetched. Atomic: an error
--- applies nothing. Objects are decoded in batches of 500 while the scan goes on (the FDW
--- fetches the next pages at the budget's pace meanwhile), and written once every page is
--- read: the rows a step changes are locked only while they are written (a webhook about one
--- of them waits a fraction of a second, not the scan's seconds). The bounds reach the FDW as
--- parameters, never as text that the session's DateStyle and TimeZone could misread.
+-- applies nothing. Every page is read before anything is written, so the rows a step changes
+-- are locked only while they are applied (about 0.5 ms per order with its line items), not
+-- for the seconds the scan waits on the API. The bounds reach the FDW as parameters, never as text that the
+-- session's DateStyle and TimeZone could misread.
 CREATE FUNCTION cyberbiz_replica_fetch(server name, table_name text, since timestamptz, before timestamptz, whole boolean,
     OUT fetched bigint, OUT written bigint, OUT newest timestamptz)
 -- JIT costs more than it saves on these statements (their estimates are guesses).
 LANGUAGE plpgsql SET jit = off AS $fn$
 DECLARE
     rep cyberbiz_replicas;
-    objects jsonb[] := '{}';
-    batch jsonb[] := '{}';
-    rows jsonb[] := '{}';
-    o record;
+    objects jsonb[];
     a record;
 BEGIN
     SELECT * INTO STRICT rep FROM cyberbiz_replicas x WHERE x.server = cyberbiz_replica_fetch.server;
-    fetched := 0;
-    FOR o IN EXECUTE format('SELECT f.raw FROM %I.%I f', rep.source_schema, table_name)
-                     || CASE WHEN since IS NULL AND before IS NULL THEN ''
-                             WHEN before IS NULL THEN ' WHERE f.updated_at >= $1'
-                             WHEN since IS NULL THEN ' WHERE f.updated_at < $2'
-                             ELSE ' WHERE f.updated_at >= $1 AND f.updated_at < $2' END
-                 USING since, before LOOP
-        objects := array_append(objects, o.raw);
-        batch := array_append(batch, o.raw);
-        fetched := fetched + 1;
-        IF fetched % 500 = 0 THEN
-            rows := array_append(rows, cyberbiz_fdw_replica_rows(server, table_name, batch, fetched - 500));
-            batch := '{}';
-        END IF;
-    END LOOP;
-    rows := array_append(rows, cyberbiz_fdw_replica_rows(server, table_name, batch, fetched - cardinality(batch)));
-    a := cyberbiz_replica_apply(server, rep.schema_name, table_name, whole, objects, rows);
+    EXECUTE format('SELECT coalesce(array_agg(f.raw), ''{}'') FROM %I.%I f', rep.source_schema, table_name)
+            || CASE WHEN since IS NULL AND before IS NULL THEN ''
+                    WHEN before IS NULL THEN ' WHERE f.updated_at >= $1'
+                    WHEN since IS NULL THEN ' WHERE f.updated_at < $2'
+                    ELSE ' WHERE f.updated_at >= $1 AND f.updated_at < $2' END
+        INTO objects USING since, before;
+    fetched := cardinality(objects);
+    a := cyberbiz_replica_apply(server, rep.schema_name, table_name, whole, objects);
     written := a.written;
     newest := a.newest;
 END
@@ -296,9 +282,10 @@ BEGIN
         WHERE s.server = st.server AND s.table_name = st.table_name;
         RETURN true;
     END IF;
-    -- Windows widen while they come back small and narrow when large (about 2,500 to 10,000 rows).
+    -- Windows widen while they come back small and narrow when large (about 1,000 to 4,000
+    -- rows: a window's rows are written at its end, locked for about 2 s at most).
     UPDATE cyberbiz_replica_state s SET full_started_at = st.full_started_at, full_done_from = lower,
-        full_window = CASE WHEN f.fetched < 2500 THEN st.full_window * 2 WHEN f.fetched > 10000 THEN greatest(st.full_window / 2, interval '1 minute') ELSE st.full_window END,
+        full_window = CASE WHEN f.fetched < 1000 THEN st.full_window * 2 WHEN f.fetched > 4000 THEN greatest(st.full_window / 2, interval '1 minute') ELSE st.full_window END,
         watermark = greatest(s.watermark, f.newest), last_error = NULL
     WHERE s.server = st.server AND s.table_name = st.table_name;
     RETURN false;

@@ -142,8 +142,8 @@ fn ids_of(cte: &str) -> String {
     format!("(SELECT coalesce(array_agg(id), '{{}}') FROM {cte})::bigint[]")
 }
 
-/// One CTE pair for table `r`: `{alias}_rows` (its rows among the decoded rows `$2`, one per
-/// key, newest first) and `{alias}_up` (the upsert, newest `updated_at` wins, identical rows
+/// One CTE pair for table `r` from the objects `$2`: `{alias}_rows` (decoded, one per key,
+/// newest first) and `{alias}_up` (the upsert, newest `updated_at` wins, identical rows
 /// untouched). `only_parents`: restrict to children of parents just applied.
 fn upsert_ctes(r: &Resource, schema: &str, alias: &str, only_parents: Option<&str>) -> String {
     let t = table(schema, r);
@@ -154,17 +154,15 @@ fn upsert_ctes(r: &Resource, schema: &str, alias: &str, only_parents: Option<&st
     let distinct = if key.is_empty() { String::new() } else { format!("DISTINCT ON ({}) ", keys.join(", ")) };
     let order = if key.is_empty() { String::new() } else { format!(" ORDER BY {}{newest}", keys.join(", ")) };
     let filter = match only_parents {
-        Some(up) => format!(" AND x.{} = ANY ({})", quote_ident(key[0]), ids_of(up)),
+        Some(up) => format!(" WHERE x.{} = ANY ({})", quote_ident(key[0]), ids_of(up)),
         None => String::new(),
     };
-    // A top-level row's raw is its object as given (the decoder leaves it out): the object of
-    // the row's index in `$1`.
-    let top = r.parent.is_none();
-    let select: Vec<String> = cols.iter().map(|c| if *c == "raw" && top { "st.raw".to_string() } else { format!("x.{}", quote_ident(c)) }).collect();
-    let raw = if top { " JOIN unnest($1::jsonb[]) WITH ORDINALITY st(raw, i) ON st.i = (e.v->>'i')::bigint" } else { "" };
+    // A top-level row's raw is its object as given (the decoder leaves it out).
+    let select: Vec<String> =
+        cols.iter().map(|c| if *c == "raw" && r.parent.is_none() { "st.raw".to_string() } else { format!("x.{}", quote_ident(c)) }).collect();
     let rows = format!(
-        "{alias}_rows AS (SELECT {distinct}{} FROM unnest($2::jsonb[]) b(rows) CROSS JOIN LATERAL jsonb_array_elements(b.rows) e(v) \
-         CROSS JOIN LATERAL jsonb_populate_record(NULL::{t}, e.v->'r') x{raw} WHERE e.v->>'t' = {}{filter}{order})",
+        "{alias}_rows AS (SELECT {distinct}{} FROM unnest($2::jsonb[]) st(raw), cyberbiz_fdw_decode($1, {}, st.raw) j, \
+         jsonb_populate_record(NULL::{t}, j) x{filter}{order})",
         select.join(", "),
         quote_literal(r.name)
     );
@@ -188,17 +186,16 @@ fn upsert_ctes(r: &Resource, schema: &str, alias: &str, only_parents: Option<&st
     )
 }
 
-/// The statement that applies API objects to `r`'s replica table in `schema` and to its child
-/// tables (the children of each applied object are replaced by the object's own): `$1` the
-/// objects (`jsonb[]`), `$2` their rows as `decode_rows` gives them (`jsonb[]`, one JSON array
-/// per batch of objects). `whole`: `$1` holds every object of the shop, so rows missing from it
-/// are marked deleted. Returns the number of rows of `r` written and the newest `updated_at`
-/// applied. Decoding is done before (a sync decodes while it still reads pages, so the rows it
-/// writes are locked only while this statement runs).
+/// The statement that applies the API objects `$2` (a `jsonb[]`) to `r`'s replica table in
+/// `schema` and to its child tables (the children of each applied object are replaced by the
+/// object's own), `$1` being the server's name. `whole`: `$2` holds every object of the shop,
+/// so rows missing from it are marked deleted. Returns the number of rows of `r` written and
+/// the newest `updated_at` applied.
 ///
-/// The arrays come as parameters, not a table whose size the planner must guess:
+/// The objects come as a parameter, not a table whose size the planner must guess:
 /// `fdw/replica.rs` prepares the statement once per session, so its first plans see the real
-/// arrays (a webhook's one object costs a few hundred, far below any JIT threshold).
+/// array (a webhook's one object costs a few hundred, far below any JIT threshold) and the
+/// plan it keeps estimates `unnest` at 10 objects.
 pub fn apply_sql(r: &Resource, schema: &str, whole: bool) -> String {
     let mut ctes = vec![upsert_ctes(r, schema, "p", None)];
     for (i, c) in children(r).iter().enumerate() {
@@ -285,24 +282,6 @@ pub fn decode_object(r: &Resource, object: &Value, zone: &dyn Zone) -> Result<Ve
             }
         }
         out.push(m);
-    }
-    Ok(out)
-}
-
-/// The rows API objects make in `r`'s replica table and in its child tables, decoded once per
-/// object, each tagged for the apply statement: `{"t": table, "i": index, "r": row}`, `index`
-/// being the object's 1-based position in `objects` plus `first` (the apply statement reads a
-/// top-level row's raw from that position of the objects it is given). An error names the id
-/// of the object that did not fit.
-pub fn decode_rows(r: &Resource, objects: &[Value], first: i64, zone: &dyn Zone) -> Result<Vec<Value>, (Mismatch, String)> {
-    let tables: Vec<&Resource> = std::iter::once(r).chain(children(r)).collect();
-    let mut out = Vec::new();
-    for (n, object) in objects.iter().enumerate() {
-        let i = Value::from(first + n as i64 + 1);
-        for t in &tables {
-            let rows = decode_object(t, object, zone).map_err(|m| (m, object.get("id").map_or_else(|| "(none)".into(), |v| v.to_string())))?;
-            out.extend(rows.into_iter().map(|row| serde_json::json!({"t": t.name, "i": i, "r": row})));
-        }
     }
     Ok(out)
 }
@@ -396,36 +375,12 @@ mod tests {
     #[test]
     fn apply_statement_covers_children_and_deletions() {
         let sql = apply_sql(catalog::find("orders").unwrap(), "r", false);
-        assert!(sql.contains("WHERE e.v->>'t' = 'orders'") && sql.contains("WHERE e.v->>'t' = 'order_line_items' AND x.\"order_id\" = ANY"), "{sql}");
-        assert!(sql.matches("WITH ORDINALITY st(raw, i)").count() == 1, "only the order's raw is the object: {sql}");
+        assert!(sql.contains("cyberbiz_fdw_decode($1, 'orders', st.raw)") && sql.contains("cyberbiz_fdw_decode($1, 'order_line_items', st.raw)"), "{sql}");
         assert!(sql.contains("ON CONFLICT (\"order_id\", \"id\")") && sql.contains("c0_old AS (DELETE FROM \"r\".\"order_line_items\""));
         assert!(sql.contains("excluded.\"updated_at\" >= m.\"updated_at\"") && !sql.contains("p_deleted"));
         assert!(apply_sql(catalog::find("products").unwrap(), "r", true).contains("p_deleted AS (UPDATE \"r\".\"products\""));
         let feeds = apply_sql(catalog::find("product_feeds").unwrap(), "r", true);
         assert!(feeds.contains("p_gone AS (DELETE FROM \"r\".\"product_feeds\")") && !feeds.contains("ON CONFLICT"), "{feeds}");
-    }
-
-    #[test]
-    fn objects_decode_once_into_tagged_rows_of_every_table() {
-        let order = |id: i64| json!({"id": id, "updated_at": "2024-03-01 10:00:00", "line_items": [{"id": 1}, {"id": 2}]});
-        let rows = decode_rows(catalog::find("orders").unwrap(), &[order(7), order(8)], 500, &decode::TAIPEI).unwrap();
-        let tags: Vec<(String, i64)> = rows.iter().map(|v| (v["t"].as_str().unwrap().to_string(), v["i"].as_i64().unwrap())).collect();
-        let want = |t: &str, i| (t.to_string(), i);
-        assert_eq!(
-            tags,
-            [
-                want("orders", 501),
-                want("order_line_items", 501),
-                want("order_line_items", 501),
-                want("orders", 502),
-                want("order_line_items", 502),
-                want("order_line_items", 502)
-            ]
-        );
-        assert_eq!((rows[0]["r"]["id"].clone(), rows[5]["r"]["order_id"].clone()), (json!(7), json!(8)));
-        let bad = json!({"id": 9, "order_number": "not a number"});
-        let (m, id) = decode_rows(catalog::find("orders").unwrap(), &[order(7), bad], 0, &decode::TAIPEI).unwrap_err();
-        assert_eq!((m.column.as_str(), id.as_str()), ("order_number", "9"));
     }
 
     #[test]

@@ -76,37 +76,11 @@ fn cyberbiz_fdw_replica_source(resource: &str, source_schema: &str, server: &str
     replica::source_sql(self::resource(resource), source_schema, server)
 }
 
-/// The statement applying API objects (`$1`, `jsonb[]`) and their decoded rows (`$2`) to
-/// replica table `resource` in `schema` and its children; `whole`: rows missing are deleted.
+/// The statement applying the API objects `$2` (`jsonb[]`) to replica table `resource` in
+/// `schema` and its children (`$1`: the server); `whole`: rows missing from `$2` are deleted.
 #[pg_extern(immutable, parallel_safe)]
 fn cyberbiz_fdw_replica_apply_sql(resource: &str, schema: &str, whole: bool) -> String {
     replica::apply_sql(self::resource(resource), schema, whole)
-}
-
-/// The API objects `objects` as Rust values (a NULL element is no object).
-fn values(objects: &Array<'_, JsonB>) -> Vec<serde_json::Value> {
-    objects.iter().flatten().map(|j| j.0).collect()
-}
-
-/// The rows `objects` make in replica table `resource` and its child tables, decoded once per
-/// object (in `server`'s time zone), tagged for `cyberbiz_fdw_replica_apply` as
-/// `replica::decode_rows` tags them, `first` being the position in the apply's objects of the
-/// one before `objects[1]`. A value that does not fit its column raises 22P02 naming table,
-/// column, row id and value.
-#[pg_extern(stable, parallel_safe)]
-fn cyberbiz_fdw_replica_rows(server: &str, resource: &str, objects: Array<'_, JsonB>, first: i64) -> JsonB {
-    decoded(self::resource(resource), server, &values(&objects), first)
-}
-
-fn decoded(r: &'static Resource, server: &str, objects: &[serde_json::Value], first: i64) -> JsonB {
-    let zone = server_zone(server);
-    match replica::decode_rows(r, objects, first, zone.as_ref()) {
-        Ok(rows) => JsonB(serde_json::Value::Array(rows)),
-        Err((m, row_id)) => {
-            let table = if r.column(&m.column).is_some() { r.name.to_string() } else { format!("{} (or its child tables)", r.name) };
-            raise(FdwError::ValueMismatch { table, column: m.column, row_id, value: m.value, expected: m.expected })
-        }
-    }
 }
 
 thread_local! {
@@ -120,11 +94,9 @@ thread_local! {
 
 /// Applies the API objects `objects` to replica table `resource` in `schema` and its children
 /// (newest `updated_at` wins; `whole`: rows missing from `objects` are marked deleted), with the
-/// statement `cyberbiz_fdw_replica_apply_sql` gives, prepared once per session. `rows`: the
-/// objects' rows as `cyberbiz_fdw_replica_rows` decoded them (a sync decodes while it reads,
-/// so the rows it writes are locked only while this runs); NULL: decoded here. Returns rows
-/// written and the newest `updated_at` applied. The objects are handed to the statement as
-/// they came (never converted back).
+/// statement `cyberbiz_fdw_replica_apply_sql` gives, prepared once per session. Returns rows
+/// written and the newest `updated_at` applied. The array is handed to the statement as it came
+/// (its elements are never converted here).
 #[pg_extern(volatile)]
 fn cyberbiz_fdw_replica_apply(
     server: &str,
@@ -132,13 +104,8 @@ fn cyberbiz_fdw_replica_apply(
     schema: &str,
     whole: bool,
     objects: Array<'_, JsonB>,
-    rows: default!(Option<Array<'_, JsonB>>, "NULL"),
 ) -> TableIterator<'static, (name!(written, i64), name!(newest, Option<TimestampWithTimeZone>))> {
     let r = self::resource(resource);
-    let rows: Vec<JsonB> = match rows {
-        Some(rows) => rows.iter().flatten().collect(),
-        None => vec![decoded(r, server, &values(&objects), 0)],
-    };
     let key = (schema.to_string(), r.name.to_string(), whole);
     let array_oid = Array::<JsonB>::type_oid();
     let result = Spi::connect_mut(|client| {
@@ -147,13 +114,13 @@ fn cyberbiz_fdw_replica_apply(
             Some(stmt) => stmt,
             None => {
                 let sql = replica::apply_sql(r, schema, whole);
-                let stmt = Rc::new(client.prepare_mut(sql.as_str(), &[PgOid::from(array_oid), PgOid::from(array_oid)])?.keep());
+                let stmt = Rc::new(client.prepare_mut(sql.as_str(), &[PgOid::from(pg_sys::TEXTOID), PgOid::from(array_oid)])?.keep());
                 APPLY_PLANS.with_borrow_mut(|plans| plans.insert(key, stmt.clone()));
                 stmt
             }
         };
-        // SAFETY: the values match the statement's declared parameter types (jsonb[], jsonb[]).
-        let args = unsafe { [DatumWithOid::new(objects, array_oid), DatumWithOid::new(rows, array_oid)] };
+        // SAFETY: the values match the statement's declared parameter types (text, jsonb[]).
+        let args = unsafe { [DatumWithOid::new(server, pg_sys::TEXTOID), DatumWithOid::new(objects, array_oid)] };
         as_table_owner(schema, r.name, || client.update(&*stmt, None, &args)?.first().get_two::<i64, TimestampWithTimeZone>())
     });
     let (written, newest) = result.unwrap_or_else(|e: pgrx::spi::SpiError| error!("cyberbiz_fdw: the replica apply of {} failed: {e}", r.name));
@@ -244,7 +211,6 @@ extension_sql_file!(
         cyberbiz_fdw_replica_ddl,
         cyberbiz_fdw_replica_source,
         cyberbiz_fdw_replica_apply_sql,
-        cyberbiz_fdw_replica_rows,
         cyberbiz_fdw_replica_apply,
         cyberbiz_fdw_replica_delete
     ]
