@@ -7,7 +7,12 @@
 -- rows about 2 s at most (cyberbiz_replica_step). Time bounds reach the FDW as parameters,
 -- never as text the session's DateStyle and TimeZone could misread (cyberbiz_replica_fetch,
 -- cyberbiz_replica_any_before).
--- The definitions below are copies of sql/replica.sql (an upgrade script must stand alone); the
+-- Deliveries are deduplicated on (event, id, updated_at, body): two changes of one object within
+-- a second are both applied (cyberbiz_ingest_webhook); stored events' keys are rewritten so. Replica tables without a key get REPLICA
+-- IDENTITY FULL. (What the Rust apply now does differently needs no SQL: an object without
+-- updated_at never replaces a row that has one; one without its child array leaves the children
+-- as they are; a keyless table is never written by a webhook.)
+-- The definitions below are copies of sql/replica.sql and sql/webhooks.sql (an upgrade script must stand alone); the
 -- `upgrade` regression test fails if they drift. The block at the end is sql/search_path.sql.
 
 CREATE OR REPLACE FUNCTION cyberbiz_replica_fetch(server name, table_name text, since timestamptz, before timestamptz, whole boolean,
@@ -96,6 +101,83 @@ BEGIN
     RETURN false;
 END
 $fn$;
+
+CREATE OR REPLACE FUNCTION cyberbiz_ingest_webhook(body text, event text, signature text, shop_domain text DEFAULT NULL, server name DEFAULT NULL) RETURNS bigint
+LANGUAGE plpgsql SET jit = off AS $fn$
+DECLARE
+    srv name := server;
+    k record;
+    p jsonb;
+    kind text;
+    rid bigint;
+    upd timestamptz;
+    key text;
+    new_id bigint;
+BEGIN
+    IF body IS NULL OR event IS NULL THEN
+        RAISE EXCEPTION 'webhook body and event are required' USING ERRCODE = '22004';
+    END IF;
+    IF srv IS NULL THEN
+        srv := cyberbiz_fdw_webhook_server(cyberbiz_ingest_webhook.shop_domain);
+    END IF;
+    PERFORM cyberbiz_fdw_verify_webhook(body, signature, srv);
+    SELECT * INTO STRICT k FROM cyberbiz_fdw_webhook_kind(event);
+    kind := cyberbiz_fdw_webhook_resource(event);
+    BEGIN
+        p := body::jsonb;
+    EXCEPTION WHEN others THEN
+        RAISE EXCEPTION 'webhook body is not valid JSON: %', SQLERRM USING ERRCODE = '22P02';
+    END;
+    IF jsonb_typeof(p) <> 'object' THEN
+        RAISE EXCEPTION 'webhook body is a JSON %, not an object', jsonb_typeof(p) USING ERRCODE = '22023';
+    END IF;
+    IF jsonb_typeof(p->'id') = 'number' THEN
+        rid := (p->>'id')::bigint;
+    ELSIF k.resource <> 'app' THEN
+        RAISE EXCEPTION 'webhook payload for % has no numeric id', event USING ERRCODE = '22023';
+    END IF;
+    BEGIN
+        upd := cyberbiz_taipei(p->>'updated_at');
+    EXCEPTION WHEN others THEN
+        RAISE EXCEPTION 'webhook payload has an unreadable updated_at: %', p->>'updated_at' USING ERRCODE = '22007';
+    END;
+    -- A redelivery is the same body again; two changes of one object within one second (the
+    -- resolution of updated_at) are two bodies, both stored and applied.
+    key := event || '|' || coalesce(rid::text, '') || '|' || coalesce(p->>'updated_at', '') || '|' || md5(body);
+    INSERT INTO cyberbiz_webhook_events (event, shop_domain, server, resource, resource_id, resource_updated_at, payload, body, dedupe_key)
+    VALUES (event, cyberbiz_ingest_webhook.shop_domain, srv, kind, rid, upd, p, body, key)
+    ON CONFLICT ON CONSTRAINT cyberbiz_webhook_events_server_dedupe_key_key DO NOTHING
+    RETURNING id INTO new_id;
+    IF new_id IS NULL THEN
+        SELECT e.id INTO new_id FROM cyberbiz_webhook_events e WHERE e.server = srv AND e.dedupe_key = key;
+        RETURN new_id;
+    END IF;
+    -- The server's replica when it has one (sql/replica.sql), else the 0.1.0 mirrors
+    -- (sql/mirrors.sql, which take the 0.1.0 kind name).
+    IF NOT cyberbiz_replica_apply_event(srv, k.resource, k.deletes, p) AND NOT EXISTS (SELECT 1 FROM cyberbiz_replicas r WHERE r.server = srv) THEN
+        PERFORM cyberbiz_mirror_apply(kind, p, k.verb = 'create');
+    END IF;
+    RETURN new_id;
+END
+$fn$;
+
+-- Events stored before keep being recognised when redelivered: their keys take the new form.
+UPDATE cyberbiz_webhook_events e
+SET dedupe_key = e.event || '|' || coalesce(e.resource_id::text, '') || '|' || coalesce(e.payload->>'updated_at', '') || '|' || md5(e.body)
+WHERE e.body IS NOT NULL;
+
+-- Replica tables without a key get REPLICA IDENTITY FULL (as cyberbiz_replicate now creates
+-- them), so that a replica schema can be published with logical replication.
+DO $identity$
+DECLARE
+    t regclass;
+BEGIN
+    FOR t IN SELECT s.relid::regclass FROM cyberbiz_replica_state s JOIN pg_class c ON c.oid = s.relid
+             WHERE c.relkind = 'r' AND cardinality((SELECT x.key FROM cyberbiz_fdw_replica_tables(ARRAY[s.table_name]) x WHERE x.table_name = s.table_name)) = 0 LOOP
+        EXECUTE format('ALTER TABLE %s REPLICA IDENTITY FULL', t);
+    END LOOP;
+END
+$identity$;
 
 -- Runs last in the extension's script (and, the same block, at the end of every upgrade
 -- script): every function of the extension runs with search_path pg_catalog, the extension's

@@ -81,7 +81,9 @@ BEGIN
     EXCEPTION WHEN others THEN
         RAISE EXCEPTION 'webhook payload has an unreadable updated_at: %', p->>'updated_at' USING ERRCODE = '22007';
     END;
-    key := event || '|' || coalesce(rid::text, md5(body)) || '|' || coalesce(p->>'updated_at', '');
+    -- A redelivery is the same body again; two changes of one object within one second (the
+    -- resolution of updated_at) are two bodies, both stored and applied.
+    key := event || '|' || coalesce(rid::text, '') || '|' || coalesce(p->>'updated_at', '') || '|' || md5(body);
     INSERT INTO cyberbiz_webhook_events (event, shop_domain, server, resource, resource_id, resource_updated_at, payload, body, dedupe_key)
     VALUES (event, cyberbiz_ingest_webhook.shop_domain, srv, kind, rid, upd, p, body, key)
     ON CONFLICT ON CONSTRAINT cyberbiz_webhook_events_server_dedupe_key_key DO NOTHING

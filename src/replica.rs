@@ -102,6 +102,10 @@ pub fn create_sql(r: &Resource, schema: &str) -> Vec<String> {
         "CREATE TABLE IF NOT EXISTS {t} ({}, {DELETED} timestamp with time zone, {SYNCED} timestamp with time zone NOT NULL DEFAULT now(){pk})",
         cols.join(", ")
     )];
+    if key.is_empty() {
+        // No key: logical replication identifies its rows by every column.
+        out.push(format!("ALTER TABLE {t} REPLICA IDENTITY FULL"));
+    }
     out.push(format!("COMMENT ON TABLE {t} IS {}", quote_literal(&format!("{} (replica kept by cyberbiz_sync and webhooks)", r.comment))));
     for c in r.columns {
         out.push(format!("COMMENT ON COLUMN {t}.{} IS {}", quote_ident(c.name), quote_literal(c.comment)));
@@ -136,6 +140,11 @@ fn idents(names: &[&str]) -> String {
     names.iter().map(|n| quote_ident(n)).collect::<Vec<_>>().join(", ")
 }
 
+/// Whether the object `st.raw` carries its children's array `array` (else it did not send them).
+fn sent(array: &str) -> String {
+    format!("jsonb_typeof(st.raw->{}) = 'array'", quote_literal(array))
+}
+
 /// The ids a CTE returned, as one array computed once (an InitPlan): filtering by it never
 /// re-runs the decoding under a nested loop, whatever the planner guesses of the CTE's size.
 fn ids_of(cte: &str) -> String {
@@ -153,9 +162,11 @@ fn upsert_ctes(r: &Resource, schema: &str, alias: &str, only_parents: Option<&st
     let keys: Vec<String> = key.iter().map(|k| format!("x.{}", quote_ident(k))).collect();
     let distinct = if key.is_empty() { String::new() } else { format!("DISTINCT ON ({}) ", keys.join(", ")) };
     let order = if key.is_empty() { String::new() } else { format!(" ORDER BY {}{newest}", keys.join(", ")) };
-    let filter = match only_parents {
-        Some(up) => format!(" WHERE x.{} = ANY ({})", quote_ident(key[0]), ids_of(up)),
-        None => String::new(),
+    // A child row comes only from a parent just applied whose object carries the children's
+    // array (an object without it did not send its children: they stay as they are).
+    let filter = match (only_parents, &r.parent) {
+        (Some(up), Some(p)) => format!(" WHERE {} AND x.{} = ANY ({})", sent(p.array), quote_ident(key[0]), ids_of(up)),
+        _ => String::new(),
     };
     // A top-level row's raw is its object as given (the decoder leaves it out).
     let select: Vec<String> =
@@ -172,11 +183,8 @@ fn upsert_ctes(r: &Resource, schema: &str, alias: &str, only_parents: Option<&st
         return format!("{rows}, {alias}_gone AS (DELETE FROM {t}), {alias}_up AS ({insert} RETURNING 1)");
     }
     let set: Vec<String> = cols.iter().filter(|c| !key.contains(c)).map(|c| format!("{0} = excluded.{0}", quote_ident(c))).collect();
-    let newer = if r.column("updated_at").is_some() {
-        " AND (m.\"updated_at\" IS NULL OR excluded.\"updated_at\" IS NULL OR excluded.\"updated_at\" >= m.\"updated_at\")"
-    } else {
-        ""
-    };
+    // Newest wins; an object without updated_at never replaces a row that has one.
+    let newer = if r.column("updated_at").is_some() { " AND (m.\"updated_at\" IS NULL OR excluded.\"updated_at\" >= m.\"updated_at\")" } else { "" };
     let returning = if key == ["id"] { "m.id" } else { "1" };
     format!(
         "{rows}, {alias}_up AS ({insert} ON CONFLICT ({}) DO UPDATE SET {}, {DELETED} = NULL, {SYNCED} = now() \
@@ -205,11 +213,12 @@ pub fn apply_sql(r: &Resource, schema: &str, whole: bool) -> String {
         // Keys are never NULL, so NOT IN is exact here, and runs as a hashed subplan.
         let o: Vec<String> = ck.iter().map(|k| format!("o.{}", quote_ident(k))).collect();
         let n: Vec<String> = ck.iter().map(|k| format!("n.{}", quote_ident(k))).collect();
+        let array = c.parent.as_ref().map_or("", |p| p.array);
+        let replaced = format!("(SELECT coalesce(array_agg(u.id), '{{}}') FROM p_up u JOIN p_rows st ON st.id = u.id WHERE {})::bigint[]", sent(array));
         ctes.push(format!(
-            "{alias}_old AS (DELETE FROM {} o WHERE o.{} = ANY ({}) AND ({}) NOT IN (SELECT {} FROM {alias}_rows n))",
+            "{alias}_old AS (DELETE FROM {} o WHERE o.{} = ANY ({replaced}) AND ({}) NOT IN (SELECT {} FROM {alias}_rows n))",
             table(schema, c),
             quote_ident(ck[0]),
-            ids_of("p_up"),
             o.join(", "),
             n.join(", ")
         ));

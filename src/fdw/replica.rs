@@ -93,7 +93,8 @@ thread_local! {
 }
 
 /// Applies the API objects `objects` to replica table `resource` in `schema` and its children
-/// (newest `updated_at` wins; `whole`: rows missing from `objects` are marked deleted), with the
+/// (newest `updated_at` wins; `whole`: rows missing from `objects` are marked deleted; a table
+/// without a key is written only whole), with the
 /// statement `cyberbiz_fdw_replica_apply_sql` gives, prepared once per session. Returns rows
 /// written and the newest `updated_at` applied. The array is handed to the statement as it came
 /// (its elements are never converted here).
@@ -106,6 +107,11 @@ fn cyberbiz_fdw_replica_apply(
     objects: Array<'_, JsonB>,
 ) -> TableIterator<'static, (name!(written, i64), name!(newest, Option<TimestampWithTimeZone>))> {
     let r = self::resource(resource);
+    if replica::key(r).is_empty() && !whole {
+        // A table without a key is only ever replaced whole, by a sync (the next one brings a
+        // webhook's change): one object cannot say which row it replaces.
+        return TableIterator::once((0, None));
+    }
     let key = (schema.to_string(), r.name.to_string(), whole);
     let array_oid = Array::<JsonB>::type_oid();
     let result = Spi::connect_mut(|client| {

@@ -61,7 +61,7 @@ fn start_all() -> Vec<Background> {
         ("paced", Config { rps: 5, latency_ms: 50, ..base.clone() }),
         ("shared", Config { rps: 5, latency_ms: 50, ..base.clone() }),
         ("progress", Config { rps: 5, latency_ms: 50, ..base.clone() }),
-        ("replica", Config { latency_ms: 150, orders: 300, ..base.clone() }),
+        ("replica", Config { latency_ms: 400, orders: 300, ..base.clone() }),
         ("capped", Config { customers: 120, ..base.clone() }),
         ("locking", Config { latency_ms: 500, customers: 60, ..base.clone() }),
         ("busy", Config { latency_ms: 100, orders: 1500, ..base.clone() }),

@@ -265,6 +265,74 @@ mod tests {
         assert_eq!(one_i64("SELECT count(*) FROM rh_rep.orders WHERE id = 77"), 0, "nothing applied");
     }
 
+    /// Newest wins, strictly, and nothing is wiped (each of these reproduced on 0.4.0): a
+    /// payload without updated_at (`{"id": N}` as orders/paid) leaves the order and its line
+    /// items as they are; a newer order payload without `line_items` updates the order and keeps
+    /// its line items; a product payload without `product_variants` keeps the variants; a
+    /// webhook about a table without a key (affiliate_vendor_orders) writes nothing (a sync
+    /// refreshes it whole) where 0.4.0 replaced the table with its one row; two changes of one
+    /// order within one second are both applied (0.4.0 took the second for a redelivery), and
+    /// a real redelivery still stores nothing. Keyless tables have REPLICA IDENTITY FULL.
+    #[pg_test]
+    fn webhooks_never_roll_back_or_wipe() {
+        connect("rn", "main", "token", "");
+        Spi::run("ALTER USER MAPPING FOR CURRENT_USER SERVER rn_srv OPTIONS (ADD app_secret 'replica-secret')").unwrap();
+        Spi::run("SELECT count(*) FROM cyberbiz_replicate('rn_srv', 'rn_rep', ARRAY['orders', 'products', 'affiliate_vendor_orders'])").unwrap();
+        let ingest = |body: &str, event: &str| {
+            let q = |s: &str| format!("'{}'", s.replace('\'', "''"));
+            let sql = format!("SELECT cyberbiz_ingest_webhook({}, {}, {}, NULL, 'rn_srv')", q(body), q(event), q(&sign(body, "replica-secret")));
+            Spi::get_one::<i64>(&sql).unwrap().unwrap()
+        };
+        let order =
+            Spi::get_one::<pgrx::JsonB>("SELECT raw FROM rn.orders WHERE jsonb_array_length(raw->'line_items') >= 2 ORDER BY id LIMIT 1").unwrap().unwrap().0;
+        let id = order["id"].as_i64().unwrap();
+        ingest(&order.to_string(), "orders/update");
+        let items = order["line_items"].as_array().unwrap().len() as i64;
+        let state = || one_i64(&format!("SELECT count(*) FROM rn_rep.orders WHERE id = {id} AND order_number IS NOT NULL AND updated_at IS NOT NULL"));
+        let kept_items = || one_i64(&format!("SELECT count(*) FROM rn_rep.order_line_items WHERE order_id = {id}"));
+        assert_eq!((state(), kept_items()), (1, items));
+        ingest(&format!(r#"{{"id": {id}}}"#), "orders/paid");
+        assert_eq!((state(), kept_items()), (1, items), "a payload without updated_at changes nothing");
+        let mut newer = order.clone();
+        newer.as_object_mut().unwrap().remove("line_items");
+        newer["updated_at"] = "2030-01-01 10:00:00".into();
+        newer["note"] = "newer, without line items".into();
+        ingest(&newer.to_string(), "orders/update");
+        let note = Spi::get_one::<String>(&format!("SELECT note FROM rn_rep.orders WHERE id = {id}")).unwrap();
+        assert_eq!(note.as_deref(), Some("newer, without line items"));
+        assert_eq!(kept_items(), items, "an order without line_items keeps its line items");
+        // Two changes within the second: both applied, in order.
+        newer["note"] = "second change, same second".into();
+        let second = newer.to_string();
+        let first_event = ingest(&second, "orders/update");
+        assert_eq!(Spi::get_one::<String>(&format!("SELECT note FROM rn_rep.orders WHERE id = {id}")).unwrap().as_deref(), Some("second change, same second"));
+        assert_eq!(ingest(&second, "orders/update"), first_event, "a redelivery is the stored event");
+
+        let product = Spi::get_one::<pgrx::JsonB>("SELECT raw FROM rn.products WHERE jsonb_array_length(raw->'product_variants') > 0 ORDER BY id LIMIT 1")
+            .unwrap()
+            .unwrap()
+            .0;
+        let pid = product["id"].as_i64().unwrap();
+        ingest(&product.to_string(), "products/update");
+        let variants = || one_i64(&format!("SELECT count(*) FROM rn_rep.product_variants WHERE product_id = {pid}"));
+        let before = variants();
+        let mut bare = product.clone();
+        bare.as_object_mut().unwrap().remove("product_variants");
+        bare["updated_at"] = "2030-01-01 10:00:00".into();
+        ingest(&bare.to_string(), "products/update");
+        assert!(before > 0 && variants() == before, "a product webhook without product_variants keeps them ({before})");
+
+        // (One step, in this transaction: the replica is not committed for another session.)
+        Spi::run("SELECT cyberbiz_sync_step('rn_srv', 'affiliate_vendor_orders', now(), true)").unwrap();
+        let vendor_rows = || one_i64("SELECT count(*) FROM rn_rep.affiliate_vendor_orders");
+        let synced = vendor_rows();
+        assert!(synced > 1, "{synced} rows synced");
+        ingest(r#"{"id": 991, "updated_at": "2030-01-01 10:00:00"}"#, "affiliate_vendor_orders/create");
+        assert_eq!(vendor_rows(), synced, "a webhook never replaces a table without a key");
+        let identity = Spi::get_one::<String>("SELECT relreplident::text FROM pg_class WHERE oid = 'rn_rep.affiliate_vendor_orders'::regclass").unwrap();
+        assert_eq!(identity.as_deref(), Some("f"), "REPLICA IDENTITY FULL");
+    }
+
     /// The plans of the statements one webhook runs, as auto_explain prints them (JSON) to
     /// another session that ingests `bodies` (orders/paid) after `settings`; the session's
     /// own top-level statements are left out.
