@@ -6,7 +6,12 @@
 -- windows aim at 1,000 to 4,000 rows (were 2,500 to 10,000), so that applying one holds its
 -- rows about 2 s at most (cyberbiz_replica_step). Time bounds reach the FDW as parameters,
 -- never as text the session's DateStyle and TimeZone could misread (cyberbiz_replica_fetch,
--- cyberbiz_replica_any_before).
+-- cyberbiz_replica_any_before). A whole refresh no longer marks every row it did not see
+-- deleted: only rows written before it began that the API, asked by id, no longer has
+-- (cyberbiz_replica_confirm_deleted, cyberbiz_fdw_replica_missing). A read during which the
+-- shop's list changed (X-Total moved) is done again, up to 3 reads, and what every read saw is
+-- applied; the step's last_error says when it could not settle (cyberbiz_fdw_shifted_scans;
+-- cyberbiz_replica_fetch gains OUT unsettled, so it is dropped and created again).
 -- Deliveries are deduplicated on (event, id, updated_at, body): two changes of one object within
 -- a second are both applied (cyberbiz_ingest_webhook); stored events' keys are rewritten so. Replica tables without a key get REPLICA
 -- IDENTITY FULL. (What the Rust apply now does differently needs no SQL: an object without
@@ -15,26 +20,87 @@
 -- The definitions below are copies of sql/replica.sql and sql/webhooks.sql (an upgrade script must stand alone); the
 -- `upgrade` regression test fails if they drift. The block at the end is sql/search_path.sql.
 
-CREATE OR REPLACE FUNCTION cyberbiz_replica_fetch(server name, table_name text, since timestamptz, before timestamptz, whole boolean,
-    OUT fetched bigint, OUT written bigint, OUT newest timestamptz)
+CREATE  FUNCTION "cyberbiz_fdw_replica_missing"(
+	"resource" TEXT, /* & str */
+	"schema" TEXT, /* & str */
+	"seen" bigint[], /* Vec < i64 > */
+	"before" timestamp with time zone /* TimestampWithTimeZone */
+) RETURNS bigint[] /* Vec < i64 > */
+STRICT VOLATILE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'cyberbiz_fdw_replica_missing_wrapper';
+
+CREATE  FUNCTION "cyberbiz_fdw_shifted_scans"() RETURNS bigint /* i64 */
+STRICT VOLATILE PARALLEL UNSAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'cyberbiz_fdw_shifted_scans_wrapper';
+
+DROP FUNCTION cyberbiz_replica_fetch(name, text, timestamptz, timestamptz, boolean);
+CREATE FUNCTION cyberbiz_replica_fetch(server name, table_name text, since timestamptz, before timestamptz, whole boolean,
+    OUT fetched bigint, OUT written bigint, OUT newest timestamptz, OUT unsettled text)
 -- JIT costs more than it saves on these statements (their estimates are guesses).
 LANGUAGE plpgsql SET jit = off AS $fn$
 DECLARE
     rep cyberbiz_replicas;
-    objects jsonb[];
+    keyless boolean;
+    objects jsonb[] := '{}';
+    got jsonb[];
     a record;
+    shifts bigint;
 BEGIN
     SELECT * INTO STRICT rep FROM cyberbiz_replicas x WHERE x.server = cyberbiz_replica_fetch.server;
-    EXECUTE format('SELECT coalesce(array_agg(f.raw), ''{}'') FROM %I.%I f', rep.source_schema, table_name)
-            || CASE WHEN since IS NULL AND before IS NULL THEN ''
-                    WHEN before IS NULL THEN ' WHERE f.updated_at >= $1'
-                    WHEN since IS NULL THEN ' WHERE f.updated_at < $2'
-                    ELSE ' WHERE f.updated_at >= $1 AND f.updated_at < $2' END
-        INTO objects USING since, before;
+    SELECT cardinality(t.key) = 0 INTO keyless FROM cyberbiz_fdw_replica_tables(ARRAY[table_name]) t WHERE t.table_name = cyberbiz_replica_fetch.table_name;
+    -- Read again while the shop's list changed under the read (its X-Total moved: pages may
+    -- have shifted and skipped a row), 3 reads at most, keeping every object any read saw.
+    FOR attempt IN 1..3 LOOP
+        shifts := cyberbiz_fdw_shifted_scans();
+        EXECUTE format('SELECT coalesce(array_agg(f.raw), ''{}'') FROM %I.%I f', rep.source_schema, table_name)
+                || CASE WHEN since IS NULL AND before IS NULL THEN ''
+                        WHEN before IS NULL THEN ' WHERE f.updated_at >= $1'
+                        WHEN since IS NULL THEN ' WHERE f.updated_at < $2'
+                        ELSE ' WHERE f.updated_at >= $1 AND f.updated_at < $2' END
+            INTO got USING since, before;
+        -- (A table without a key cannot tell one read's rows from another's: the last read.)
+        objects := CASE WHEN keyless THEN got ELSE objects || got END;
+        unsettled := NULL;
+        EXIT WHEN cyberbiz_fdw_shifted_scans() = shifts;
+        unsettled := format('the shop changed during each of %s reads of %s: a row that every read skipped may be missing until it changes again',
+                            attempt, CASE WHEN since IS NULL AND before IS NULL THEN 'the table' ELSE 'an updated_at window' END);
+    END LOOP;
     fetched := cardinality(objects);
     a := cyberbiz_replica_apply(server, rep.schema_name, table_name, whole, objects);
     written := a.written;
     newest := a.newest;
+    IF whole THEN
+        -- (Candidates from the last read: a row an earlier read saw may be gone since.)
+        PERFORM cyberbiz_replica_confirm_deleted(server, rep, table_name, got);
+    END IF;
+END
+$fn$;
+
+CREATE OR REPLACE FUNCTION cyberbiz_replica_confirm_deleted(server name, rep cyberbiz_replicas, table_name text, objects jsonb[]) RETURNS bigint
+LANGUAGE plpgsql SET jit = off AS $fn$
+DECLARE
+    seen bigint[];
+    missing bigint[];
+    present bigint[];
+    gone bigint := 0;
+    id bigint;
+BEGIN
+    SELECT coalesce(array_agg((o->>'id')::bigint), '{}') INTO seen FROM unnest(objects) o WHERE jsonb_typeof(o->'id') = 'number';
+    missing := cyberbiz_fdw_replica_missing(table_name, rep.schema_name, seen, now());
+    IF cardinality(missing) = 0 THEN
+        RETURN 0;
+    END IF;
+    EXECUTE format('SELECT coalesce(array_agg(f.id), ''{}'') FROM %I.%I f WHERE f.id = ANY ($1)', rep.source_schema, table_name)
+        INTO present USING missing;
+    FOREACH id IN ARRAY missing LOOP
+        IF NOT id = ANY (present) THEN
+            PERFORM cyberbiz_fdw_replica_delete(table_name, rep.schema_name, id, NULL);
+            gone := gone + 1;
+        END IF;
+    END LOOP;
+    RETURN gone;
 END
 $fn$;
 
@@ -64,13 +130,13 @@ BEGIN
     SELECT * INTO STRICT st FROM cyberbiz_replica_state s WHERE s.server = cyberbiz_replica_step.server AND s.table_name = cyberbiz_replica_step.table_name;
     IF NOT st.incremental THEN
         f := cyberbiz_replica_fetch(server, table_name, NULL, NULL, true);
-        UPDATE cyberbiz_replica_state s SET last_full_sync = started, last_incremental_sync = started, fresh_as_of = started, last_error = NULL
+        UPDATE cyberbiz_replica_state s SET last_full_sync = started, last_incremental_sync = started, fresh_as_of = started, last_error = f.unsettled
         WHERE s.server = st.server AND s.table_name = st.table_name;
         RETURN true;
     END IF;
     IF st.last_full_sync IS NOT NULL THEN
         f := cyberbiz_replica_fetch(server, table_name, st.watermark - interval '2 minutes', NULL, false);
-        UPDATE cyberbiz_replica_state s SET last_incremental_sync = started, fresh_as_of = started, watermark = greatest(s.watermark, f.newest), last_error = NULL
+        UPDATE cyberbiz_replica_state s SET last_incremental_sync = started, fresh_as_of = started, watermark = greatest(s.watermark, f.newest), last_error = f.unsettled
         WHERE s.server = st.server AND s.table_name = st.table_name;
         RETURN true;
     END IF;
@@ -88,7 +154,7 @@ BEGIN
         UPDATE cyberbiz_replica_state s SET last_full_sync = clock_timestamp(), fresh_as_of = st.full_started_at,
             -- Rows changed after a window was read carry a later updated_at than any it held.
             watermark = coalesce(greatest(s.watermark, f.newest), st.full_started_at), full_started_at = NULL, full_done_from = NULL, full_window = NULL,
-            last_error = NULL
+            last_error = f.unsettled
         WHERE s.server = st.server AND s.table_name = st.table_name;
         RETURN true;
     END IF;
@@ -96,7 +162,7 @@ BEGIN
     -- rows: a window's rows are written at its end, locked for about 2 s at most).
     UPDATE cyberbiz_replica_state s SET full_started_at = st.full_started_at, full_done_from = lower,
         full_window = CASE WHEN f.fetched < 1000 THEN st.full_window * 2 WHEN f.fetched > 4000 THEN greatest(st.full_window / 2, interval '1 minute') ELSE st.full_window END,
-        watermark = greatest(s.watermark, f.newest), last_error = NULL
+        watermark = greatest(s.watermark, f.newest), last_error = f.unsettled
     WHERE s.server = st.server AND s.table_name = st.table_name;
     RETURN false;
 END

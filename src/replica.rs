@@ -119,6 +119,16 @@ pub fn create_sql(r: &Resource, schema: &str) -> Vec<String> {
     out
 }
 
+/// The ids of live rows of `r`'s replica table in `schema` that a whole refresh did not see
+/// (`$1`: the ids it saw) and that were written before it began (`$2`): the candidates for
+/// deletion, each to be confirmed gone by the API before it is marked (a row written during the
+/// scan, or skipped by pages that shifted under it, is not gone). None for a table without ids.
+pub fn missing_sql(r: &Resource, schema: &str) -> Option<String> {
+    (key(r) == ["id"]).then(|| {
+        format!("SELECT coalesce(array_agg(m.id), '{{}}') FROM {} m WHERE m.{DELETED} IS NULL AND m.{SYNCED} < $2 AND m.id <> ALL ($1)", table(schema, r))
+    })
+}
+
 /// What a delete webhook does to row `$1` of `r`'s replica table in `schema`: a child row
 /// (order_line_items) is deleted, a parent row marked deleted at `$2` (else now).
 pub fn delete_sql(r: &Resource, schema: &str) -> String {
@@ -196,8 +206,9 @@ fn upsert_ctes(r: &Resource, schema: &str, alias: &str, only_parents: Option<&st
 
 /// The statement that applies the API objects `$2` (a `jsonb[]`) to `r`'s replica table in
 /// `schema` and to its child tables (the children of each applied object are replaced by the
-/// object's own), `$1` being the server's name. `whole`: `$2` holds every object of the shop,
-/// so rows missing from it are marked deleted. Returns the number of rows of `r` written and
+/// object's own), `$1` being the server's name. `whole`: `$2` holds every object of the shop (a
+/// table without a key is replaced by them; rows of other tables missing from them are found
+/// by `missing_sql` and confirmed gone before they are marked). Returns the number of rows of `r` written and
 /// the newest `updated_at` applied.
 ///
 /// The objects come as a parameter, not a table whose size the planner must guess:
@@ -205,6 +216,11 @@ fn upsert_ctes(r: &Resource, schema: &str, alias: &str, only_parents: Option<&st
 /// array (a webhook's one object costs a few hundred, far below any JIT threshold) and the
 /// plan it keeps estimates `unnest` at 10 objects.
 pub fn apply_sql(r: &Resource, schema: &str, whole: bool) -> String {
+    if key(r).is_empty() && !whole {
+        // One object cannot say which row of a table without a key it replaces: such a table
+        // is only ever replaced whole, by a sync (the next one brings a webhook's change).
+        return "SELECT 0::bigint, NULL::timestamptz".into();
+    }
     let mut ctes = vec![upsert_ctes(r, schema, "p", None)];
     for (i, c) in children(r).iter().enumerate() {
         let alias = format!("c{i}");
@@ -221,12 +237,6 @@ pub fn apply_sql(r: &Resource, schema: &str, whole: bool) -> String {
             quote_ident(ck[0]),
             o.join(", "),
             n.join(", ")
-        ));
-    }
-    if whole && key(r) == ["id"] {
-        ctes.push(format!(
-            "p_deleted AS (UPDATE {} m SET {DELETED} = now() WHERE m.{DELETED} IS NULL AND m.id NOT IN (SELECT n.id FROM p_rows n))",
-            table(schema, r)
         ));
     }
     let newest = if r.column("updated_at").is_some() { "(SELECT max(\"updated_at\") FROM p_rows)" } else { "NULL::timestamptz" };
@@ -387,7 +397,13 @@ mod tests {
         assert!(sql.contains("cyberbiz_fdw_decode($1, 'orders', st.raw)") && sql.contains("cyberbiz_fdw_decode($1, 'order_line_items', st.raw)"), "{sql}");
         assert!(sql.contains("ON CONFLICT (\"order_id\", \"id\")") && sql.contains("c0_old AS (DELETE FROM \"r\".\"order_line_items\""));
         assert!(sql.contains("excluded.\"updated_at\" >= m.\"updated_at\"") && !sql.contains("p_deleted"));
-        assert!(apply_sql(catalog::find("products").unwrap(), "r", true).contains("p_deleted AS (UPDATE \"r\".\"products\""));
+        assert!(!apply_sql(catalog::find("products").unwrap(), "r", true).contains("_deleted_at = now()"), "a refresh marks nothing by itself");
+        assert_eq!(
+            missing_sql(catalog::find("products").unwrap(), "r").as_deref(),
+            Some("SELECT coalesce(array_agg(m.id), '{}') FROM \"r\".\"products\" m WHERE m._deleted_at IS NULL AND m._synced_at < $2 AND m.id <> ALL ($1)")
+        );
+        assert_eq!(missing_sql(catalog::find("product_feeds").unwrap(), "r"), None);
+        assert!(!apply_sql(catalog::find("product_feeds").unwrap(), "r", false).contains("product_feeds"), "a webhook never writes a keyless table");
         let feeds = apply_sql(catalog::find("product_feeds").unwrap(), "r", true);
         assert!(feeds.contains("p_gone AS (DELETE FROM \"r\".\"product_feeds\")") && !feeds.contains("ON CONFLICT"), "{feeds}");
     }

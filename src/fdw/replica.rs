@@ -107,11 +107,6 @@ fn cyberbiz_fdw_replica_apply(
     objects: Array<'_, JsonB>,
 ) -> TableIterator<'static, (name!(written, i64), name!(newest, Option<TimestampWithTimeZone>))> {
     let r = self::resource(resource);
-    if replica::key(r).is_empty() && !whole {
-        // A table without a key is only ever replaced whole, by a sync (the next one brings a
-        // webhook's change): one object cannot say which row it replaces.
-        return TableIterator::once((0, None));
-    }
     let key = (schema.to_string(), r.name.to_string(), whole);
     let array_oid = Array::<JsonB>::type_oid();
     let result = Spi::connect_mut(|client| {
@@ -141,6 +136,18 @@ fn cyberbiz_fdw_replica_delete(resource: &str, schema: &str, id: i64, at: Option
     let sql = replica::delete_sql(r, schema);
     let done = as_table_owner(schema, r.name, || Spi::connect_mut(|c| c.update(sql.as_str(), None, &[id.into(), at.into()]).map(|_| ())));
     done.unwrap_or_else(|e| error!("cyberbiz_fdw: the replica delete in {} failed: {e}", r.name))
+}
+
+/// The ids of live rows of replica table `resource` in `schema` that a whole refresh did not
+/// see (`seen`: the ids it saw) and that were written before `before` (its start): each is to
+/// be confirmed gone by the API before `cyberbiz_fdw_replica_delete` marks it. Read as the
+/// table's owner, as the writes are (`replica::missing_sql`); empty for a table without ids.
+#[pg_extern(volatile)]
+fn cyberbiz_fdw_replica_missing(resource: &str, schema: &str, seen: Vec<i64>, before: TimestampWithTimeZone) -> Vec<i64> {
+    let r = self::resource(resource);
+    let Some(sql) = replica::missing_sql(r, schema) else { return vec![] };
+    let found = as_table_owner(schema, r.name, || Spi::connect(|c| c.select(sql.as_str(), None, &[seen.into(), before.into()])?.first().get_one::<Vec<i64>>()));
+    found.unwrap_or_else(|e| error!("cyberbiz_fdw: reading the replica's {} failed: {e}", r.name)).unwrap_or_default()
 }
 
 /// Runs `f` as the owner of replica table `schema`.`table` (and its children, which must have
@@ -218,6 +225,7 @@ extension_sql_file!(
         cyberbiz_fdw_replica_source,
         cyberbiz_fdw_replica_apply_sql,
         cyberbiz_fdw_replica_apply,
-        cyberbiz_fdw_replica_delete
+        cyberbiz_fdw_replica_delete,
+        cyberbiz_fdw_replica_missing
     ]
 );

@@ -61,10 +61,11 @@ fn start_all() -> Vec<Background> {
         ("paced", Config { rps: 5, latency_ms: 50, ..base.clone() }),
         ("shared", Config { rps: 5, latency_ms: 50, ..base.clone() }),
         ("progress", Config { rps: 5, latency_ms: 50, ..base.clone() }),
-        ("replica", Config { latency_ms: 400, orders: 300, ..base.clone() }),
+        ("replica", Config { latency_ms: 150, orders: 300, ..base.clone() }),
         ("capped", Config { customers: 120, ..base.clone() }),
         ("locking", Config { latency_ms: 500, customers: 60, ..base.clone() }),
         ("busy", Config { latency_ms: 100, orders: 1500, ..base.clone() }),
+        ("deleting", Config { latency_ms: 300, ..base.clone() }),
         ("terminated", Config { rps: 5, latency_ms: 50, ..base.clone() }),
     ];
     let mut lines = Vec::new();

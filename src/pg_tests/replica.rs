@@ -94,7 +94,10 @@ mod tests {
     /// through the FDW is then fetched by an incremental sync of one request.
     #[pg_test]
     fn first_syncs_resume_and_later_syncs_are_incremental() {
-        elsewhere(connect_sql("rs", "replica", ", page_size '50'") + "SELECT cyberbiz_replicate('rs_srv', 'rs_rep', ARRAY['orders'])").unwrap();
+        elsewhere(
+            connect_sql("rs", "replica", ", page_size '50', sync_requests_per_second '2'") + "SELECT cyberbiz_replicate('rs_srv', 'rs_rep', ARRAY['orders'])",
+        )
+        .unwrap();
         clear_log("replica");
         let sync = || {
             other_session(|c| {
@@ -205,6 +208,58 @@ mod tests {
         assert_eq!(differences("rw_rep", "rw", "products"), 0, "live rows are the shop's");
         let status = Spi::get_one::<i64>("SELECT deleted_rows FROM cyberbiz_replica_status WHERE server = 'rw_srv' AND table_name = 'products'").unwrap();
         assert_eq!(status, Some(1));
+    }
+
+    /// A whole refresh marks a row deleted only when the API, asked for it by id, no longer
+    /// has it, and reads a list that changed under it again. A product deleted in the shop
+    /// while the refresh reads the list (newest first) shifts every later page by one, so
+    /// another product was never seen: 0.4.0 marked both deleted; now the list is read again
+    /// and only the deleted one is marked, after a GET found it gone. A product a webhook
+    /// wrote during the scan is not the refresh's to delete (0.4.0 deleted it); the next
+    /// refresh, which finds the shop without it, does.
+    #[pg_test]
+    fn refreshes_delete_only_what_the_api_confirms_gone() {
+        elsewhere(
+            connect_sql("rd", "deleting", ", page_size '10'")
+                + "ALTER USER MAPPING FOR CURRENT_USER SERVER rd_srv OPTIONS (ADD app_secret 'replica-secret');
+                   SELECT cyberbiz_replicate('rd_srv', 'rd_rep', ARRAY['products'])",
+        )
+        .unwrap();
+        let sync = || other_session(|c| c.batch_execute("CALL cyberbiz_sync('rd_srv')").map_err(|e| db_message(&e)));
+        assert_eq!(sync().join().unwrap(), Ok(()));
+        assert_eq!(differences("rd_rep", "rd", "products"), 0);
+        let newest = one_i64("SELECT id FROM rd.products LIMIT 1");
+        clear_log("deleting");
+        let refresh = sync();
+        let pages = || one_i64("SELECT coalesce(max(pages_done), 0) FROM cyberbiz_stat_activity WHERE table_name = 'products'");
+        for _ in 0..500 {
+            if pages() >= 1 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert!(pages() >= 1, "the refresh read its first page");
+        let (url, token) = (fixture("deleting"), fixture("token"));
+        let status = crate::runtime::runtime().block_on(async {
+            reqwest::Client::new().delete(format!("{url}/v1/products/{newest}")).bearer_auth(token).send().await.unwrap().status().as_u16()
+        });
+        assert_eq!(status, 200);
+        let body = r#"{"id": 990001, "title": "written by a webhook during the scan", "updated_at": "2026-11-28 11:00:00"}"#;
+        let ingest = format!("SELECT cyberbiz_ingest_webhook('{body}', 'products/create', '{}', NULL, 'rd_srv')", sign(body, "replica-secret"));
+        assert_eq!(elsewhere(ingest), Ok(()));
+        assert!(pages() < 6, "both while the refresh still read the list");
+        assert_eq!(refresh.join().unwrap(), Ok(()));
+        let first_pages = request_log("deleting").iter().filter(|e| e["method"] == "GET" && e["path"].as_str().unwrap_or("").ends_with("&page=1")).count();
+        assert!(first_pages >= 2, "the list that changed was read again ({first_pages} first pages)");
+        let deleted = || Spi::get_one::<Vec<i64>>("SELECT array_agg(id ORDER BY id) FROM rd_rep.products WHERE _deleted_at IS NOT NULL").unwrap();
+        assert_eq!(deleted(), Some(vec![newest]), "only the product the shop deleted");
+        let extra = one_i64("SELECT count(*) FROM rd_rep.products WHERE _deleted_at IS NULL AND id NOT IN (SELECT id FROM rd.products)");
+        assert_eq!((extra, one_i64("SELECT count(*) FROM rd_rep.products WHERE id = 990001 AND _deleted_at IS NULL")), (1, 1), "the webhook's row stays");
+        assert_eq!(sync().join().unwrap(), Ok(()));
+        let mut want = vec![newest, 990001];
+        want.sort();
+        assert_eq!(deleted(), Some(want), "the next refresh finds it gone from the shop");
+        assert_eq!(differences("rd_rep", "rd", "products"), 0, "every live product is the shop's");
     }
 
     fn sign(body: &str, secret: &str) -> String {
