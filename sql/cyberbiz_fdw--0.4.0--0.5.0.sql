@@ -8,10 +8,11 @@
 -- never as text the session's DateStyle and TimeZone could misread (cyberbiz_replica_fetch,
 -- cyberbiz_replica_any_before). A whole refresh no longer marks every row it did not see
 -- deleted: only rows written before it began that the API, asked by id, no longer has
--- (cyberbiz_replica_confirm_deleted, cyberbiz_fdw_replica_missing). A read during which the
--- shop's list changed (X-Total moved) is done again, up to 3 reads, and what every read saw is
--- applied; the step's last_error says when it could not settle (cyberbiz_fdw_shifted_scans;
--- cyberbiz_replica_fetch gains OUT unsettled, so it is dropped and created again).
+-- (cyberbiz_replica_gone, cyberbiz_fdw_replica_missing). A `*/create` webhook
+-- never replaces a row of the same updated_at (cyberbiz_fdw_replica_apply and
+-- cyberbiz_replica_apply_event take `creates`: dropped and created again). A read during which the
+-- shop's list shrank (X-Total fell) is done again; after 3 such reads the step fails, applying
+-- nothing (cyberbiz_fdw_shifted_scans).
 -- Deliveries are deduplicated on (event, id, updated_at, body): two changes of one object within
 -- a second are both applied (cyberbiz_ingest_webhook); stored events' keys are rewritten so. Replica tables without a key get REPLICA
 -- IDENTITY FULL. (What the Rust apply now does differently needs no SQL: an object without
@@ -19,6 +20,46 @@
 -- as they are; a keyless table is never written by a webhook.)
 -- The definitions below are copies of sql/replica.sql and sql/webhooks.sql (an upgrade script must stand alone); the
 -- `upgrade` regression test fails if they drift. The block at the end is sql/search_path.sql.
+
+DROP FUNCTION cyberbiz_fdw_replica_apply(text, text, text, boolean, jsonb[]);
+CREATE  FUNCTION "cyberbiz_fdw_replica_apply"(
+	"server" TEXT, /* & str */
+	"resource" TEXT, /* & str */
+	"schema" TEXT, /* & str */
+	"whole" bool, /* bool */
+	"objects" jsonb[], /* Array < '_, JsonB > */
+	"creates" bool DEFAULT false /* bool */
+) RETURNS TABLE (
+	"written" bigint,  /* i64 */
+	"newest" timestamp with time zone  /* Option < TimestampWithTimeZone > */
+)
+STRICT VOLATILE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'cyberbiz_fdw_replica_apply_wrapper';
+ALTER FUNCTION cyberbiz_fdw_replica_apply(text, text, text, boolean, jsonb[], boolean) ROWS 1 SET jit = off SET enable_seqscan = off;
+
+DROP FUNCTION cyberbiz_replica_apply_event(name, text, boolean, jsonb);
+CREATE FUNCTION cyberbiz_replica_apply_event(server name, resource text, deletes boolean, p jsonb, creates boolean DEFAULT false) RETURNS boolean
+LANGUAGE plpgsql SET jit = off AS $fn$
+DECLARE
+    rep cyberbiz_replicas;
+    st cyberbiz_replica_state;
+BEGIN
+    SELECT * INTO rep FROM cyberbiz_replicas r WHERE r.server = cyberbiz_replica_apply_event.server;
+    SELECT * INTO st FROM cyberbiz_replica_state s WHERE s.server = cyberbiz_replica_apply_event.server AND s.table_name = resource;
+    IF rep.server IS NULL OR st.table_name IS NULL THEN
+        RETURN false;
+    END IF;
+    PERFORM cyberbiz_replica_check(server, resource);
+    IF deletes THEN
+        PERFORM cyberbiz_fdw_replica_delete(resource, rep.schema_name, (p->>'id')::bigint, cyberbiz_taipei(p->>'updated_at'));
+    ELSE
+        PERFORM cyberbiz_fdw_replica_apply(server, resource, rep.schema_name, false, ARRAY[p], creates);
+    END IF;
+    UPDATE cyberbiz_replica_state s SET last_webhook_at = now() WHERE s.server = st.server AND s.table_name = st.table_name;
+    RETURN true;
+END
+$fn$;
 
 CREATE  FUNCTION "cyberbiz_fdw_replica_missing"(
 	"resource" TEXT, /* & str */
@@ -35,69 +76,68 @@ STRICT VOLATILE PARALLEL UNSAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'cyberbiz_fdw_shifted_scans_wrapper';
 
-DROP FUNCTION cyberbiz_replica_fetch(name, text, timestamptz, timestamptz, boolean);
-CREATE FUNCTION cyberbiz_replica_fetch(server name, table_name text, since timestamptz, before timestamptz, whole boolean,
-    OUT fetched bigint, OUT written bigint, OUT newest timestamptz, OUT unsettled text)
+CREATE OR REPLACE FUNCTION cyberbiz_replica_fetch(server name, table_name text, since timestamptz, before timestamptz, whole boolean,
+    OUT fetched bigint, OUT written bigint, OUT newest timestamptz)
 -- JIT costs more than it saves on these statements (their estimates are guesses).
 LANGUAGE plpgsql SET jit = off AS $fn$
 DECLARE
     rep cyberbiz_replicas;
-    keyless boolean;
-    objects jsonb[] := '{}';
-    got jsonb[];
-    a record;
+    objects jsonb[];
+    gone bigint[] := '{}';
     shifts bigint;
+    a record;
+    id bigint;
 BEGIN
     SELECT * INTO STRICT rep FROM cyberbiz_replicas x WHERE x.server = cyberbiz_replica_fetch.server;
-    SELECT cardinality(t.key) = 0 INTO keyless FROM cyberbiz_fdw_replica_tables(ARRAY[table_name]) t WHERE t.table_name = cyberbiz_replica_fetch.table_name;
-    -- Read again while the shop's list changed under the read (its X-Total moved: pages may
-    -- have shifted and skipped a row), 3 reads at most, keeping every object any read saw.
-    FOR attempt IN 1..3 LOOP
+    FOR attempt IN 1..4 LOOP
+        IF attempt = 4 THEN
+            RAISE EXCEPTION 'the shop''s list of % shrank during each of 3 reads of %: rows may have been skipped, so nothing was applied; the next sync reads it again',
+                table_name, CASE WHEN since IS NULL AND before IS NULL THEN 'the table' ELSE 'an updated_at window' END
+                USING ERRCODE = '40001';
+        END IF;
         shifts := cyberbiz_fdw_shifted_scans();
         EXECUTE format('SELECT coalesce(array_agg(f.raw), ''{}'') FROM %I.%I f', rep.source_schema, table_name)
                 || CASE WHEN since IS NULL AND before IS NULL THEN ''
                         WHEN before IS NULL THEN ' WHERE f.updated_at >= $1'
                         WHEN since IS NULL THEN ' WHERE f.updated_at < $2'
                         ELSE ' WHERE f.updated_at >= $1 AND f.updated_at < $2' END
-            INTO got USING since, before;
-        -- (A table without a key cannot tell one read's rows from another's: the last read.)
-        objects := CASE WHEN keyless THEN got ELSE objects || got END;
-        unsettled := NULL;
+            INTO objects USING since, before;
         EXIT WHEN cyberbiz_fdw_shifted_scans() = shifts;
-        unsettled := format('the shop changed during each of %s reads of %s: a row that every read skipped may be missing until it changes again',
-                            attempt, CASE WHEN since IS NULL AND before IS NULL THEN 'the table' ELSE 'an updated_at window' END);
     END LOOP;
     fetched := cardinality(objects);
+    IF whole THEN
+        gone := cyberbiz_replica_gone(server, table_name, objects);
+    END IF;
     a := cyberbiz_replica_apply(server, rep.schema_name, table_name, whole, objects);
     written := a.written;
     newest := a.newest;
-    IF whole THEN
-        -- (Candidates from the last read: a row an earlier read saw may be gone since.)
-        PERFORM cyberbiz_replica_confirm_deleted(server, rep, table_name, got);
-    END IF;
+    FOREACH id IN ARRAY gone LOOP
+        PERFORM cyberbiz_fdw_replica_delete(table_name, rep.schema_name, id, NULL);
+    END LOOP;
 END
 $fn$;
 
-CREATE OR REPLACE FUNCTION cyberbiz_replica_confirm_deleted(server name, rep cyberbiz_replicas, table_name text, objects jsonb[]) RETURNS bigint
+CREATE OR REPLACE FUNCTION cyberbiz_replica_gone(server name, table_name text, objects jsonb[]) RETURNS bigint[]
 LANGUAGE plpgsql SET jit = off AS $fn$
 DECLARE
+    rep cyberbiz_replicas;
     seen bigint[];
     missing bigint[];
+    batch bigint[];
     present bigint[];
-    gone bigint := 0;
-    id bigint;
+    shifts bigint;
+    gone bigint[] := '{}';
 BEGIN
+    SELECT * INTO STRICT rep FROM cyberbiz_replicas x WHERE x.server = cyberbiz_replica_gone.server;
     SELECT coalesce(array_agg((o->>'id')::bigint), '{}') INTO seen FROM unnest(objects) o WHERE jsonb_typeof(o->'id') = 'number';
     missing := cyberbiz_fdw_replica_missing(table_name, rep.schema_name, seen, now());
-    IF cardinality(missing) = 0 THEN
-        RETURN 0;
-    END IF;
-    EXECUTE format('SELECT coalesce(array_agg(f.id), ''{}'') FROM %I.%I f WHERE f.id = ANY ($1)', rep.source_schema, table_name)
-        INTO present USING missing;
-    FOREACH id IN ARRAY missing LOOP
-        IF NOT id = ANY (present) THEN
-            PERFORM cyberbiz_fdw_replica_delete(table_name, rep.schema_name, id, NULL);
-            gone := gone + 1;
+    FOR pos IN 1 .. cardinality(missing) BY 50 LOOP
+        batch := missing[pos : pos + 49];
+        shifts := cyberbiz_fdw_shifted_scans();
+        EXECUTE format('SELECT coalesce(array_agg(f.id), ''{}'') FROM %I.%I f WHERE f.id = ANY ($1)', rep.source_schema, table_name)
+            INTO present USING batch;
+        IF cyberbiz_fdw_shifted_scans() = shifts THEN
+            gone := gone || ARRAY(SELECT b FROM unnest(batch) b WHERE b <> ALL (present));
         END IF;
     END LOOP;
     RETURN gone;
@@ -130,13 +170,13 @@ BEGIN
     SELECT * INTO STRICT st FROM cyberbiz_replica_state s WHERE s.server = cyberbiz_replica_step.server AND s.table_name = cyberbiz_replica_step.table_name;
     IF NOT st.incremental THEN
         f := cyberbiz_replica_fetch(server, table_name, NULL, NULL, true);
-        UPDATE cyberbiz_replica_state s SET last_full_sync = started, last_incremental_sync = started, fresh_as_of = started, last_error = f.unsettled
+        UPDATE cyberbiz_replica_state s SET last_full_sync = started, last_incremental_sync = started, fresh_as_of = started, last_error = NULL
         WHERE s.server = st.server AND s.table_name = st.table_name;
         RETURN true;
     END IF;
     IF st.last_full_sync IS NOT NULL THEN
         f := cyberbiz_replica_fetch(server, table_name, st.watermark - interval '2 minutes', NULL, false);
-        UPDATE cyberbiz_replica_state s SET last_incremental_sync = started, fresh_as_of = started, watermark = greatest(s.watermark, f.newest), last_error = f.unsettled
+        UPDATE cyberbiz_replica_state s SET last_incremental_sync = started, fresh_as_of = started, watermark = greatest(s.watermark, f.newest), last_error = NULL
         WHERE s.server = st.server AND s.table_name = st.table_name;
         RETURN true;
     END IF;
@@ -154,7 +194,7 @@ BEGIN
         UPDATE cyberbiz_replica_state s SET last_full_sync = clock_timestamp(), fresh_as_of = st.full_started_at,
             -- Rows changed after a window was read carry a later updated_at than any it held.
             watermark = coalesce(greatest(s.watermark, f.newest), st.full_started_at), full_started_at = NULL, full_done_from = NULL, full_window = NULL,
-            last_error = f.unsettled
+            last_error = NULL
         WHERE s.server = st.server AND s.table_name = st.table_name;
         RETURN true;
     END IF;
@@ -162,7 +202,7 @@ BEGIN
     -- rows: a window's rows are written at its end, locked for about 2 s at most).
     UPDATE cyberbiz_replica_state s SET full_started_at = st.full_started_at, full_done_from = lower,
         full_window = CASE WHEN f.fetched < 1000 THEN st.full_window * 2 WHEN f.fetched > 4000 THEN greatest(st.full_window / 2, interval '1 minute') ELSE st.full_window END,
-        watermark = greatest(s.watermark, f.newest), last_error = f.unsettled
+        watermark = greatest(s.watermark, f.newest), last_error = NULL
     WHERE s.server = st.server AND s.table_name = st.table_name;
     RETURN false;
 END
@@ -220,7 +260,7 @@ BEGIN
     END IF;
     -- The server's replica when it has one (sql/replica.sql), else the 0.1.0 mirrors
     -- (sql/mirrors.sql, which take the 0.1.0 kind name).
-    IF NOT cyberbiz_replica_apply_event(srv, k.resource, k.deletes, p) AND NOT EXISTS (SELECT 1 FROM cyberbiz_replicas r WHERE r.server = srv) THEN
+    IF NOT cyberbiz_replica_apply_event(srv, k.resource, k.deletes, p, k.verb = 'create') AND NOT EXISTS (SELECT 1 FROM cyberbiz_replicas r WHERE r.server = srv) THEN
         PERFORM cyberbiz_mirror_apply(kind, p, k.verb = 'create');
     END IF;
     RETURN new_id;
@@ -238,8 +278,9 @@ DO $identity$
 DECLARE
     t regclass;
 BEGIN
-    FOR t IN SELECT s.relid::regclass FROM cyberbiz_replica_state s JOIN pg_class c ON c.oid = s.relid
-             WHERE c.relkind = 'r' AND cardinality((SELECT x.key FROM cyberbiz_fdw_replica_tables(ARRAY[s.table_name]) x WHERE x.table_name = s.table_name)) = 0 LOOP
+    -- (Only a table in its recorded place: cyberbiz_replica_state is writable by the workers' role.)
+    FOR t IN SELECT s.relid::regclass FROM cyberbiz_replica_state s JOIN cyberbiz_replicas r ON r.server = s.server JOIN pg_class c ON c.oid = s.relid
+             WHERE c.relkind = 'r' AND c.oid = to_regclass(format('%I.%I', r.schema_name, s.table_name)) AND c.relnamespace = r.schema_oid AND cardinality((SELECT x.key FROM cyberbiz_fdw_replica_tables(ARRAY[s.table_name]) x WHERE x.table_name = s.table_name)) = 0 LOOP
         EXECUTE format('ALTER TABLE %s REPLICA IDENTITY FULL', t);
     END LOOP;
 END

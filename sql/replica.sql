@@ -62,7 +62,7 @@ ALTER FUNCTION cyberbiz_fdw_replica_ddl(text, text) ROWS 20;
 -- statement has a key (a whole refresh's marking of missing rows reads its table whole, by
 -- index). The settings are fixed here, whoever calls it (they hold for triggers a user puts on
 -- replica tables too).
-ALTER FUNCTION cyberbiz_fdw_replica_apply(text, text, text, boolean, jsonb[]) ROWS 1 SET jit = off SET enable_seqscan = off;
+ALTER FUNCTION cyberbiz_fdw_replica_apply(text, text, text, boolean, jsonb[], boolean) ROWS 1 SET jit = off SET enable_seqscan = off;
 
 -- The schema `schema_name` of a replica: created here if missing (it belongs to the caller);
 -- else accepted only if it is the one recorded (`recorded`), or, for the replica's own schema
@@ -195,79 +195,79 @@ $fn$;
 -- tables (newest updated_at wins; `whole`: rows not seen are marked deleted once the API
 -- confirms them gone). Returns rows fetched, rows written and (unless `whole`) the newest
 -- updated_at fetched. Atomic: an error applies nothing. A read during which the shop's list
--- changed (its X-Total moved: pages may have shifted and skipped a row) is done again, up to 3
--- reads, and the objects of every read are applied (a row is missed only if all 3 skipped
--- it); `unsettled` then says so, and the step records it in last_error. Every page is read before anything is written, so the rows a step
--- changes are locked only while they are applied (about 0.5 ms per order with its line
--- items), not for the seconds the scan waits on the API. The bounds reach the FDW as
--- parameters, never as text that the session's DateStyle and TimeZone could misread.
+-- shrank (its X-Total fell: later pages moved up and a row may have been skipped) is done
+-- again; after 3 such reads the step fails, applying nothing (the next sync reads it again),
+-- so a skipped row is never taken for a complete read. Every request is made before anything
+-- is written, so the rows a step changes are locked only while they are applied (about 0.5 ms
+-- per order with its line items), never while it waits on the API. The bounds reach the FDW
+-- as parameters, never as text that the session's DateStyle and TimeZone could misread.
 CREATE FUNCTION cyberbiz_replica_fetch(server name, table_name text, since timestamptz, before timestamptz, whole boolean,
-    OUT fetched bigint, OUT written bigint, OUT newest timestamptz, OUT unsettled text)
+    OUT fetched bigint, OUT written bigint, OUT newest timestamptz)
 -- JIT costs more than it saves on these statements (their estimates are guesses).
 LANGUAGE plpgsql SET jit = off AS $fn$
 DECLARE
     rep cyberbiz_replicas;
-    keyless boolean;
-    objects jsonb[] := '{}';
-    got jsonb[];
-    a record;
+    objects jsonb[];
+    gone bigint[] := '{}';
     shifts bigint;
+    a record;
+    id bigint;
 BEGIN
     SELECT * INTO STRICT rep FROM cyberbiz_replicas x WHERE x.server = cyberbiz_replica_fetch.server;
-    SELECT cardinality(t.key) = 0 INTO keyless FROM cyberbiz_fdw_replica_tables(ARRAY[table_name]) t WHERE t.table_name = cyberbiz_replica_fetch.table_name;
-    -- Read again while the shop's list changed under the read (its X-Total moved: pages may
-    -- have shifted and skipped a row), 3 reads at most, keeping every object any read saw.
-    FOR attempt IN 1..3 LOOP
+    FOR attempt IN 1..4 LOOP
+        IF attempt = 4 THEN
+            RAISE EXCEPTION 'the shop''s list of % shrank during each of 3 reads of %: rows may have been skipped, so nothing was applied; the next sync reads it again',
+                table_name, CASE WHEN since IS NULL AND before IS NULL THEN 'the table' ELSE 'an updated_at window' END
+                USING ERRCODE = '40001';
+        END IF;
         shifts := cyberbiz_fdw_shifted_scans();
         EXECUTE format('SELECT coalesce(array_agg(f.raw), ''{}'') FROM %I.%I f', rep.source_schema, table_name)
                 || CASE WHEN since IS NULL AND before IS NULL THEN ''
                         WHEN before IS NULL THEN ' WHERE f.updated_at >= $1'
                         WHEN since IS NULL THEN ' WHERE f.updated_at < $2'
                         ELSE ' WHERE f.updated_at >= $1 AND f.updated_at < $2' END
-            INTO got USING since, before;
-        -- (A table without a key cannot tell one read's rows from another's: the last read.)
-        objects := CASE WHEN keyless THEN got ELSE objects || got END;
-        unsettled := NULL;
+            INTO objects USING since, before;
         EXIT WHEN cyberbiz_fdw_shifted_scans() = shifts;
-        unsettled := format('the shop changed during each of %s reads of %s: a row that every read skipped may be missing until it changes again',
-                            attempt, CASE WHEN since IS NULL AND before IS NULL THEN 'the table' ELSE 'an updated_at window' END);
     END LOOP;
     fetched := cardinality(objects);
+    IF whole THEN
+        gone := cyberbiz_replica_gone(server, table_name, objects);
+    END IF;
     a := cyberbiz_replica_apply(server, rep.schema_name, table_name, whole, objects);
     written := a.written;
     newest := a.newest;
-    IF whole THEN
-        -- (Candidates from the last read: a row an earlier read saw may be gone since.)
-        PERFORM cyberbiz_replica_confirm_deleted(server, rep, table_name, got);
-    END IF;
+    FOREACH id IN ARRAY gone LOOP
+        PERFORM cyberbiz_fdw_replica_delete(table_name, rep.schema_name, id, NULL);
+    END LOOP;
 END
 $fn$;
 
--- After a whole refresh of `table_name`: its live rows the refresh did not see, written before
--- the step began (a row written during the scan is not a candidate), are asked for again by id
--- (the FDW sends the fewest requests: a GET per id, an id list, or else a second look at the
--- list); only those the API still does not have are marked deleted. A row skipped because the
--- shop's pages shifted under the scan is not deleted. Returns the rows marked.
-CREATE FUNCTION cyberbiz_replica_confirm_deleted(server name, rep cyberbiz_replicas, table_name text, objects jsonb[]) RETURNS bigint
+-- For a whole refresh of `table_name` that read `objects`: the live rows it did not see and
+-- that were written before the step began (a row written during the scan is not a candidate)
+-- which the API, asked for them by id, no longer has. Asked in batches of 50 (a GET per id:
+-- about one request per candidate); a batch during whose read the list shrank proves nothing
+-- and is left for the next refresh. A row skipped by the list is found and kept.
+CREATE FUNCTION cyberbiz_replica_gone(server name, table_name text, objects jsonb[]) RETURNS bigint[]
 LANGUAGE plpgsql SET jit = off AS $fn$
 DECLARE
+    rep cyberbiz_replicas;
     seen bigint[];
     missing bigint[];
+    batch bigint[];
     present bigint[];
-    gone bigint := 0;
-    id bigint;
+    shifts bigint;
+    gone bigint[] := '{}';
 BEGIN
+    SELECT * INTO STRICT rep FROM cyberbiz_replicas x WHERE x.server = cyberbiz_replica_gone.server;
     SELECT coalesce(array_agg((o->>'id')::bigint), '{}') INTO seen FROM unnest(objects) o WHERE jsonb_typeof(o->'id') = 'number';
     missing := cyberbiz_fdw_replica_missing(table_name, rep.schema_name, seen, now());
-    IF cardinality(missing) = 0 THEN
-        RETURN 0;
-    END IF;
-    EXECUTE format('SELECT coalesce(array_agg(f.id), ''{}'') FROM %I.%I f WHERE f.id = ANY ($1)', rep.source_schema, table_name)
-        INTO present USING missing;
-    FOREACH id IN ARRAY missing LOOP
-        IF NOT id = ANY (present) THEN
-            PERFORM cyberbiz_fdw_replica_delete(table_name, rep.schema_name, id, NULL);
-            gone := gone + 1;
+    FOR pos IN 1 .. cardinality(missing) BY 50 LOOP
+        batch := missing[pos : pos + 49];
+        shifts := cyberbiz_fdw_shifted_scans();
+        EXECUTE format('SELECT coalesce(array_agg(f.id), ''{}'') FROM %I.%I f WHERE f.id = ANY ($1)', rep.source_schema, table_name)
+            INTO present USING batch;
+        IF cyberbiz_fdw_shifted_scans() = shifts THEN
+            gone := gone || ARRAY(SELECT b FROM unnest(batch) b WHERE b <> ALL (present));
         END IF;
     END LOOP;
     RETURN gone;
@@ -307,13 +307,13 @@ BEGIN
     SELECT * INTO STRICT st FROM cyberbiz_replica_state s WHERE s.server = cyberbiz_replica_step.server AND s.table_name = cyberbiz_replica_step.table_name;
     IF NOT st.incremental THEN
         f := cyberbiz_replica_fetch(server, table_name, NULL, NULL, true);
-        UPDATE cyberbiz_replica_state s SET last_full_sync = started, last_incremental_sync = started, fresh_as_of = started, last_error = f.unsettled
+        UPDATE cyberbiz_replica_state s SET last_full_sync = started, last_incremental_sync = started, fresh_as_of = started, last_error = NULL
         WHERE s.server = st.server AND s.table_name = st.table_name;
         RETURN true;
     END IF;
     IF st.last_full_sync IS NOT NULL THEN
         f := cyberbiz_replica_fetch(server, table_name, st.watermark - interval '2 minutes', NULL, false);
-        UPDATE cyberbiz_replica_state s SET last_incremental_sync = started, fresh_as_of = started, watermark = greatest(s.watermark, f.newest), last_error = f.unsettled
+        UPDATE cyberbiz_replica_state s SET last_incremental_sync = started, fresh_as_of = started, watermark = greatest(s.watermark, f.newest), last_error = NULL
         WHERE s.server = st.server AND s.table_name = st.table_name;
         RETURN true;
     END IF;
@@ -331,7 +331,7 @@ BEGIN
         UPDATE cyberbiz_replica_state s SET last_full_sync = clock_timestamp(), fresh_as_of = st.full_started_at,
             -- Rows changed after a window was read carry a later updated_at than any it held.
             watermark = coalesce(greatest(s.watermark, f.newest), st.full_started_at), full_started_at = NULL, full_done_from = NULL, full_window = NULL,
-            last_error = f.unsettled
+            last_error = NULL
         WHERE s.server = st.server AND s.table_name = st.table_name;
         RETURN true;
     END IF;
@@ -339,7 +339,7 @@ BEGIN
     -- rows: a window's rows are written at its end, locked for about 2 s at most).
     UPDATE cyberbiz_replica_state s SET full_started_at = st.full_started_at, full_done_from = lower,
         full_window = CASE WHEN f.fetched < 1000 THEN st.full_window * 2 WHEN f.fetched > 4000 THEN greatest(st.full_window / 2, interval '1 minute') ELSE st.full_window END,
-        watermark = greatest(s.watermark, f.newest), last_error = f.unsettled
+        watermark = greatest(s.watermark, f.newest), last_error = NULL
     WHERE s.server = st.server AND s.table_name = st.table_name;
     RETURN false;
 END
@@ -465,9 +465,10 @@ END
 $fn$;
 
 -- Applies one accepted webhook payload about `resource` (`deletes`: it says the object is gone;
+-- `creates`: it is a creation, which never replaces a row of the same updated_at;
 -- cyberbiz_fdw_webhook_kind) to the replica of `server`, decoded as a sync decodes the same
 -- object. Returns whether a replica table of that resource exists.
-CREATE FUNCTION cyberbiz_replica_apply_event(server name, resource text, deletes boolean, p jsonb) RETURNS boolean
+CREATE FUNCTION cyberbiz_replica_apply_event(server name, resource text, deletes boolean, p jsonb, creates boolean DEFAULT false) RETURNS boolean
 LANGUAGE plpgsql SET jit = off AS $fn$
 DECLARE
     rep cyberbiz_replicas;
@@ -482,7 +483,7 @@ BEGIN
     IF deletes THEN
         PERFORM cyberbiz_fdw_replica_delete(resource, rep.schema_name, (p->>'id')::bigint, cyberbiz_taipei(p->>'updated_at'));
     ELSE
-        PERFORM cyberbiz_replica_apply(server, rep.schema_name, resource, false, ARRAY[p]);
+        PERFORM cyberbiz_fdw_replica_apply(server, resource, rep.schema_name, false, ARRAY[p], creates);
     END IF;
     UPDATE cyberbiz_replica_state s SET last_webhook_at = now() WHERE s.server = st.server AND s.table_name = st.table_name;
     RETURN true;

@@ -94,7 +94,7 @@ BEGIN
     END IF;
     -- The server's replica when it has one (sql/replica.sql), else the 0.1.0 mirrors
     -- (sql/mirrors.sql, which take the 0.1.0 kind name).
-    IF NOT cyberbiz_replica_apply_event(srv, k.resource, k.deletes, p) AND NOT EXISTS (SELECT 1 FROM cyberbiz_replicas r WHERE r.server = srv) THEN
+    IF NOT cyberbiz_replica_apply_event(srv, k.resource, k.deletes, p, k.verb = 'create') AND NOT EXISTS (SELECT 1 FROM cyberbiz_replicas r WHERE r.server = srv) THEN
         PERFORM cyberbiz_mirror_apply(kind, p, k.verb = 'create');
     END IF;
     RETURN new_id;

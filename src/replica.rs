@@ -164,7 +164,7 @@ fn ids_of(cte: &str) -> String {
 /// One CTE pair for table `r` from the objects `$2`: `{alias}_rows` (decoded, one per key,
 /// newest first) and `{alias}_up` (the upsert, newest `updated_at` wins, identical rows
 /// untouched). `only_parents`: restrict to children of parents just applied.
-fn upsert_ctes(r: &Resource, schema: &str, alias: &str, only_parents: Option<&str>) -> String {
+fn upsert_ctes(r: &Resource, schema: &str, alias: &str, only_parents: Option<&str>, creates: bool) -> String {
     let t = table(schema, r);
     let cols: Vec<&str> = r.columns.iter().map(|c| c.name).collect();
     let key = key(r);
@@ -193,8 +193,14 @@ fn upsert_ctes(r: &Resource, schema: &str, alias: &str, only_parents: Option<&st
         return format!("{rows}, {alias}_gone AS (DELETE FROM {t}), {alias}_up AS ({insert} RETURNING 1)");
     }
     let set: Vec<String> = cols.iter().filter(|c| !key.contains(c)).map(|c| format!("{0} = excluded.{0}", quote_ident(c))).collect();
-    // Newest wins; an object without updated_at never replaces a row that has one.
-    let newer = if r.column("updated_at").is_some() { " AND (m.\"updated_at\" IS NULL OR excluded.\"updated_at\" >= m.\"updated_at\")" } else { "" };
+    // Newest wins; an object without updated_at never replaces a row that has one; at an equal
+    // updated_at (a second's resolution) a creation never replaces what came after it.
+    let op = if creates { ">" } else { ">=" };
+    let newer = if r.column("updated_at").is_some() {
+        format!(" AND (m.\"updated_at\" IS NULL OR excluded.\"updated_at\" {op} m.\"updated_at\")")
+    } else {
+        String::new()
+    };
     let returning = if key == ["id"] { "m.id" } else { "1" };
     format!(
         "{rows}, {alias}_up AS ({insert} ON CONFLICT ({}) DO UPDATE SET {}, {DELETED} = NULL, {SYNCED} = now() \
@@ -208,23 +214,24 @@ fn upsert_ctes(r: &Resource, schema: &str, alias: &str, only_parents: Option<&st
 /// `schema` and to its child tables (the children of each applied object are replaced by the
 /// object's own), `$1` being the server's name. `whole`: `$2` holds every object of the shop (a
 /// table without a key is replaced by them; rows of other tables missing from them are found
-/// by `missing_sql` and confirmed gone before they are marked). Returns the number of rows of `r` written and
-/// the newest `updated_at` applied.
+/// by `missing_sql` and confirmed gone before they are marked). `creates`: the objects are
+/// creations (a `*/create` webhook), which never replace a row of the same `updated_at`.
+/// Returns the number of rows of `r` written and the newest `updated_at` applied.
 ///
 /// The objects come as a parameter, not a table whose size the planner must guess:
 /// `fdw/replica.rs` prepares the statement once per session, so its first plans see the real
 /// array (a webhook's one object costs a few hundred, far below any JIT threshold) and the
 /// plan it keeps estimates `unnest` at 10 objects.
-pub fn apply_sql(r: &Resource, schema: &str, whole: bool) -> String {
+pub fn apply_sql(r: &Resource, schema: &str, whole: bool, creates: bool) -> String {
     if key(r).is_empty() && !whole {
         // One object cannot say which row of a table without a key it replaces: such a table
         // is only ever replaced whole, by a sync (the next one brings a webhook's change).
         return "SELECT 0::bigint, NULL::timestamptz".into();
     }
-    let mut ctes = vec![upsert_ctes(r, schema, "p", None)];
+    let mut ctes = vec![upsert_ctes(r, schema, "p", None, creates)];
     for (i, c) in children(r).iter().enumerate() {
         let alias = format!("c{i}");
-        ctes.push(upsert_ctes(c, schema, &alias, Some("p_up")));
+        ctes.push(upsert_ctes(c, schema, &alias, Some("p_up"), false));
         let ck = key(c);
         // Keys are never NULL, so NOT IN is exact here, and runs as a hashed subplan.
         let o: Vec<String> = ck.iter().map(|k| format!("o.{}", quote_ident(k))).collect();
@@ -393,18 +400,22 @@ mod tests {
 
     #[test]
     fn apply_statement_covers_children_and_deletions() {
-        let sql = apply_sql(catalog::find("orders").unwrap(), "r", false);
+        let sql = apply_sql(catalog::find("orders").unwrap(), "r", false, false);
         assert!(sql.contains("cyberbiz_fdw_decode($1, 'orders', st.raw)") && sql.contains("cyberbiz_fdw_decode($1, 'order_line_items', st.raw)"), "{sql}");
         assert!(sql.contains("ON CONFLICT (\"order_id\", \"id\")") && sql.contains("c0_old AS (DELETE FROM \"r\".\"order_line_items\""));
+        assert!(
+            apply_sql(catalog::find("orders").unwrap(), "r", false, true).contains("excluded.\"updated_at\" > m.\"updated_at\""),
+            "a creation never wins a tie"
+        );
         assert!(sql.contains("excluded.\"updated_at\" >= m.\"updated_at\"") && !sql.contains("p_deleted"));
-        assert!(!apply_sql(catalog::find("products").unwrap(), "r", true).contains("_deleted_at = now()"), "a refresh marks nothing by itself");
+        assert!(!apply_sql(catalog::find("products").unwrap(), "r", true, false).contains("_deleted_at = now()"), "a refresh marks nothing by itself");
         assert_eq!(
             missing_sql(catalog::find("products").unwrap(), "r").as_deref(),
             Some("SELECT coalesce(array_agg(m.id), '{}') FROM \"r\".\"products\" m WHERE m._deleted_at IS NULL AND m._synced_at < $2 AND m.id <> ALL ($1)")
         );
         assert_eq!(missing_sql(catalog::find("product_feeds").unwrap(), "r"), None);
-        assert!(!apply_sql(catalog::find("product_feeds").unwrap(), "r", false).contains("product_feeds"), "a webhook never writes a keyless table");
-        let feeds = apply_sql(catalog::find("product_feeds").unwrap(), "r", true);
+        assert!(!apply_sql(catalog::find("product_feeds").unwrap(), "r", false, false).contains("product_feeds"), "a webhook never writes a keyless table");
+        let feeds = apply_sql(catalog::find("product_feeds").unwrap(), "r", true, false);
         assert!(feeds.contains("p_gone AS (DELETE FROM \"r\".\"product_feeds\")") && !feeds.contains("ON CONFLICT"), "{feeds}");
     }
 

@@ -243,24 +243,28 @@ extern "C-unwind" fn rescan_foreign_scan(node: *mut pg_sys::ForeignScanState) {
 }
 
 thread_local! {
-    /// Scans of this backend during which the shop's list changed (X-Total moved).
+    /// Scans of this backend during which the shop's list shrank (X-Total fell).
     static SHIFTED_SCANS: std::cell::Cell<i64> = const { std::cell::Cell::new(0) };
 }
 
-/// How many scans of this backend saw the shop's list change under them (X-Total moved while
-/// they read it): a sync step compares it before and after reading a window, and reads the
-/// window again when it moved (rows may have been skipped by pages shifting under the scan).
+/// How many scans of this backend saw the shop's list shrink under them (X-Total fell while
+/// they read it: later pages moved up, and a row may have been skipped): a sync step compares
+/// it before and after reading a window, and reads the window again when it moved.
 #[pg_extern(volatile, parallel_unsafe)]
 fn cyberbiz_fdw_shifted_scans() -> i64 {
     SHIFTED_SCANS.get()
 }
 
 /// Warns when the list's X-Total changed while this scan (one run of it: a rescan with new
-/// values is a new list) read it, counts it, then forgets the totals.
+/// values is a new list) read it, counts it when it fell, then forgets the totals.
 fn warn_if_shifted(st: &mut ScanState) {
     if let (Some(a), Some(b)) = (st.first_total.take(), st.last_total.take()) {
-        if a != b {
+        if b < a {
+            // Rows left the list: later pages moved up, and a row may have been skipped (rows
+            // added only repeat one, and repeats are dropped).
             SHIFTED_SCANS.set(SHIFTED_SCANS.get() + 1);
+        }
+        if a != b {
             pgrx::warning!(
                 "table \"{}\": the shop changed during the scan (X-Total went from {a} to {b}); rows added or removed meanwhile may be missing or repeated (repeats were dropped)",
                 st.info.name

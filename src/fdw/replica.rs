@@ -80,22 +80,23 @@ fn cyberbiz_fdw_replica_source(resource: &str, source_schema: &str, server: &str
 /// `schema` and its children (`$1`: the server); `whole`: rows missing from `$2` are deleted.
 #[pg_extern(immutable, parallel_safe)]
 fn cyberbiz_fdw_replica_apply_sql(resource: &str, schema: &str, whole: bool) -> String {
-    replica::apply_sql(self::resource(resource), schema, whole)
+    replica::apply_sql(self::resource(resource), schema, whole, false)
 }
 
 thread_local! {
-    /// This backend's prepared apply statements, by (schema, table, whole): a webhook's apply
+    /// This backend's prepared apply statements, by (schema, table, whole, creates): a webhook's apply
     /// is planned once per session, not per delivery (planning the statement cost more than
     /// running it). Postgres's plan cache re-plans them when the tables change. Held by `Rc`
     /// so that no borrow of the map lasts while a statement runs (a trigger on a replica table
     /// may apply again).
-    static APPLY_PLANS: RefCell<HashMap<(String, String, bool), Rc<OwnedPreparedStatement>>> = RefCell::new(HashMap::new());
+    static APPLY_PLANS: RefCell<HashMap<(String, String, bool, bool), Rc<OwnedPreparedStatement>>> = RefCell::new(HashMap::new());
 }
 
 /// Applies the API objects `objects` to replica table `resource` in `schema` and its children
-/// (newest `updated_at` wins; `whole`: rows missing from `objects` are marked deleted; a table
-/// without a key is written only whole), with the
-/// statement `cyberbiz_fdw_replica_apply_sql` gives, prepared once per session. Returns rows
+/// (newest `updated_at` wins; `whole`: `objects` are every object of the shop, the only way a
+/// table without a key is written), with the statement `cyberbiz_fdw_replica_apply_sql` gives,
+/// prepared once per session. `creates`: the
+/// objects are creations, which never replace a row of the same `updated_at`. Returns rows
 /// written and the newest `updated_at` applied. The array is handed to the statement as it came
 /// (its elements are never converted here).
 #[pg_extern(volatile)]
@@ -105,16 +106,17 @@ fn cyberbiz_fdw_replica_apply(
     schema: &str,
     whole: bool,
     objects: Array<'_, JsonB>,
+    creates: default!(bool, false),
 ) -> TableIterator<'static, (name!(written, i64), name!(newest, Option<TimestampWithTimeZone>))> {
     let r = self::resource(resource);
-    let key = (schema.to_string(), r.name.to_string(), whole);
+    let key = (schema.to_string(), r.name.to_string(), whole, creates);
     let array_oid = Array::<JsonB>::type_oid();
     let result = Spi::connect_mut(|client| {
         let kept = APPLY_PLANS.with_borrow(|plans| plans.get(&key).cloned());
         let stmt = match kept {
             Some(stmt) => stmt,
             None => {
-                let sql = replica::apply_sql(r, schema, whole);
+                let sql = replica::apply_sql(r, schema, whole, creates);
                 let stmt = Rc::new(client.prepare_mut(sql.as_str(), &[PgOid::from(pg_sys::TEXTOID), PgOid::from(array_oid)])?.keep());
                 APPLY_PLANS.with_borrow_mut(|plans| plans.insert(key, stmt.clone()));
                 stmt
