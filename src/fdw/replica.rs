@@ -83,13 +83,16 @@ fn cyberbiz_fdw_replica_apply_sql(resource: &str, schema: &str, whole: bool) -> 
     replica::apply_sql(self::resource(resource), schema, whole, false)
 }
 
+/// An apply statement's identity: schema, table, whole, creates.
+type PlanKey = (String, String, bool, bool);
+
 thread_local! {
     /// This backend's prepared apply statements, by (schema, table, whole, creates): a webhook's apply
     /// is planned once per session, not per delivery (planning the statement cost more than
     /// running it). Postgres's plan cache re-plans them when the tables change. Held by `Rc`
     /// so that no borrow of the map lasts while a statement runs (a trigger on a replica table
     /// may apply again).
-    static APPLY_PLANS: RefCell<HashMap<(String, String, bool, bool), Rc<OwnedPreparedStatement>>> = RefCell::new(HashMap::new());
+    static APPLY_PLANS: RefCell<HashMap<PlanKey, Rc<OwnedPreparedStatement>>> = RefCell::new(HashMap::new());
 }
 
 /// Applies the API objects `objects` to replica table `resource` in `schema` and its children
