@@ -13,6 +13,9 @@
 -- cyberbiz_replica_apply_event take `creates`: dropped and created again). A read during which the
 -- shop's list shrank (X-Total fell) is done again; after 3 such reads the step fails, applying
 -- nothing (cyberbiz_fdw_shifted_scans).
+-- A verified delivery without (or with an unknown) X-Cyberbiz-Event is kept: taken for what its
+-- payload's shape says without doubt (cyberbiz_fdw_webhook_event), else stored as unclassified
+-- (cyberbiz_store_unclassified, the view cyberbiz_webhook_unclassified).
 -- Deliveries are deduplicated on (event, id, updated_at, body): two changes of one object within
 -- a second are both applied (cyberbiz_ingest_webhook); stored events' keys are rewritten so. Replica tables without a key get REPLICA
 -- IDENTITY FULL. (What the Rust apply now does differently needs no SQL: an object without
@@ -208,10 +211,45 @@ BEGIN
 END
 $fn$;
 
+CREATE  FUNCTION "cyberbiz_fdw_webhook_event"(
+	"event" TEXT, /* Option < & str > */
+	"payload" jsonb /* JsonB */
+) RETURNS TEXT /* Option < String > */
+IMMUTABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'cyberbiz_fdw_webhook_event_wrapper';
+
+-- Stores a verified delivery whose event is unknown (no X-Cyberbiz-Event, or one not documented,
+-- and a payload of no clear shape) as `unclassified`, once per server and body; returns its id.
+CREATE FUNCTION cyberbiz_store_unclassified(body text, event text, shop_domain text, srv name, p jsonb) RETURNS bigint
+LANGUAGE plpgsql SET jit = off AS $fn$
+DECLARE
+    key text := event || '|' || md5(body);
+    new_id bigint;
+BEGIN
+    INSERT INTO cyberbiz_webhook_events (event, shop_domain, server, resource, resource_id, payload, body, dedupe_key)
+    VALUES (event, shop_domain, srv, 'unclassified', CASE WHEN (p->>'id') ~ '^-?[0-9]{1,18}$' THEN (p->>'id')::bigint END, p, body, key)
+    ON CONFLICT ON CONSTRAINT cyberbiz_webhook_events_server_dedupe_key_key DO NOTHING
+    RETURNING id INTO new_id;
+    IF new_id IS NULL THEN
+        SELECT e.id INTO new_id FROM cyberbiz_webhook_events e WHERE e.server = srv AND e.dedupe_key = key;
+    END IF;
+    RETURN new_id;
+END
+$fn$;
+
+-- Verified deliveries no event could be found for: kept, applied to nothing. Look at them, and
+-- refresh what they name (CALL cyberbiz_sync) if they matter.
+CREATE VIEW cyberbiz_webhook_unclassified AS
+SELECT e.id, e.received_at, e.event, e.shop_domain, e.server, e.resource_id, e.payload
+FROM cyberbiz_webhook_events e WHERE e.resource = 'unclassified';
+COMMENT ON VIEW cyberbiz_webhook_unclassified IS 'CYBERBIZ webhook deliveries stored without a known event (no or an unknown X-Cyberbiz-Event, and a payload of no clear shape)';
+
 CREATE OR REPLACE FUNCTION cyberbiz_ingest_webhook(body text, event text, signature text, shop_domain text DEFAULT NULL, server name DEFAULT NULL) RETURNS bigint
 LANGUAGE plpgsql SET jit = off AS $fn$
 DECLARE
     srv name := server;
+    ev text;
     k record;
     p jsonb;
     kind text;
@@ -220,15 +258,13 @@ DECLARE
     key text;
     new_id bigint;
 BEGIN
-    IF body IS NULL OR event IS NULL THEN
-        RAISE EXCEPTION 'webhook body and event are required' USING ERRCODE = '22004';
+    IF body IS NULL THEN
+        RAISE EXCEPTION 'webhook body is required' USING ERRCODE = '22004';
     END IF;
     IF srv IS NULL THEN
         srv := cyberbiz_fdw_webhook_server(cyberbiz_ingest_webhook.shop_domain);
     END IF;
     PERFORM cyberbiz_fdw_verify_webhook(body, signature, srv);
-    SELECT * INTO STRICT k FROM cyberbiz_fdw_webhook_kind(event);
-    kind := cyberbiz_fdw_webhook_resource(event);
     BEGIN
         p := body::jsonb;
     EXCEPTION WHEN others THEN
@@ -237,10 +273,19 @@ BEGIN
     IF jsonb_typeof(p) <> 'object' THEN
         RAISE EXCEPTION 'webhook body is a JSON %, not an object', jsonb_typeof(p) USING ERRCODE = '22023';
     END IF;
+    -- The event it is: the header when CYBERBIZ documents it, else what the payload's shape says
+    -- without doubt, else none: stored as unclassified (cyberbiz_webhook_unclassified), applied
+    -- to nothing, never refused (the platform would drop it after its resends).
+    ev := cyberbiz_fdw_webhook_event(nullif(event, ''), p);
+    IF ev IS NULL THEN
+        RETURN cyberbiz_store_unclassified(body, coalesce(event, ''), shop_domain, srv, p);
+    END IF;
+    SELECT * INTO STRICT k FROM cyberbiz_fdw_webhook_kind(ev);
+    kind := cyberbiz_fdw_webhook_resource(ev);
     IF jsonb_typeof(p->'id') = 'number' THEN
         rid := (p->>'id')::bigint;
     ELSIF k.resource <> 'app' THEN
-        RAISE EXCEPTION 'webhook payload for % has no numeric id', event USING ERRCODE = '22023';
+        RAISE EXCEPTION 'webhook payload for % has no numeric id', ev USING ERRCODE = '22023';
     END IF;
     BEGIN
         upd := cyberbiz_taipei(p->>'updated_at');
@@ -249,9 +294,9 @@ BEGIN
     END;
     -- A redelivery is the same body again; two changes of one object within one second (the
     -- resolution of updated_at) are two bodies, both stored and applied.
-    key := event || '|' || coalesce(rid::text, '') || '|' || coalesce(p->>'updated_at', '') || '|' || md5(body);
+    key := ev || '|' || coalesce(rid::text, '') || '|' || coalesce(p->>'updated_at', '') || '|' || md5(body);
     INSERT INTO cyberbiz_webhook_events (event, shop_domain, server, resource, resource_id, resource_updated_at, payload, body, dedupe_key)
-    VALUES (event, cyberbiz_ingest_webhook.shop_domain, srv, kind, rid, upd, p, body, key)
+    VALUES (ev, cyberbiz_ingest_webhook.shop_domain, srv, kind, rid, upd, p, body, key)
     ON CONFLICT ON CONSTRAINT cyberbiz_webhook_events_server_dedupe_key_key DO NOTHING
     RETURNING id INTO new_id;
     IF new_id IS NULL THEN

@@ -299,6 +299,28 @@ pub fn webhook_kind(event: &str) -> Option<&'static WebhookEvent> {
     WEBHOOK_EVENTS.iter().find(|e| e.event == event)
 }
 
+/// The event a payload delivered without (or with an unknown) `X-Cyberbiz-Event` header is,
+/// when its shape says so without doubt: an order (`line_items` or `order_number`), a product
+/// (`product_variants`, or `handle` and `title` without `product_id`), a variant or inventory
+/// change (`product_id` with `sku`, `inventory_quantity` or `price`), a customer (`email` with a
+/// name or `orders_count`, and no order number). Always an update (a creation at an equal
+/// `updated_at` could not replace what came after it). None: not unambiguous.
+pub fn webhook_from_payload(p: &serde_json::Value) -> Option<&'static str> {
+    let has = |k: &str| p.get(k).is_some_and(|v| !v.is_null());
+    let order = has("line_items") || has("order_number");
+    let product = has("product_variants") || (has("handle") && has("title") && !has("product_id"));
+    let variant = has("product_id") && (has("sku") || has("inventory_quantity") || has("price"));
+    let customer = has("email") && (has("first_name") || has("last_name") || has("name") || has("orders_count")) && !has("order_number");
+    match (order, product, variant, customer) {
+        (true, false, false, false) => Some("orders/update"),
+        (false, true, false, false) => Some("products/update"),
+        (false, false, true, false) => Some("variants/update"),
+        (false, false, false, true) => Some("customers/update"),
+        _ => None,
+    }
+    .filter(|e| webhook_kind(e).is_some())
+}
+
 impl PartialEq for Resource {
     fn eq(&self, other: &Self) -> bool {
         self.name == other.name
@@ -316,6 +338,18 @@ pub fn names() -> Vec<&'static str> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn payloads_without_an_event_are_classified_only_when_unambiguous() {
+        use serde_json::json;
+        let c = |v| super::webhook_from_payload(&v);
+        assert_eq!(c(json!({"id": 1, "order_number": 1001, "line_items": []})), Some("orders/update"));
+        assert_eq!(c(json!({"id": 2, "title": "tea", "handle": "tea"})), Some("products/update"));
+        assert_eq!(c(json!({"id": 3, "product_id": 2, "inventory_quantity": 7})), Some("variants/update"));
+        assert_eq!(c(json!({"id": 4, "email": "a@b.tw", "first_name": "A"})), Some("customers/update"));
+        assert_eq!(c(json!({"id": 5, "order_number": 1, "email": "a@b.tw", "name": "x", "product_variants": []})), None, "two shapes");
+        assert_eq!(c(json!({"id": 6, "points": 10})), None, "no known shape");
+    }
+
     use super::*;
 
     #[test]

@@ -13,6 +13,7 @@ use crate::options;
 use crate::webhook::{self, Refusal, Shop};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
+use pgrx::JsonB;
 use std::cell::{Cell, RefCell};
 use std::ffi::CString;
 use std::rc::Rc;
@@ -73,6 +74,17 @@ fn kind(event: &str) -> &'static WebhookEvent {
 fn cyberbiz_fdw_webhook_kind(event: &str) -> TableIterator<'static, (name!(resource, String), name!(verb, String), name!(deletes, bool))> {
     let k = kind(event);
     TableIterator::once((k.resource.to_string(), k.verb().to_string(), k.deletes))
+}
+
+/// The event webhook `event` is taken for: itself when CYBERBIZ documents it, else (no header,
+/// or one this version does not know) what the payload's shape says without doubt
+/// (`catalog::webhook_from_payload`), else NULL: the delivery is stored as unclassified.
+#[pg_extern(immutable, parallel_safe)]
+fn cyberbiz_fdw_webhook_event(event: Option<&str>, payload: JsonB) -> Option<String> {
+    match event.filter(|e| crate::catalog::webhook_kind(e).is_some()) {
+        Some(e) => Some(e.to_string()),
+        None => crate::catalog::webhook_from_payload(&payload.0).map(String::from),
+    }
 }
 
 /// The name 0.1.0 gave an event's kind (`products_deleted`), which the events table's
@@ -181,7 +193,7 @@ fn cyberbiz_fdw_webhook_server(shop_domain: Option<&str>) -> String {
 extension_sql_file!(
     "../../sql/webhooks.sql",
     name = "webhooks",
-    requires = [cyberbiz_fdw_verify_webhook, cyberbiz_fdw_webhook_resource, cyberbiz_fdw_webhook_kind, cyberbiz_fdw_webhook_server]
+    requires = [cyberbiz_fdw_verify_webhook, cyberbiz_fdw_webhook_resource, cyberbiz_fdw_webhook_kind, cyberbiz_fdw_webhook_server, cyberbiz_fdw_webhook_event]
 );
 
 extension_sql_file!("../../sql/mirrors.sql", name = "mirrors", requires = ["webhooks", "comment_imported"]);
