@@ -10,12 +10,13 @@
 -- deleted: only rows written before it began that the API, asked by id, no longer has
 -- (cyberbiz_replica_gone, cyberbiz_fdw_replica_missing). A `*/create` webhook
 -- never replaces a row of the same updated_at (cyberbiz_fdw_replica_apply and
--- cyberbiz_replica_apply_event take `creates`: dropped and created again). A read during which the
+-- cyberbiz_replica_apply_event take `creates`: dropped and created again; the pass-through
+-- cyberbiz_replica_apply is dropped, its callers call cyberbiz_fdw_replica_apply). A read during which the
 -- shop's list shrank (X-Total fell) is done again; after 3 such reads the step fails, applying
 -- nothing (cyberbiz_fdw_shifted_scans).
 -- A verified delivery without (or with an unknown) X-Cyberbiz-Event is kept: taken for what its
 -- payload's shape says without doubt (cyberbiz_fdw_webhook_event), else stored as unclassified
--- (cyberbiz_store_unclassified, the view cyberbiz_webhook_unclassified).
+-- (the view cyberbiz_webhook_unclassified).
 -- Deliveries are deduplicated on (event, id, updated_at, body): two changes of one object within
 -- a second are both applied (cyberbiz_ingest_webhook); stored events' keys are rewritten so. Replica tables without a key get REPLICA
 -- IDENTITY FULL. (What the Rust apply now does differently needs no SQL: an object without
@@ -24,6 +25,7 @@
 -- The definitions below are copies of sql/replica.sql and sql/webhooks.sql (an upgrade script must stand alone); the
 -- `upgrade` regression test fails if they drift. The block at the end is sql/search_path.sql.
 
+DROP FUNCTION cyberbiz_replica_apply(name, name, text, boolean, jsonb[]);
 DROP FUNCTION cyberbiz_fdw_replica_apply(text, text, text, boolean, jsonb[]);
 CREATE  FUNCTION "cyberbiz_fdw_replica_apply"(
 	"server" TEXT, /* & str */
@@ -88,7 +90,6 @@ DECLARE
     objects jsonb[];
     gone bigint[] := '{}';
     shifts bigint;
-    a record;
     id bigint;
 BEGIN
     SELECT * INTO STRICT rep FROM cyberbiz_replicas x WHERE x.server = cyberbiz_replica_fetch.server;
@@ -111,9 +112,7 @@ BEGIN
     IF whole THEN
         gone := cyberbiz_replica_gone(server, table_name, objects);
     END IF;
-    a := cyberbiz_replica_apply(server, rep.schema_name, table_name, whole, objects);
-    written := a.written;
-    newest := a.newest;
+    SELECT x.written, x.newest INTO written, newest FROM cyberbiz_fdw_replica_apply(server, table_name, rep.schema_name, whole, objects) x;
     FOREACH id IN ARRAY gone LOOP
         PERFORM cyberbiz_fdw_replica_delete(table_name, rep.schema_name, id, NULL);
     END LOOP;
@@ -219,25 +218,6 @@ IMMUTABLE PARALLEL SAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'cyberbiz_fdw_webhook_event_wrapper';
 
--- Stores a verified delivery whose event is unknown (no X-Cyberbiz-Event, or one not documented,
--- and a payload of no clear shape) as `unclassified`, once per server and body; returns its id.
-CREATE FUNCTION cyberbiz_store_unclassified(body text, event text, shop_domain text, srv name, p jsonb) RETURNS bigint
-LANGUAGE plpgsql SET jit = off AS $fn$
-DECLARE
-    key text := event || '|' || md5(body);
-    new_id bigint;
-BEGIN
-    INSERT INTO cyberbiz_webhook_events (event, shop_domain, server, resource, resource_id, payload, body, dedupe_key)
-    VALUES (event, shop_domain, srv, 'unclassified', CASE WHEN (p->>'id') ~ '^-?[0-9]{1,18}$' THEN (p->>'id')::bigint END, p, body, key)
-    ON CONFLICT ON CONSTRAINT cyberbiz_webhook_events_server_dedupe_key_key DO NOTHING
-    RETURNING id INTO new_id;
-    IF new_id IS NULL THEN
-        SELECT e.id INTO new_id FROM cyberbiz_webhook_events e WHERE e.server = srv AND e.dedupe_key = key;
-    END IF;
-    RETURN new_id;
-END
-$fn$;
-
 -- Verified deliveries no event could be found for: kept, applied to nothing. Look at them, and
 -- refresh what they name (CALL cyberbiz_sync) if they matter.
 CREATE VIEW cyberbiz_webhook_unclassified AS
@@ -278,29 +258,34 @@ BEGIN
     -- to nothing, never refused (the platform would drop it after its resends).
     ev := cyberbiz_fdw_webhook_event(nullif(event, ''), p);
     IF ev IS NULL THEN
-        RETURN cyberbiz_store_unclassified(body, coalesce(event, ''), shop_domain, srv, p);
+        kind := 'unclassified';
+        rid := CASE WHEN (p->>'id') ~ '^-?[0-9]{1,18}$' THEN (p->>'id')::bigint END;
+    ELSE
+        SELECT * INTO STRICT k FROM cyberbiz_fdw_webhook_kind(ev);
+        kind := cyberbiz_fdw_webhook_resource(ev);
+        IF jsonb_typeof(p->'id') = 'number' THEN
+            rid := (p->>'id')::bigint;
+        ELSIF k.resource <> 'app' THEN
+            RAISE EXCEPTION 'webhook payload for % has no numeric id', ev USING ERRCODE = '22023';
+        END IF;
+        BEGIN
+            upd := cyberbiz_taipei(p->>'updated_at');
+        EXCEPTION WHEN others THEN
+            RAISE EXCEPTION 'webhook payload has an unreadable updated_at: %', p->>'updated_at' USING ERRCODE = '22007';
+        END;
     END IF;
-    SELECT * INTO STRICT k FROM cyberbiz_fdw_webhook_kind(ev);
-    kind := cyberbiz_fdw_webhook_resource(ev);
-    IF jsonb_typeof(p->'id') = 'number' THEN
-        rid := (p->>'id')::bigint;
-    ELSIF k.resource <> 'app' THEN
-        RAISE EXCEPTION 'webhook payload for % has no numeric id', ev USING ERRCODE = '22023';
-    END IF;
-    BEGIN
-        upd := cyberbiz_taipei(p->>'updated_at');
-    EXCEPTION WHEN others THEN
-        RAISE EXCEPTION 'webhook payload has an unreadable updated_at: %', p->>'updated_at' USING ERRCODE = '22007';
-    END;
     -- A redelivery is the same body again; two changes of one object within one second (the
     -- resolution of updated_at) are two bodies, both stored and applied.
-    key := ev || '|' || coalesce(rid::text, '') || '|' || coalesce(p->>'updated_at', '') || '|' || md5(body);
+    key := coalesce(ev, event, '') || '|' || coalesce(rid::text, '') || '|' || coalesce(p->>'updated_at', '') || '|' || md5(body);
     INSERT INTO cyberbiz_webhook_events (event, shop_domain, server, resource, resource_id, resource_updated_at, payload, body, dedupe_key)
-    VALUES (ev, cyberbiz_ingest_webhook.shop_domain, srv, kind, rid, upd, p, body, key)
+    VALUES (coalesce(ev, event, ''), cyberbiz_ingest_webhook.shop_domain, srv, kind, rid, upd, p, body, key)
     ON CONFLICT ON CONSTRAINT cyberbiz_webhook_events_server_dedupe_key_key DO NOTHING
     RETURNING id INTO new_id;
     IF new_id IS NULL THEN
         SELECT e.id INTO new_id FROM cyberbiz_webhook_events e WHERE e.server = srv AND e.dedupe_key = key;
+        RETURN new_id;
+    END IF;
+    IF ev IS NULL THEN
         RETURN new_id;
     END IF;
     -- The server's replica when it has one (sql/replica.sql), else the 0.1.0 mirrors

@@ -177,19 +177,6 @@ BEGIN
 END
 $fn$;
 
--- Applies API objects of `table_name` to `server`'s replica (schema `schema_name`) and its
--- child tables. Returns rows written and the newest updated_at applied (NULL for tables
--- without one). The objects reach the statement as a parameter (no temporary table whose size
--- the planner must guess); the statement is prepared once per session; JIT is off: these
--- statements run per webhook and per batch of pages, where compiling costs more than it saves.
-CREATE FUNCTION cyberbiz_replica_apply(server name, schema_name name, table_name text, whole boolean, objects jsonb[],
-    OUT written bigint, OUT newest timestamptz)
-LANGUAGE plpgsql SET jit = off AS $fn$
-BEGIN
-    SELECT a.written, a.newest INTO written, newest FROM cyberbiz_fdw_replica_apply(server, table_name, schema_name, whole, objects) a;
-END
-$fn$;
-
 -- One step of a sync: reads `table_name` of `server` through the FDW (rows with updated_at in
 -- [since, before) when given, else every row), then applies them to the replica and its child
 -- tables (newest updated_at wins; `whole`: rows not seen are marked deleted once the API
@@ -210,7 +197,6 @@ DECLARE
     objects jsonb[];
     gone bigint[] := '{}';
     shifts bigint;
-    a record;
     id bigint;
 BEGIN
     SELECT * INTO STRICT rep FROM cyberbiz_replicas x WHERE x.server = cyberbiz_replica_fetch.server;
@@ -233,9 +219,7 @@ BEGIN
     IF whole THEN
         gone := cyberbiz_replica_gone(server, table_name, objects);
     END IF;
-    a := cyberbiz_replica_apply(server, rep.schema_name, table_name, whole, objects);
-    written := a.written;
-    newest := a.newest;
+    SELECT x.written, x.newest INTO written, newest FROM cyberbiz_fdw_replica_apply(server, table_name, rep.schema_name, whole, objects) x;
     FOREACH id IN ARRAY gone LOOP
         PERFORM cyberbiz_fdw_replica_delete(table_name, rep.schema_name, id, NULL);
     END LOOP;

@@ -32,25 +32,6 @@ SELECT pg_catalog.pg_extension_config_dump('cyberbiz_webhook_events_id_seq', '')
 CREATE FUNCTION cyberbiz_taipei(t text) RETURNS timestamptz LANGUAGE sql STABLE PARALLEL SAFE
 AS $$ SELECT CASE WHEN t IS NULL OR t = '' THEN NULL ELSE t::timestamp AT TIME ZONE 'Asia/Taipei' END $$;
 
--- Stores a verified delivery whose event is unknown (no X-Cyberbiz-Event, or one not documented,
--- and a payload of no clear shape) as `unclassified`, once per server and body; returns its id.
-CREATE FUNCTION cyberbiz_store_unclassified(body text, event text, shop_domain text, srv name, p jsonb) RETURNS bigint
-LANGUAGE plpgsql SET jit = off AS $fn$
-DECLARE
-    key text := event || '|' || md5(body);
-    new_id bigint;
-BEGIN
-    INSERT INTO cyberbiz_webhook_events (event, shop_domain, server, resource, resource_id, payload, body, dedupe_key)
-    VALUES (event, shop_domain, srv, 'unclassified', CASE WHEN (p->>'id') ~ '^-?[0-9]{1,18}$' THEN (p->>'id')::bigint END, p, body, key)
-    ON CONFLICT ON CONSTRAINT cyberbiz_webhook_events_server_dedupe_key_key DO NOTHING
-    RETURNING id INTO new_id;
-    IF new_id IS NULL THEN
-        SELECT e.id INTO new_id FROM cyberbiz_webhook_events e WHERE e.server = srv AND e.dedupe_key = key;
-    END IF;
-    RETURN new_id;
-END
-$fn$;
-
 -- Verified deliveries no event could be found for: kept, applied to nothing. Look at them, and
 -- refresh what they name (CALL cyberbiz_sync) if they matter.
 CREATE VIEW cyberbiz_webhook_unclassified AS
@@ -101,29 +82,34 @@ BEGIN
     -- to nothing, never refused (the platform would drop it after its resends).
     ev := cyberbiz_fdw_webhook_event(nullif(event, ''), p);
     IF ev IS NULL THEN
-        RETURN cyberbiz_store_unclassified(body, coalesce(event, ''), shop_domain, srv, p);
+        kind := 'unclassified';
+        rid := CASE WHEN (p->>'id') ~ '^-?[0-9]{1,18}$' THEN (p->>'id')::bigint END;
+    ELSE
+        SELECT * INTO STRICT k FROM cyberbiz_fdw_webhook_kind(ev);
+        kind := cyberbiz_fdw_webhook_resource(ev);
+        IF jsonb_typeof(p->'id') = 'number' THEN
+            rid := (p->>'id')::bigint;
+        ELSIF k.resource <> 'app' THEN
+            RAISE EXCEPTION 'webhook payload for % has no numeric id', ev USING ERRCODE = '22023';
+        END IF;
+        BEGIN
+            upd := cyberbiz_taipei(p->>'updated_at');
+        EXCEPTION WHEN others THEN
+            RAISE EXCEPTION 'webhook payload has an unreadable updated_at: %', p->>'updated_at' USING ERRCODE = '22007';
+        END;
     END IF;
-    SELECT * INTO STRICT k FROM cyberbiz_fdw_webhook_kind(ev);
-    kind := cyberbiz_fdw_webhook_resource(ev);
-    IF jsonb_typeof(p->'id') = 'number' THEN
-        rid := (p->>'id')::bigint;
-    ELSIF k.resource <> 'app' THEN
-        RAISE EXCEPTION 'webhook payload for % has no numeric id', ev USING ERRCODE = '22023';
-    END IF;
-    BEGIN
-        upd := cyberbiz_taipei(p->>'updated_at');
-    EXCEPTION WHEN others THEN
-        RAISE EXCEPTION 'webhook payload has an unreadable updated_at: %', p->>'updated_at' USING ERRCODE = '22007';
-    END;
     -- A redelivery is the same body again; two changes of one object within one second (the
     -- resolution of updated_at) are two bodies, both stored and applied.
-    key := ev || '|' || coalesce(rid::text, '') || '|' || coalesce(p->>'updated_at', '') || '|' || md5(body);
+    key := coalesce(ev, event, '') || '|' || coalesce(rid::text, '') || '|' || coalesce(p->>'updated_at', '') || '|' || md5(body);
     INSERT INTO cyberbiz_webhook_events (event, shop_domain, server, resource, resource_id, resource_updated_at, payload, body, dedupe_key)
-    VALUES (ev, cyberbiz_ingest_webhook.shop_domain, srv, kind, rid, upd, p, body, key)
+    VALUES (coalesce(ev, event, ''), cyberbiz_ingest_webhook.shop_domain, srv, kind, rid, upd, p, body, key)
     ON CONFLICT ON CONSTRAINT cyberbiz_webhook_events_server_dedupe_key_key DO NOTHING
     RETURNING id INTO new_id;
     IF new_id IS NULL THEN
         SELECT e.id INTO new_id FROM cyberbiz_webhook_events e WHERE e.server = srv AND e.dedupe_key = key;
+        RETURN new_id;
+    END IF;
+    IF ev IS NULL THEN
         RETURN new_id;
     END IF;
     -- The server's replica when it has one (sql/replica.sql), else the 0.1.0 mirrors

@@ -77,7 +77,7 @@ fn cyberbiz_fdw_replica_source(resource: &str, source_schema: &str, server: &str
 }
 
 /// The statement applying the API objects `$2` (`jsonb[]`) to replica table `resource` in
-/// `schema` and its children (`$1`: the server); `whole`: rows missing from `$2` are deleted.
+/// `schema` and its children (`$1`: the server); `whole`: `$2` is every object of the shop.
 #[pg_extern(immutable, parallel_safe)]
 fn cyberbiz_fdw_replica_apply_sql(resource: &str, schema: &str, whole: bool) -> String {
     replica::apply_sql(self::resource(resource), schema, whole, false)
@@ -97,10 +97,9 @@ thread_local! {
 
 /// Applies the API objects `objects` to replica table `resource` in `schema` and its children
 /// (newest `updated_at` wins; `whole`: `objects` are every object of the shop, the only way a
-/// table without a key is written), with the statement `cyberbiz_fdw_replica_apply_sql` gives,
-/// prepared once per session. `creates`: the
-/// objects are creations, which never replace a row of the same `updated_at`. Returns rows
-/// written and the newest `updated_at` applied. The array is handed to the statement as it came
+/// table without a key is written; `creates`: they are creations, which never replace a row of
+/// the same `updated_at`), with the statement `replica::apply_sql` gives, prepared once per
+/// session. Returns rows written and the newest `updated_at` applied. The array is handed to the statement as it came
 /// (its elements are never converted here).
 #[pg_extern(volatile)]
 fn cyberbiz_fdw_replica_apply(
