@@ -42,6 +42,15 @@ CREATE TABLE cyberbiz_replica_state (
     last_error_at timestamptz,
     -- The table cyberbiz_replicate created: the replica writes into no other relation.
     relid oid,
+    -- The last cyberbiz_verify: when it ran; the updated_at it compared rows below (tables
+    -- synced by updated_at); the rows it counted in the API and, after its repairs, in the
+    -- replica; the rows it repaired; what it found.
+    verified_at timestamptz,
+    verified_through timestamptz,
+    api_rows bigint,
+    replica_rows bigint,
+    repaired bigint,
+    verify_result text,
     PRIMARY KEY (server, table_name)
 );
 COMMENT ON TABLE cyberbiz_replica_state IS 'Progress of cyberbiz_sync per replica table (resumable first syncs, incremental watermarks, errors)';
@@ -177,17 +186,45 @@ BEGIN
 END
 $fn$;
 
--- One step of a sync: reads `table_name` of `server` through the FDW (rows with updated_at in
--- [since, before) when given, else every row), then applies them to the replica and its child
--- tables (newest updated_at wins; `whole`: rows not seen are marked deleted once the API
--- confirms them gone). Returns rows fetched, rows written and (unless `whole`) the newest
--- updated_at fetched. Atomic: an error applies nothing. A read during which the shop's list
+-- The API's objects of `table_name` of `server` (those with updated_at in [since, before) when
+-- a bound is given, else every one), read through the FDW. A read during which the shop's list
 -- shrank (its X-Total fell: later pages moved up and a row may have been skipped) is done
--- again; after 3 such reads the step fails, applying nothing (the next sync reads it again),
--- so a skipped row is never taken for a complete read. Every request is made before anything
--- is written, so the rows a step changes are locked only while they are applied (about 0.5 ms
--- per order with its line items), never while it waits on the API. The bounds reach the FDW
--- as parameters, never as text that the session's DateStyle and TimeZone could misread.
+-- again; after 3 such reads it fails (40001), so a skipped row is never taken for a complete
+-- read. The bounds reach the FDW as parameters, never as text that the session's DateStyle and
+-- TimeZone could misread.
+CREATE FUNCTION cyberbiz_replica_read(server name, table_name text, since timestamptz, before timestamptz) RETURNS jsonb[]
+LANGUAGE plpgsql SET jit = off AS $fn$
+DECLARE
+    rep cyberbiz_replicas;
+    objects jsonb[];
+    shifts bigint;
+BEGIN
+    SELECT * INTO STRICT rep FROM cyberbiz_replicas x WHERE x.server = cyberbiz_replica_read.server;
+    FOR attempt IN 1..3 LOOP
+        shifts := cyberbiz_fdw_shifted_scans();
+        EXECUTE format('SELECT coalesce(array_agg(f.raw), ''{}'') FROM %I.%I f', rep.source_schema, table_name)
+                || CASE WHEN since IS NULL AND before IS NULL THEN ''
+                        WHEN before IS NULL THEN ' WHERE f.updated_at >= $1'
+                        WHEN since IS NULL THEN ' WHERE f.updated_at < $2'
+                        ELSE ' WHERE f.updated_at >= $1 AND f.updated_at < $2' END
+            INTO objects USING since, before;
+        IF cyberbiz_fdw_shifted_scans() = shifts THEN
+            RETURN objects;
+        END IF;
+    END LOOP;
+    RAISE EXCEPTION 'the shop''s list of % shrank during each of 3 reads of %: rows may have been skipped, so nothing was applied; the next sync reads it again',
+        table_name, CASE WHEN since IS NULL AND before IS NULL THEN 'the table' ELSE 'an updated_at window' END
+        USING ERRCODE = '40001';
+END
+$fn$;
+
+-- One step of a sync: reads `table_name` of `server` (cyberbiz_replica_read: rows with
+-- updated_at in [since, before) when given, else every row), then applies them to the replica
+-- and its child tables (newest updated_at wins; `whole`: rows not seen are marked deleted once
+-- the API confirms them gone). Returns rows fetched, rows written and (unless `whole`) the
+-- newest updated_at fetched. Atomic: an error applies nothing. Every request is made before
+-- anything is written, so the rows a step changes are locked only while they are applied
+-- (about 0.5 ms per order with its line items), never while it waits on the API.
 CREATE FUNCTION cyberbiz_replica_fetch(server name, table_name text, since timestamptz, before timestamptz, whole boolean,
     OUT fetched bigint, OUT written bigint, OUT newest timestamptz)
 -- JIT costs more than it saves on these statements (their estimates are guesses).
@@ -196,25 +233,10 @@ DECLARE
     rep cyberbiz_replicas;
     objects jsonb[];
     gone bigint[] := '{}';
-    shifts bigint;
     id bigint;
 BEGIN
     SELECT * INTO STRICT rep FROM cyberbiz_replicas x WHERE x.server = cyberbiz_replica_fetch.server;
-    FOR attempt IN 1..4 LOOP
-        IF attempt = 4 THEN
-            RAISE EXCEPTION 'the shop''s list of % shrank during each of 3 reads of %: rows may have been skipped, so nothing was applied; the next sync reads it again',
-                table_name, CASE WHEN since IS NULL AND before IS NULL THEN 'the table' ELSE 'an updated_at window' END
-                USING ERRCODE = '40001';
-        END IF;
-        shifts := cyberbiz_fdw_shifted_scans();
-        EXECUTE format('SELECT coalesce(array_agg(f.raw), ''{}'') FROM %I.%I f', rep.source_schema, table_name)
-                || CASE WHEN since IS NULL AND before IS NULL THEN ''
-                        WHEN before IS NULL THEN ' WHERE f.updated_at >= $1'
-                        WHEN since IS NULL THEN ' WHERE f.updated_at < $2'
-                        ELSE ' WHERE f.updated_at >= $1 AND f.updated_at < $2' END
-            INTO objects USING since, before;
-        EXIT WHEN cyberbiz_fdw_shifted_scans() = shifts;
-    END LOOP;
+    objects := cyberbiz_replica_read(server, table_name, since, before);
     fetched := cardinality(objects);
     IF whole THEN
         gone := cyberbiz_replica_gone(server, table_name, objects);
@@ -228,33 +250,44 @@ $fn$;
 
 -- For a whole refresh of `table_name` that read `objects`: the live rows it did not see and
 -- that were written before the step began (a row written during the scan is not a candidate)
--- which the API, asked for them by id, no longer has. Asked in batches of 50 (a GET per id:
--- about one request per candidate); a batch during whose read the list shrank proves nothing
--- and is left for the next refresh. A row skipped by the list is found and kept.
+-- which the API, asked for them by id, no longer has (cyberbiz_replica_confirm).
 CREATE FUNCTION cyberbiz_replica_gone(server name, table_name text, objects jsonb[]) RETURNS bigint[]
 LANGUAGE plpgsql SET jit = off AS $fn$
 DECLARE
     rep cyberbiz_replicas;
     seen bigint[];
-    missing bigint[];
-    batch bigint[];
-    present bigint[];
-    shifts bigint;
-    gone bigint[] := '{}';
 BEGIN
     SELECT * INTO STRICT rep FROM cyberbiz_replicas x WHERE x.server = cyberbiz_replica_gone.server;
     SELECT coalesce(array_agg((o->>'id')::bigint), '{}') INTO seen FROM unnest(objects) o WHERE jsonb_typeof(o->'id') = 'number';
-    missing := cyberbiz_fdw_replica_missing(table_name, rep.schema_name, seen, now());
-    FOR pos IN 1 .. cardinality(missing) BY 50 LOOP
-        batch := missing[pos : pos + 49];
+    RETURN (cyberbiz_replica_confirm(server, table_name, cyberbiz_fdw_replica_missing(table_name, rep.schema_name, seen, now()))).gone;
+END
+$fn$;
+
+-- Asks the API for rows `candidates` of `table_name` by id, in batches of 50 (a GET per id:
+-- about one request per candidate): `gone`, the ids it no longer has, and `alive`, the objects
+-- of those it still has (a row a list skipped, or one that changed since). A batch during whose
+-- read the list shrank proves nothing: its candidates are in neither.
+CREATE FUNCTION cyberbiz_replica_confirm(server name, table_name text, candidates bigint[], OUT gone bigint[], OUT alive jsonb[])
+LANGUAGE plpgsql SET jit = off AS $fn$
+DECLARE
+    rep cyberbiz_replicas;
+    batch bigint[];
+    present jsonb[];
+    shifts bigint;
+BEGIN
+    SELECT * INTO STRICT rep FROM cyberbiz_replicas x WHERE x.server = cyberbiz_replica_confirm.server;
+    gone := '{}';
+    alive := '{}';
+    FOR pos IN 1 .. cardinality(candidates) BY 50 LOOP
+        batch := candidates[pos : pos + 49];
         shifts := cyberbiz_fdw_shifted_scans();
-        EXECUTE format('SELECT coalesce(array_agg(f.id), ''{}'') FROM %I.%I f WHERE f.id = ANY ($1)', rep.source_schema, table_name)
+        EXECUTE format('SELECT coalesce(array_agg(f.raw), ''{}'') FROM %I.%I f WHERE f.id = ANY ($1)', rep.source_schema, table_name)
             INTO present USING batch;
         IF cyberbiz_fdw_shifted_scans() = shifts THEN
-            gone := gone || ARRAY(SELECT b FROM unnest(batch) b WHERE b <> ALL (present));
+            gone := gone || ARRAY(SELECT b FROM unnest(batch) b WHERE b NOT IN (SELECT (p->>'id')::bigint FROM unnest(present) p WHERE jsonb_typeof(p->'id') = 'number'));
+            alive := alive || present;
         END IF;
     END LOOP;
-    RETURN gone;
 END
 $fn$;
 
@@ -490,7 +523,9 @@ END
 $fn$;
 
 -- Per replica table: rows, last full and incremental sync, last webhook applied, how far
--- behind the shop it may be, and the last error.
+-- behind the shop it may be, the last error, and the last cyberbiz_verify (sql/verify.sql):
+-- when, below which updated_at, the rows it counted in the API and in the replica, the rows
+-- it repaired, and what it found.
 CREATE VIEW cyberbiz_replica_status AS
 SELECT s.server, r.schema_name, s.table_name, n.live AS rows, n.deleted AS deleted_rows,
        coalesce(p.last_full_sync, s.last_full_sync) AS last_full_sync,
@@ -501,9 +536,10 @@ SELECT s.server, r.schema_name, s.table_name, n.live AS rows, n.deleted AS delet
             ELSE 'synced' END AS state,
        now() - coalesce(p.fresh_as_of, s.fresh_as_of) AS lag,
        coalesce(s.last_error, p.last_error) AS last_error,
-       greatest(s.last_error_at, p.last_error_at) AS last_error_at
+       greatest(s.last_error_at, p.last_error_at) AS last_error_at,
+       s.verified_at, s.verified_through, s.api_rows, s.replica_rows, s.repaired, s.verify_result
 FROM cyberbiz_replica_state s
 JOIN cyberbiz_replicas r ON r.server = s.server
 LEFT JOIN cyberbiz_replica_state p ON p.server = s.server AND p.table_name = s.parent
 LEFT JOIN LATERAL cyberbiz_replica_rows(r.schema_name, s.table_name) n ON true;
-COMMENT ON VIEW cyberbiz_replica_status IS 'Per replica table: rows, syncs, webhooks, lag behind the shop, last error';
+COMMENT ON VIEW cyberbiz_replica_status IS 'Per replica table: rows, syncs, webhooks, lag behind the shop, last error, last verification';

@@ -129,6 +129,54 @@ pub fn missing_sql(r: &Resource, schema: &str) -> Option<String> {
     })
 }
 
+/// The live rows of `r`'s replica table in `schema` with `updated_at` in [`$1`, `$2`) (a NULL
+/// bound is open; with both NULL, every live row), what `cyberbiz_verify` compares with the
+/// API's X-Total of the same range: their number, the cut points splitting them at the fractions
+/// `$3` (whole seconds strictly inside the range, distinct, ascending), and the live rows without
+/// `updated_at` (in no range). A table without `updated_at` has no ranges: every live row.
+pub fn span_sql(r: &Resource, schema: &str) -> String {
+    let t = table(schema, r);
+    if r.column("updated_at").is_none() {
+        return format!("SELECT count(*), '{{}}'::timestamptz[], 0::bigint FROM {t} m WHERE m.{DELETED} IS NULL");
+    }
+    format!(
+        "WITH r AS (SELECT m.updated_at FROM {t} m WHERE m.{DELETED} IS NULL{}) \
+         SELECT (SELECT count(*) FROM r), \
+                (SELECT coalesce(array_agg(DISTINCT c ORDER BY c), '{{}}') \
+                 FROM unnest((SELECT percentile_disc($3::float8[]) WITHIN GROUP (ORDER BY r.updated_at) FROM r)) q, date_trunc('second', q) c \
+                 WHERE ($1 IS NULL OR c > $1) AND ($2 IS NULL OR c < $2)), \
+                (SELECT count(*) FROM {t} m WHERE m.{DELETED} IS NULL AND m.updated_at IS NULL)",
+        range_filter("m")
+    )
+}
+
+/// `updated_at` in [`$1`, `$2`), a NULL bound open (with both NULL, no condition at all).
+fn range_filter(alias: &str) -> String {
+    format!(
+        " AND ($1::timestamptz IS NULL AND $2::timestamptz IS NULL OR ($1 IS NULL OR {alias}.updated_at >= $1) AND ($2 IS NULL OR {alias}.updated_at < $2))"
+    )
+}
+
+/// For the API's objects of one `updated_at` range [`$1`, `$2`) of `r` (their ids `$3` and
+/// `updated_at` `$4`, in order): the positions (from 1) of those the replica lacks or holds
+/// older (no live row of that id at that `updated_at` or later), and the ids of live replica rows
+/// of the range that are not among them and were written before `$5` (each to be asked for by
+/// id: gone from the shop, or changed out of the range). None for a table without ids.
+pub fn compare_sql(r: &Resource, schema: &str) -> Option<String> {
+    let t = table(schema, r);
+    let dated = r.column("updated_at").is_some();
+    let newer = if dated { " AND (a.updated_at IS NULL OR m.updated_at >= a.updated_at)" } else { "" };
+    let range = if dated { range_filter("m") } else { " AND $1::timestamptz IS NULL AND $2::timestamptz IS NULL".into() };
+    (key(r) == ["id"]).then(|| {
+        format!(
+            "SELECT (SELECT coalesce(array_agg(a.n::int ORDER BY a.n), '{{}}') FROM unnest($3::bigint[], $4::timestamptz[]) WITH ORDINALITY a(id, updated_at, n) \
+                     WHERE NOT EXISTS (SELECT 1 FROM {t} m WHERE m.id = a.id AND m.{DELETED} IS NULL{newer})), \
+                    (SELECT coalesce(array_agg(m.id ORDER BY m.id), '{{}}') FROM {t} m \
+                     WHERE m.{DELETED} IS NULL AND m.{SYNCED} < $5{range} AND m.id <> ALL ($3::bigint[]))"
+        )
+    })
+}
+
 /// What a delete webhook does to row `$1` of `r`'s replica table in `schema`: a child row
 /// (order_line_items) is deleted, a parent row marked deleted at `$2` (else now).
 pub fn delete_sql(r: &Resource, schema: &str) -> String {

@@ -26,6 +26,7 @@ mod receiver;
 mod replica;
 mod scheduler;
 mod table;
+mod verify;
 mod webhook;
 mod worker;
 mod write;

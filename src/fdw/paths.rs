@@ -55,26 +55,45 @@ fn remote_total(info: &TableInfo, request: &RequestPlan) -> Option<f64> {
     use std::sync::Mutex;
     use std::time::Instant;
     static CACHE: Lazy<Mutex<HashMap<String, (f64, Instant)>>> = Lazy::new(|| Mutex::new(HashMap::new()));
+    let key = format!("{}{}", info.server.api_url, total_path(request)?);
+    if let Some((n, at)) = CACHE.lock().ok()?.get(&key) {
+        if at.elapsed() < Duration::from_secs(60) {
+            return Some(*n);
+        }
+    }
+    let total = list_total(info, request).or_raise()? as f64;
+    if let Ok(mut c) = CACHE.lock() {
+        c.insert(key, (total, Instant::now()));
+    }
+    Some(total)
+}
+
+/// The path of the one-row page whose X-Total counts what a list request lists (None: not a
+/// list, or a parameter unknown before execution).
+fn total_path(request: &RequestPlan) -> Option<String> {
     let RequestPlan::List { path, params, .. } = request else { return None };
     if params.iter().any(|(_, v)| v == "?") {
         return None;
     }
     let mut params = params.clone();
     params.extend([("per_page".to_string(), "1".to_string()), ("page".to_string(), "1".to_string())]);
-    let path = crate::plan::url_path(path, &params);
-    let key = format!("{}{path}", info.server.api_url);
-    if let Some((n, at)) = CACHE.lock().ok()?.get(&key) {
-        if at.elapsed() < Duration::from_secs(60) {
-            return Some(*n);
-        }
+    Some(crate::plan::url_path(path, &params))
+}
+
+/// X-Total of a list request, asked now (one request from the token's budget, at a replica
+/// source table's sync pace): None when `request` is not a list or the API sent no total.
+pub(super) fn list_total(info: &TableInfo, request: &RequestPlan) -> Result<Option<u64>, crate::error::FdwError> {
+    let Some(path) = total_path(request) else { return Ok(None) };
+    let mut settings = super::budget::settings(&info.server, &info.server_name);
+    if info.sync {
+        settings.cap_requests_per_second = info.server.sync_requests_per_second;
     }
-    let client = Client::new(super::budget::settings(&info.server, &info.server_name), api_token(info), info.name.clone(), None).or_raise();
-    let reply = wait_for(client.get(&path), None).or_raise();
-    let total = reply.total? as f64;
-    if let Ok(mut c) = CACHE.lock() {
-        c.insert(key, (total, Instant::now()));
-    }
-    Some(total)
+    let scope = match &info.source {
+        crate::options::TableSource::Resource(r) => r.read_scope(),
+        crate::options::TableSource::Endpoint(_) => None,
+    };
+    let client = Client::new(settings, api_token(info), info.name.clone(), scope)?;
+    Ok(wait_for(client.get(&path), None)?.total)
 }
 
 /// Rows a plan returns without remote estimate: keys and lookups one per value, lists the base

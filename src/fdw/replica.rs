@@ -17,7 +17,7 @@ use std::ffi::CString;
 use std::rc::Rc;
 
 /// The catalog resource of a replica table, or an ERROR naming what the replica keeps.
-fn resource(name: &str) -> &'static Resource {
+pub(super) fn resource(name: &str) -> &'static Resource {
     match replica::find(name) {
         Ok(r) => r,
         Err(message) => raise(FdwError::BadArgument { message, hint: "See SELECT * FROM cyberbiz_replica_status.".into() }),
@@ -25,7 +25,7 @@ fn resource(name: &str) -> &'static Resource {
 }
 
 /// The time zone of `server` (its `time_zone` option), in which zone-less API times are read.
-fn server_zone(server: &str) -> Box<dyn crate::decode::Zone> {
+pub(super) fn server_zone(server: &str) -> Box<dyn crate::decode::Zone> {
     let name = CString::new(server).unwrap_or_default();
     // SAFETY: catalog lookup on the main thread; missing_ok=false raises a clear ERROR.
     let opts = unsafe { def_options((*pg_sys::GetForeignServerByName(name.as_ptr(), false)).options) };
@@ -160,7 +160,7 @@ fn cyberbiz_fdw_replica_missing(resource: &str, schema: &str, seen: Vec<i64>, be
 /// a role granted the rights never write as themselves into tables another role owns, whose
 /// triggers would then run with their rights. A caller without the rights writes as itself
 /// (and Postgres refuses it). An ERROR inside ends the (sub)transaction, which restores the user.
-fn as_table_owner<R>(schema: &str, table: &str, f: impl FnOnce() -> R) -> R {
+pub(super) fn as_table_owner<R>(schema: &str, table: &str, f: impl FnOnce() -> R) -> R {
     let (mut user, mut context) = (pg_sys::Oid::INVALID, 0);
     // SAFETY: writes the two values it is given.
     unsafe { pg_sys::GetUserIdAndSecContext(&mut user, &mut context) };

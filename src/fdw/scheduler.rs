@@ -1,7 +1,7 @@
 //! The replica sync scheduler (a background worker): every `cyberbiz.sync_interval` seconds a
 //! round over every table of every replica, through the step every sync driver runs.
 
-use super::worker::{extension_schema, in_transaction, reload_if_asked, schema_hazard, start, SYNC_INTERVAL};
+use super::worker::{extension_schema, in_transaction, reload_if_asked, schema_hazard, start, SYNC_INTERVAL, VERIFY_INTERVAL};
 use pgrx::bgworkers::BackgroundWorker;
 use pgrx::pg_sys;
 use pgrx::prelude::*;
@@ -65,6 +65,29 @@ fn sync_all() {
     };
     for (server, table) in servers.iter().zip(&tables) {
         sync_table(&ext, server, table, started);
+    }
+    let every = VERIFY_INTERVAL.get();
+    if every > 0 {
+        for (server, table) in servers.iter().zip(&tables) {
+            pg_sys::check_for_interrupts!();
+            verify_table(&ext, server, table, every);
+        }
+    }
+}
+
+/// The scheduled verification of one table when it is due (`cyberbiz_verify_step`: it records
+/// its result, a failure included), in a transaction of its own.
+fn verify_table(ext: &str, server: &str, table: &str, every: i32) {
+    let sql = format!("SELECT {ext}.cyberbiz_verify_step($1::pg_catalog.name, $2::pg_catalog.text, pg_catalog.make_interval(secs => $3::pg_catalog.float8))");
+    let (s, t) = (server.to_string(), table.to_string());
+    let step = in_transaction(move || Spi::connect(|c| c.select(&sql, None, &[s.into(), t.into(), (every as f64).into()])?.first().get_one::<String>()));
+    match step {
+        Ok(Ok(Some(result))) if result.starts_with("failed") || result.starts_with("differs") => {
+            warning!("cyberbiz_fdw scheduled verification of {server}.{table}: {result}")
+        }
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => warning!("cyberbiz_fdw scheduled verification of {server}.{table}: {e}"),
+        Err((_, msg)) => warning!("cyberbiz_fdw scheduled verification of {server}.{table}: {msg}"),
     }
 }
 

@@ -15,6 +15,7 @@ pub(super) static LISTEN: GucSetting<Option<CString>> = GucSetting::<Option<CStr
 static DATABASE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"postgres"));
 static ROLE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 pub(super) static SYNC_INTERVAL: GucSetting<i32> = GucSetting::<i32>::new(0);
+pub(super) static VERIFY_INTERVAL: GucSetting<i32> = GucSetting::<i32>::new(3600);
 
 /// Called from `_PG_init`: when preloading, the GUCs and the two workers (the workers exist only
 /// in a preloaded cluster, and Postgres refuses postmaster-level GUCs defined later).
@@ -54,6 +55,16 @@ pub(crate) fn init() {
         &SYNC_INTERVAL,
         0,
         86_400,
+        GucContext::Sighup,
+        GucFlags::UNIT_S,
+    );
+    GucRegistry::define_int_guc(
+        c"cyberbiz.verify_interval",
+        c"Seconds between the scheduler's verifications of each replica table (0: off).",
+        c"After a sync round, the scheduler runs cyberbiz_verify for each table last verified (or first synced) that long ago; it runs only while cyberbiz.sync_interval is on.",
+        &VERIFY_INTERVAL,
+        0,
+        30 * 86_400,
         GucContext::Sighup,
         GucFlags::UNIT_S,
     );

@@ -44,6 +44,15 @@ pub(crate) fn touch_orders(which: &str, count: usize) {
     crate::runtime::runtime().block_on(async { reqwest::Client::new().post(&url).send().await.unwrap() });
 }
 
+/// The shop of sandbox `which` loses object `id` of `table`, as when its admin deletes it in
+/// the back office: no webhook, and for orders and customers no API call could have.
+pub(crate) fn remove_object(which: &str, table: &str, id: i64) {
+    let url = format!("{}/__sandbox/remove?table={table}&id={id}", fixture(which));
+    let removed =
+        crate::runtime::runtime().block_on(async { reqwest::Client::new().post(&url).send().await.unwrap().json::<serde_json::Value>().await.unwrap() });
+    assert_eq!(removed["removed"], serde_json::json!(true), "{table} {id} removed from the shop");
+}
+
 /// Runs `sql`, returning the error message it raised (None if it succeeded).
 pub(crate) fn error_of(sql: &str) -> Option<(String, String)> {
     PgTryBuilder::new(|| {

@@ -66,6 +66,7 @@ fn start_all() -> Vec<Background> {
         ("locking", Config { latency_ms: 500, customers: 60, ..base.clone() }),
         ("busy", Config { latency_ms: 100, orders: 1500, ..base.clone() }),
         ("deleting", Config { latency_ms: 300, ..base.clone() }),
+        ("verifying", Config { orders: 2000, ..base.clone() }),
         ("terminated", Config { rps: 5, latency_ms: 50, ..base.clone() }),
     ];
     let mut lines = Vec::new();

@@ -260,6 +260,67 @@ mod tests {
         assert_eq!(differences("rd_rep", "rd", "products"), 0, "every live product is the shop's");
     }
 
+    /// `cyberbiz_verify` compares the replica with the shop by the API's counts, at a few
+    /// requests per table that agrees, and finds and repairs what differs: orders lost locally,
+    /// orders the shop's admin deleted (no API call or webhook tells of them), an order the
+    /// replica holds older, a product deleted in the shop. The status records the outcome.
+    #[pg_test]
+    fn verification_finds_and_repairs_what_differs() {
+        elsewhere(connect_sql("rv", "verifying", ", page_size '50'") + "SELECT cyberbiz_replicate('rv_srv', 'rv_rep', ARRAY['orders', 'products'])").unwrap();
+        assert_eq!(elsewhere("CALL cyberbiz_sync('rv_srv')".into()), Ok(()));
+        // Each in a session of its own, as a user would run it after the sync.
+        let verify = || {
+            clear_log("verifying");
+            let rows = other_session(|c| {
+                c.query("SELECT table_name, api_rows, replica_rows, repaired, result FROM cyberbiz_verify('rv_srv') ORDER BY 1", &[])
+                    .unwrap()
+                    .iter()
+                    .map(|r| (r.get::<_, String>(0), r.get::<_, Option<i64>>(1), r.get::<_, Option<i64>>(2), r.get::<_, Option<i64>>(3), r.get::<_, String>(4)))
+                    .collect::<Vec<_>>()
+            })
+            .join()
+            .unwrap();
+            (rows, request_log("verifying").len())
+        };
+        let (rows, requests) = verify();
+        assert_eq!(rows.len(), 2, "{rows:?}");
+        assert_eq!(rows[0], ("orders".into(), Some(2000), Some(2000), Some(0), "equal".into()), "{rows:?}");
+        assert_eq!((rows[1].3, rows[1].4.as_str()), (Some(0), "equal"), "{rows:?}");
+        assert!(requests <= 30, "an equal replica of 2,000 orders is verified with {requests} requests");
+        let order = |n: i64| one_i64(&format!("SELECT id FROM rv_rep.orders ORDER BY updated_at, id OFFSET {n} LIMIT 1"));
+        let (lost, deleted, older) = ([order(10), order(900), order(1990)], [order(400), order(1500)], order(1200));
+        let ids = format!("{}, {}, {}", lost[0], lost[1], lost[2]);
+        // (The older state moves out of its range: within one, counts cannot tell it apart.)
+        let local = format!(
+            "DELETE FROM rv_rep.orders WHERE id IN ({ids}); DELETE FROM rv_rep.order_line_items WHERE order_id IN ({ids});
+             UPDATE rv_rep.orders SET updated_at = updated_at - interval '10 years', note = 'an older state', raw = raw || '{{\"note\": \"an older state\"}}' WHERE id = {older}"
+        );
+        assert_eq!(elsewhere(local), Ok(()));
+        for id in deleted {
+            remove_object("verifying", "orders", id);
+        }
+        let product = one_i64("SELECT id FROM rv.products ORDER BY id LIMIT 1");
+        assert_eq!(elsewhere(format!("DELETE FROM rv.products WHERE id = {product}")), Ok(()));
+        let (rows, requests) = verify();
+        assert_eq!(rows[0], ("orders".into(), Some(1998), Some(1998), Some(6), "repaired".into()), "{rows:?}");
+        assert_eq!((rows[1].3, rows[1].4.as_str()), (Some(1), "repaired"), "{rows:?}");
+        assert!(requests <= 40 + 10 * 6, "6 differences found and repaired with {requests} requests");
+        for t in ["orders", "products"] {
+            assert_eq!(differences("rv_rep", "rv", t), 0, "{t} is the shop's");
+        }
+        let items = |s: &str| one_i64(&format!("SELECT count(*) FROM {s}.order_line_items WHERE order_id IN ({}, {}, {})", lost[0], lost[1], lost[2]));
+        assert_eq!(items("rv_rep"), items("rv"), "the lost orders' line items are back");
+        let marked = one_i64(&format!("SELECT count(*) FROM rv_rep.orders WHERE id IN ({}, {}) AND _deleted_at IS NOT NULL", deleted[0], deleted[1]));
+        assert_eq!(marked, 2, "the orders the shop deleted are marked deleted");
+        let status = Spi::get_two::<String, bool>(
+            "SELECT verify_result, api_rows = replica_rows AND verified_at IS NOT NULL AND verified_through IS NOT NULL FROM cyberbiz_replica_status WHERE server = 'rv_srv' AND table_name = 'orders'",
+        )
+        .unwrap();
+        assert_eq!(status, (Some("repaired".into()), Some(true)));
+        let (rows, _) = verify();
+        assert_eq!((rows[0].3, rows[0].4.as_str(), rows[1].4.as_str()), (Some(0), "equal", "equal"), "afterwards equal: {rows:?}");
+    }
+
     fn sign(body: &str, secret: &str) -> String {
         use hmac::{Hmac, Mac};
         let mut m = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();

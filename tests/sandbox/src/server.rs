@@ -246,6 +246,16 @@ fn admin(st: &State, method: &Method, path: &str, q: &HashMap<String, String>) -
             }
             Reply::json(StatusCode::OK, &json!({"touched": n}))
         }
+        // Tests and benchmarks: the shop's admin deletes an object in the back office (the API
+        // has no delete for orders or customers, and no webhook tells of it).
+        (&Method::POST, "/__sandbox/remove") => {
+            let (Some(table), Some(id)) = (q.get("table"), q.get("id").and_then(|i| parse_id(i))) else {
+                return Reply::error(StatusCode::UNPROCESSABLE_ENTITY, "table and id are required");
+            };
+            let mut s = write_lock(st);
+            let Some(t) = s.table_mut(table) else { return Reply::error(StatusCode::NOT_FOUND, MSG_NOT_FOUND) };
+            Reply::json(StatusCode::OK, &json!({"removed": t.remove(id).is_some()}))
+        }
         (&Method::GET, "/__sandbox/requests") => {
             let log = st.log.lock().map(|l| l.clone()).unwrap_or_default();
             let v: Vec<Value> = log

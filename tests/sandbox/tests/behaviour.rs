@@ -400,3 +400,20 @@ fn requests_that_arrived_are_processed_even_if_the_client_leaves() {
     let products: Vec<Value> = get(&sb, &t, "/v1/products?per_page=50").json().unwrap();
     assert_eq!(products.iter().filter(|p| p["title"] == "急單").count(), 1);
 }
+
+#[test]
+fn the_admin_removes_an_order_without_a_webhook() {
+    let sb = start(unlimited());
+    let t = all();
+    let first: Vec<Value> = get(&sb, &t, "/v1/orders?per_page=1").json().unwrap();
+    let id = first[0]["id"].as_i64().unwrap();
+    let total = |sb: &Background| header(&get(sb, &t, "/v1/orders?per_page=1"), "X-Total").parse::<i64>().unwrap();
+    let before = total(&sb);
+    let removed: Value = Client::new().post(format!("{}/__sandbox/remove?table=orders&id={id}", sb.url)).send().unwrap().json().unwrap();
+    assert_eq!(removed["removed"], json!(true));
+    assert_eq!(total(&sb), before - 1);
+    let status = Client::new().get(format!("{}/v1/orders/{id}", sb.url)).bearer_auth(&t).send().unwrap().status().as_u16();
+    assert_eq!(status, 404);
+    let again: Value = Client::new().post(format!("{}/__sandbox/remove?table=orders&id={id}", sb.url)).send().unwrap().json().unwrap();
+    assert_eq!(again["removed"], json!(false));
+}

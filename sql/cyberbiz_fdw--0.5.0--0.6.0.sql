@@ -1,0 +1,436 @@
+-- cyberbiz_fdw 0.5.0 -> 0.6.0. Keeps every row: cyberbiz_replica_state gains the columns of the
+-- last verification (verified_at, verified_through, api_rows, replica_rows, repaired,
+-- verify_result), shown by cyberbiz_replica_status.
+--
+-- cyberbiz_verify(server [, tables]) compares each replica table with the shop by the API's
+-- X-Total per updated_at range, bisects ranges whose counts differ, and repairs what differs
+-- (sql/verify.sql; the counting and comparing in Rust: cyberbiz_fdw_api_count,
+-- cyberbiz_fdw_replica_span, cyberbiz_fdw_replica_compare). The scheduler runs it every
+-- cyberbiz.verify_interval. A sync step's read-again-if-shrunk loop is now its own function
+-- (cyberbiz_replica_read), and the GET-by-id confirmation of a whole refresh
+-- (cyberbiz_replica_confirm) also returns the objects the shop still has; cyberbiz_replica_fetch
+-- and cyberbiz_replica_gone call them.
+-- The definitions below are copies of sql/replica.sql and sql/verify.sql (an upgrade script must
+-- stand alone); the `upgrade` regression test fails if they drift. The block at the end is
+-- sql/search_path.sql.
+
+ALTER TABLE cyberbiz_replica_state
+    ADD COLUMN verified_at timestamptz,
+    ADD COLUMN verified_through timestamptz,
+    ADD COLUMN api_rows bigint,
+    ADD COLUMN replica_rows bigint,
+    ADD COLUMN repaired bigint,
+    ADD COLUMN verify_result text;
+
+CREATE  FUNCTION "cyberbiz_fdw_api_count"(
+	"source" oid, /* pg_sys :: Oid */
+	"since" timestamp with time zone, /* Option < TimestampWithTimeZone > */
+	"before" timestamp with time zone /* Option < TimestampWithTimeZone > */
+) RETURNS bigint /* Option < i64 > */
+VOLATILE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'cyberbiz_fdw_api_count_wrapper';
+
+CREATE  FUNCTION "cyberbiz_fdw_replica_span"(
+	"resource" TEXT, /* & str */
+	"schema" TEXT, /* & str */
+	"since" timestamp with time zone, /* Option < TimestampWithTimeZone > */
+	"before" timestamp with time zone, /* Option < TimestampWithTimeZone > */
+	"parts" INT /* i32 */
+) RETURNS TABLE (
+	"rows" bigint,  /* i64 */
+	"cuts" timestamp with time zone[],  /* Vec < TimestampWithTimeZone > */
+	"undated" bigint  /* i64 */
+)
+VOLATILE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'cyberbiz_fdw_replica_span_wrapper';
+
+CREATE  FUNCTION "cyberbiz_fdw_replica_compare"(
+	"server" TEXT, /* & str */
+	"resource" TEXT, /* & str */
+	"schema" TEXT, /* & str */
+	"since" timestamp with time zone, /* Option < TimestampWithTimeZone > */
+	"before" timestamp with time zone, /* Option < TimestampWithTimeZone > */
+	"objects" jsonb[], /* Array < '_, JsonB > */
+	"written_before" timestamp with time zone /* TimestampWithTimeZone */
+) RETURNS TABLE (
+	"stale" INT[],  /* Vec < i32 > */
+	"unseen" bigint[]  /* Vec < i64 > */
+)
+VOLATILE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'cyberbiz_fdw_replica_compare_wrapper';
+
+CREATE FUNCTION cyberbiz_replica_read(server name, table_name text, since timestamptz, before timestamptz) RETURNS jsonb[]
+LANGUAGE plpgsql SET jit = off AS $fn$
+DECLARE
+    rep cyberbiz_replicas;
+    objects jsonb[];
+    shifts bigint;
+BEGIN
+    SELECT * INTO STRICT rep FROM cyberbiz_replicas x WHERE x.server = cyberbiz_replica_read.server;
+    FOR attempt IN 1..3 LOOP
+        shifts := cyberbiz_fdw_shifted_scans();
+        EXECUTE format('SELECT coalesce(array_agg(f.raw), ''{}'') FROM %I.%I f', rep.source_schema, table_name)
+                || CASE WHEN since IS NULL AND before IS NULL THEN ''
+                        WHEN before IS NULL THEN ' WHERE f.updated_at >= $1'
+                        WHEN since IS NULL THEN ' WHERE f.updated_at < $2'
+                        ELSE ' WHERE f.updated_at >= $1 AND f.updated_at < $2' END
+            INTO objects USING since, before;
+        IF cyberbiz_fdw_shifted_scans() = shifts THEN
+            RETURN objects;
+        END IF;
+    END LOOP;
+    RAISE EXCEPTION 'the shop''s list of % shrank during each of 3 reads of %: rows may have been skipped, so nothing was applied; the next sync reads it again',
+        table_name, CASE WHEN since IS NULL AND before IS NULL THEN 'the table' ELSE 'an updated_at window' END
+        USING ERRCODE = '40001';
+END
+$fn$;
+
+CREATE OR REPLACE FUNCTION cyberbiz_replica_fetch(server name, table_name text, since timestamptz, before timestamptz, whole boolean,
+    OUT fetched bigint, OUT written bigint, OUT newest timestamptz)
+-- JIT costs more than it saves on these statements (their estimates are guesses).
+LANGUAGE plpgsql SET jit = off AS $fn$
+DECLARE
+    rep cyberbiz_replicas;
+    objects jsonb[];
+    gone bigint[] := '{}';
+    id bigint;
+BEGIN
+    SELECT * INTO STRICT rep FROM cyberbiz_replicas x WHERE x.server = cyberbiz_replica_fetch.server;
+    objects := cyberbiz_replica_read(server, table_name, since, before);
+    fetched := cardinality(objects);
+    IF whole THEN
+        gone := cyberbiz_replica_gone(server, table_name, objects);
+    END IF;
+    SELECT x.written, x.newest INTO written, newest FROM cyberbiz_fdw_replica_apply(server, table_name, rep.schema_name, whole, objects) x;
+    FOREACH id IN ARRAY gone LOOP
+        PERFORM cyberbiz_fdw_replica_delete(table_name, rep.schema_name, id, NULL);
+    END LOOP;
+END
+$fn$;
+
+CREATE FUNCTION cyberbiz_replica_confirm(server name, table_name text, candidates bigint[], OUT gone bigint[], OUT alive jsonb[])
+LANGUAGE plpgsql SET jit = off AS $fn$
+DECLARE
+    rep cyberbiz_replicas;
+    batch bigint[];
+    present jsonb[];
+    shifts bigint;
+BEGIN
+    SELECT * INTO STRICT rep FROM cyberbiz_replicas x WHERE x.server = cyberbiz_replica_confirm.server;
+    gone := '{}';
+    alive := '{}';
+    FOR pos IN 1 .. cardinality(candidates) BY 50 LOOP
+        batch := candidates[pos : pos + 49];
+        shifts := cyberbiz_fdw_shifted_scans();
+        EXECUTE format('SELECT coalesce(array_agg(f.raw), ''{}'') FROM %I.%I f WHERE f.id = ANY ($1)', rep.source_schema, table_name)
+            INTO present USING batch;
+        IF cyberbiz_fdw_shifted_scans() = shifts THEN
+            gone := gone || ARRAY(SELECT b FROM unnest(batch) b WHERE b NOT IN (SELECT (p->>'id')::bigint FROM unnest(present) p WHERE jsonb_typeof(p->'id') = 'number'));
+            alive := alive || present;
+        END IF;
+    END LOOP;
+END
+$fn$;
+
+CREATE OR REPLACE FUNCTION cyberbiz_replica_gone(server name, table_name text, objects jsonb[]) RETURNS bigint[]
+LANGUAGE plpgsql SET jit = off AS $fn$
+DECLARE
+    rep cyberbiz_replicas;
+    seen bigint[];
+BEGIN
+    SELECT * INTO STRICT rep FROM cyberbiz_replicas x WHERE x.server = cyberbiz_replica_gone.server;
+    SELECT coalesce(array_agg((o->>'id')::bigint), '{}') INTO seen FROM unnest(objects) o WHERE jsonb_typeof(o->'id') = 'number';
+    RETURN (cyberbiz_replica_confirm(server, table_name, cyberbiz_fdw_replica_missing(table_name, rep.schema_name, seen, now()))).gone;
+END
+$fn$;
+
+CREATE OR REPLACE VIEW cyberbiz_replica_status AS
+SELECT s.server, r.schema_name, s.table_name, n.live AS rows, n.deleted AS deleted_rows,
+       coalesce(p.last_full_sync, s.last_full_sync) AS last_full_sync,
+       coalesce(p.last_incremental_sync, s.last_incremental_sync) AS last_incremental_sync,
+       s.last_webhook_at,
+       CASE WHEN coalesce(p.full_started_at, s.full_started_at) IS NOT NULL THEN 'first sync in progress'
+            WHEN coalesce(p.last_full_sync, s.last_full_sync) IS NULL THEN 'never synced'
+            ELSE 'synced' END AS state,
+       now() - coalesce(p.fresh_as_of, s.fresh_as_of) AS lag,
+       coalesce(s.last_error, p.last_error) AS last_error,
+       greatest(s.last_error_at, p.last_error_at) AS last_error_at,
+       s.verified_at, s.verified_through, s.api_rows, s.replica_rows, s.repaired, s.verify_result
+FROM cyberbiz_replica_state s
+JOIN cyberbiz_replicas r ON r.server = s.server
+LEFT JOIN cyberbiz_replica_state p ON p.server = s.server AND p.table_name = s.parent
+LEFT JOIN LATERAL cyberbiz_replica_rows(r.schema_name, s.table_name) n ON true;
+COMMENT ON VIEW cyberbiz_replica_status IS 'Per replica table: rows, syncs, webhooks, lag behind the shop, last error, last verification';
+
+CREATE FUNCTION cyberbiz_verify_find(server name, table_name text,
+    OUT api_rows bigint, OUT through timestamptz, OUT stale jsonb[], OUT gone bigint[], OUT replace jsonb[], OUT result text)
+LANGUAGE plpgsql SET jit = off AS $fn$
+DECLARE
+    rep cyberbiz_replicas;
+    st cyberbiz_replica_state;
+    src oid;
+    objects jsonb[];
+    c record;
+    unseen bigint[] := '{}';
+    read_at timestamptz;
+BEGIN
+    SELECT * INTO STRICT rep FROM cyberbiz_replicas x WHERE x.server = cyberbiz_verify_find.server;
+    SELECT * INTO STRICT st FROM cyberbiz_replica_state s WHERE s.server = rep.server AND s.table_name = cyberbiz_verify_find.table_name;
+    stale := '{}';
+    gone := '{}';
+    IF st.last_full_sync IS NULL OR st.full_started_at IS NOT NULL THEN
+        result := 'not verified: its first sync is not complete';
+        RETURN;
+    END IF;
+    src := to_regclass(format('%I.%I', rep.source_schema, table_name));
+    IF st.incremental THEN
+        through := date_trunc('second', st.fresh_as_of - interval '2 minutes');
+        SELECT r.api_rows, r.stale, r.unseen, r.result INTO api_rows, stale, unseen, result FROM cyberbiz_verify_ranges(server, table_name, through) r;
+    ELSE
+        api_rows := cyberbiz_fdw_api_count(src, NULL, NULL);
+        IF api_rows = (SELECT s.rows FROM cyberbiz_fdw_replica_span(table_name, rep.schema_name, NULL, NULL, 1) s) THEN
+            RETURN;
+        END IF;
+        read_at := clock_timestamp();
+        objects := cyberbiz_replica_read(server, table_name, NULL, NULL);
+        api_rows := cardinality(objects);
+        IF NOT EXISTS (SELECT 1 FROM cyberbiz_fdw_replica_tables(ARRAY[table_name]) t WHERE t.key = ARRAY['id']) THEN
+            replace := objects;
+            RETURN;
+        END IF;
+        SELECT * INTO STRICT c FROM cyberbiz_fdw_replica_compare(server, table_name, rep.schema_name, NULL, NULL, objects, read_at);
+        stale := ARRAY(SELECT objects[i] FROM unnest(c.stale) i);
+        unseen := c.unseen;
+    END IF;
+    IF cardinality(unseen) > 0 THEN
+        SELECT * INTO STRICT c FROM cyberbiz_replica_confirm(server, table_name, unseen);
+        gone := c.gone;
+        stale := stale || c.alive;
+    END IF;
+END
+$fn$;
+
+CREATE FUNCTION cyberbiz_verify_ranges(server name, table_name text, through timestamptz,
+    OUT api_rows bigint, OUT stale jsonb[], OUT unseen bigint[], OUT result text)
+LANGUAGE plpgsql SET jit = off AS $fn$
+DECLARE
+    rep cyberbiz_replicas;
+    src oid;
+    sp record;
+    d record;
+    bounds timestamptz[];
+    lo timestamptz[] := '{}';
+    hi timestamptz[] := '{}';
+    api bigint[] := '{}';
+    n bigint;
+    k int;
+    undated bigint;
+BEGIN
+    SELECT * INTO STRICT rep FROM cyberbiz_replicas x WHERE x.server = cyberbiz_verify_ranges.server;
+    src := to_regclass(format('%I.%I', rep.source_schema, table_name));
+    stale := '{}';
+    unseen := '{}';
+    SELECT * INTO STRICT sp FROM cyberbiz_fdw_replica_span(table_name, rep.schema_name, NULL, through, 16);
+    bounds := array_append(array_prepend(NULL::timestamptz, sp.cuts), through);
+    api_rows := 0;
+    FOR i IN 1 .. cardinality(bounds) - 1 LOOP
+        n := cyberbiz_fdw_api_count(src, bounds[i], bounds[i + 1]);
+        api_rows := api_rows + n;
+        lo := array_append(lo, bounds[i]);
+        hi := array_append(hi, bounds[i + 1]);
+        api := array_append(api, n);
+    END LOOP;
+    undated := cyberbiz_verify_undated(src, through, api_rows);
+    IF undated <> sp.undated THEN
+        -- Once more, in case the shop changed between the counts.
+        undated := cyberbiz_verify_undated(src, through, api_rows);
+    END IF;
+    IF undated <> sp.undated THEN
+        result := format('differs: %s rows without updated_at in the shop, %s in the replica (the API cannot list them apart: a first sync again would read them)', undated, sp.undated);
+    END IF;
+    api_rows := api_rows + undated;
+    WHILE cardinality(hi) > 0 LOOP
+        k := cardinality(hi);
+        SELECT * INTO STRICT d FROM cyberbiz_verify_range(server, table_name, lo[k], hi[k], api[k]) x;
+        stale := stale || d.stale;
+        unseen := unseen || d.unseen;
+        lo := lo[1 : k - 1] || d.lo;
+        hi := hi[1 : k - 1] || d.hi;
+        api := api[1 : k - 1] || d.api;
+    END LOOP;
+END
+$fn$;
+
+CREATE FUNCTION cyberbiz_verify_undated(src oid, through timestamptz, below bigint) RETURNS bigint
+LANGUAGE sql AS $fn$
+    SELECT cyberbiz_fdw_api_count(src, NULL, NULL) - cyberbiz_fdw_api_count(src, through, NULL) - below
+$fn$;
+
+CREATE FUNCTION cyberbiz_verify_range(server name, table_name text, since timestamptz, before timestamptz, api_rows bigint,
+    OUT stale jsonb[], OUT unseen bigint[], OUT lo timestamptz[], OUT hi timestamptz[], OUT api bigint[])
+LANGUAGE plpgsql SET jit = off AS $fn$
+DECLARE
+    rep cyberbiz_replicas;
+    sp record;
+    cut timestamptz;
+    start timestamptz := coalesce(since, '1970-01-01 00:00:00+00');
+    objects jsonb[];
+    c record;
+    left_rows bigint;
+    read_at timestamptz;
+BEGIN
+    SELECT * INTO STRICT rep FROM cyberbiz_replicas x WHERE x.server = cyberbiz_verify_range.server;
+    stale := '{}';
+    unseen := '{}';
+    lo := '{}';
+    hi := '{}';
+    api := '{}';
+    SELECT * INTO STRICT sp FROM cyberbiz_fdw_replica_span(table_name, rep.schema_name, since, before, 2);
+    IF sp.rows = api_rows THEN
+        RETURN;
+    END IF;
+    cut := sp.cuts[1];
+    IF cut IS NULL AND start < before THEN
+        cut := date_trunc('second', start + (before - start) / 2);
+    END IF;
+    IF cut IS NULL OR cut <= start OR cut >= before OR api_rows <= 50 THEN
+        read_at := clock_timestamp();
+        objects := cyberbiz_replica_read(server, table_name, since, before);
+        SELECT * INTO STRICT c FROM cyberbiz_fdw_replica_compare(server, table_name, rep.schema_name, since, before, objects, read_at);
+        stale := ARRAY(SELECT objects[i] FROM unnest(c.stale) i);
+        unseen := c.unseen;
+        RETURN;
+    END IF;
+    left_rows := cyberbiz_fdw_api_count(to_regclass(format('%I.%I', rep.source_schema, table_name)), since, cut);
+    lo := ARRAY[since, cut];
+    hi := ARRAY[cut, before];
+    api := ARRAY[left_rows, api_rows - left_rows];
+END
+$fn$;
+
+CREATE FUNCTION cyberbiz_verify_repair(server name, table_name text, stale jsonb[], gone bigint[], replace jsonb[]) RETURNS bigint
+LANGUAGE plpgsql SET jit = off AS $fn$
+DECLARE
+    rep cyberbiz_replicas;
+    changed bigint := cardinality(gone);
+    w bigint;
+    id bigint;
+BEGIN
+    SELECT * INTO STRICT rep FROM cyberbiz_replicas x WHERE x.server = cyberbiz_verify_repair.server;
+    IF replace IS NOT NULL THEN
+        SELECT x.written INTO w FROM cyberbiz_fdw_replica_apply(server, table_name, rep.schema_name, true, replace) x;
+        changed := changed + w;
+    END IF;
+    IF cardinality(stale) > 0 THEN
+        SELECT x.written INTO w FROM cyberbiz_fdw_replica_apply(server, table_name, rep.schema_name, false, stale) x;
+        changed := changed + w;
+    END IF;
+    FOREACH id IN ARRAY gone LOOP
+        PERFORM cyberbiz_fdw_replica_delete(table_name, rep.schema_name, id, NULL);
+    END LOOP;
+    RETURN changed;
+END
+$fn$;
+
+CREATE FUNCTION cyberbiz_verify_table(server name, table_name text, wait boolean,
+    OUT api_rows bigint, OUT replica_rows bigint, OUT repaired bigint, OUT result text)
+LANGUAGE plpgsql SET jit = off AS $fn$
+DECLARE
+    rep cyberbiz_replicas;
+    f record;
+    through timestamptz;
+    w bigint;
+BEGIN
+    IF NOT wait AND NOT pg_try_advisory_xact_lock(hashtext('cyberbiz_sync'), hashtext(server)) THEN
+        result := 'not verified: a sync step of the server was running';
+        RETURN;
+    END IF;
+    PERFORM pg_advisory_xact_lock(hashtext('cyberbiz_sync'), hashtext(server));
+    SELECT * INTO STRICT rep FROM cyberbiz_replicas x WHERE x.server = cyberbiz_verify_table.server;
+    BEGIN
+        PERFORM cyberbiz_replica_check(server, table_name);
+        repaired := 0;
+        -- A difference can hide another in the same range (one row missing, one too many):
+        -- once the first is repaired, the counts show the second. Up to 3 passes, until one
+        -- finds nothing.
+        FOR pass IN 1..3 LOOP
+            f := cyberbiz_verify_find(server, table_name);
+            w := cyberbiz_verify_repair(server, table_name, f.stale, f.gone, f.replace);
+            repaired := repaired + w;
+            EXIT WHEN w = 0;
+        END LOOP;
+        through := f.through;
+        api_rows := f.api_rows;
+        SELECT s.rows + CASE WHEN through IS NULL THEN 0 ELSE s.undated END INTO replica_rows
+        FROM cyberbiz_fdw_replica_span(table_name, rep.schema_name, NULL, through, 1) s;
+        result := coalesce(f.result,
+            CASE WHEN api_rows IS DISTINCT FROM replica_rows THEN format('differs: %s rows in the shop, %s in the replica after %s repaired; the next verification looks again', api_rows, replica_rows, repaired)
+                 WHEN repaired > 0 THEN 'repaired'
+                 ELSE 'equal' END);
+    EXCEPTION WHEN others THEN
+        GET STACKED DIAGNOSTICS result = MESSAGE_TEXT;
+        result := 'failed: ' || result;
+        repaired := 0;
+    END;
+    IF result NOT LIKE 'not verified%' THEN
+        UPDATE cyberbiz_replica_state s
+        SET verified_at = clock_timestamp(), verified_through = through, api_rows = cyberbiz_verify_table.api_rows,
+            replica_rows = cyberbiz_verify_table.replica_rows, repaired = cyberbiz_verify_table.repaired, verify_result = cyberbiz_verify_table.result
+        WHERE s.server = rep.server AND s.table_name = cyberbiz_verify_table.table_name;
+    END IF;
+END
+$fn$;
+
+CREATE FUNCTION cyberbiz_verify(server name, tables text[] DEFAULT NULL)
+RETURNS TABLE (table_name text, api_rows bigint, replica_rows bigint, repaired bigint, result text)
+LANGUAGE plpgsql SET jit = off AS $fn$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY cyberbiz_sync_plan(server, tables) LOOP
+        RETURN QUERY SELECT t, v.api_rows, v.replica_rows, v.repaired, v.result FROM cyberbiz_verify_table(server, t, true) v;
+    END LOOP;
+END
+$fn$;
+
+CREATE FUNCTION cyberbiz_verify_step(server name, table_name text, every interval) RETURNS text
+LANGUAGE plpgsql SET jit = off AS $fn$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM cyberbiz_replica_state s
+                   WHERE s.server = cyberbiz_verify_step.server AND s.table_name = cyberbiz_verify_step.table_name
+                     AND s.full_started_at IS NULL AND s.last_full_sync IS NOT NULL
+                     AND coalesce(s.verified_at, s.last_full_sync) <= clock_timestamp() - every) THEN
+        RETURN NULL;
+    END IF;
+    RETURN nullif((cyberbiz_verify_table(server, table_name, false)).result, 'not verified: a sync step of the server was running');
+END
+$fn$;
+
+-- Runs last in the extension's script (and, the same block, at the end of every upgrade
+-- script): every function of the extension runs with search_path pg_catalog, the extension's
+-- schema, pg_temp. Whoever calls it, with whatever search_path and whatever objects others have
+-- created in the caller's schemas, an unqualified name inside resolves to a built-in or to this
+-- extension's own object. The procedures (cyberbiz_sync, cyberbiz_sync_table) are the
+-- exception: a procedure with a SET clause cannot COMMIT, so their bodies name every object
+-- with its schema instead (sql/replica.sql).
+DO $harden$
+DECLARE
+    f regprocedure;
+BEGIN
+    FOR f IN
+        SELECT p.oid::regprocedure
+        FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_proc p ON p.oid = d.objid
+        WHERE d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND d.deptype = 'e'
+          AND d.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass
+          AND d.refobjid = (SELECT e.oid FROM pg_catalog.pg_extension e WHERE e.extname = 'cyberbiz_fdw')
+          AND p.prokind OPERATOR(pg_catalog.<>) 'p'
+          -- (a test build's own functions live in schema tests, and keep the caller's path)
+          AND p.pronamespace OPERATOR(pg_catalog.=) '@extschema@'::pg_catalog.regnamespace
+    LOOP
+        EXECUTE pg_catalog.format('ALTER FUNCTION %s SET search_path = pg_catalog, @extschema@, pg_temp', f);
+    END LOOP;
+END
+$harden$;
