@@ -157,13 +157,22 @@ fn range_filter(alias: &str) -> String {
     )
 }
 
-/// For the API's objects of one `updated_at` range [`$1`, `$2`) of `r` (their ids `$3` and
-/// `updated_at` `$4`, in order): the positions (from 1) of those the replica lacks or holds
+/// For the API's objects `$6` of one `updated_at` range [`$1`, `$2`) of `r` (their ids `$3`
+/// and `updated_at` `$4`, in order): the positions (from 1) of those the replica lacks or holds
 /// older (no live row of that id at that `updated_at` or later), and the ids of live replica rows
 /// of the range that are not among them and were written before `$5` (each to be asked for by
-/// id: gone from the shop, or changed out of the range). None for a table without ids.
+/// id: gone from the shop, or changed out of the range). A table without a key (whole lists
+/// only): every position when the live rows' `raw` differ from the objects as a multiset, else
+/// none. None for a child table.
 pub fn compare_sql(r: &Resource, schema: &str) -> Option<String> {
     let t = table(schema, r);
+    if key(r).is_empty() {
+        return Some(format!(
+            "SELECT CASE WHEN EXISTS (SELECT o FROM unnest($6::jsonb[]) o EXCEPT ALL SELECT m.raw FROM {t} m WHERE m.{DELETED} IS NULL) \
+                          OR EXISTS (SELECT m.raw FROM {t} m WHERE m.{DELETED} IS NULL EXCEPT ALL SELECT o FROM unnest($6::jsonb[]) o) \
+                     THEN ARRAY(SELECT generate_series(1, cardinality($6::jsonb[]))) ELSE '{{}}'::int[] END, '{{}}'::bigint[]"
+        ));
+    }
     let dated = r.column("updated_at").is_some();
     let newer = if dated { " AND (a.updated_at IS NULL OR m.updated_at >= a.updated_at)" } else { "" };
     let range = if dated { range_filter("m") } else { " AND $1::timestamptz IS NULL AND $2::timestamptz IS NULL".into() };
@@ -465,6 +474,33 @@ mod tests {
         assert!(!apply_sql(catalog::find("product_feeds").unwrap(), "r", false, false).contains("product_feeds"), "a webhook never writes a keyless table");
         let feeds = apply_sql(catalog::find("product_feeds").unwrap(), "r", true, false);
         assert!(feeds.contains("p_gone AS (DELETE FROM \"r\".\"product_feeds\")") && !feeds.contains("ON CONFLICT"), "{feeds}");
+    }
+
+    #[test]
+    fn verification_reads_half_open_ranges_of_live_rows() {
+        let orders = catalog::find("orders").unwrap();
+        let span = span_sql(orders, "r");
+        assert!(span.contains("FROM \"r\".\"orders\" m WHERE m._deleted_at IS NULL AND"), "live rows only: {span}");
+        assert!(span.contains("m.updated_at >= $1") && span.contains("m.updated_at < $2"), "[since, before): {span}");
+        assert!(span.contains("$1::timestamptz IS NULL AND $2::timestamptz IS NULL OR"), "no bounds: every live row, undated ones too: {span}");
+        assert!(span.contains("percentile_disc($3::float8[])") && span.contains("date_trunc('second', q)"), "cut points in whole seconds: {span}");
+        assert!(span.contains("OR c > $1)") && span.contains("OR c < $2)"), "cuts strictly inside the range: {span}");
+        assert!(span.contains("m.updated_at IS NULL)"), "rows without updated_at counted apart: {span}");
+        let compare = compare_sql(orders, "r").unwrap();
+        assert!(compare.contains("m.updated_at >= a.updated_at"), "a replica row as new as the API's is not stale: {compare}");
+        assert!(
+            compare.contains("m._synced_at < $5") && compare.contains("m.id <> ALL ($3::bigint[])"),
+            "unseen: written before the read, not listed: {compare}"
+        );
+        let feeds = compare_sql(catalog::find("product_feeds").unwrap(), "r").unwrap();
+        assert!(feeds.contains("EXCEPT ALL SELECT m.raw") && !feeds.contains("m.id"), "no ids: the rows compared as a multiset: {feeds}");
+        assert_eq!(compare_sql(catalog::find("order_line_items").unwrap(), "r"), None, "children are compared with their parents");
+        let undated: Vec<&Resource> = tables_for(None).unwrap().into_iter().filter(|r| key(r) == ["id"] && r.column("updated_at").is_none()).collect();
+        assert!(!undated.is_empty(), "some replica tables have ids but no updated_at");
+        for r in undated {
+            assert!(!span_sql(r, "r").contains("updated_at"), "{} has no ranges", r.name);
+            assert!(!compare_sql(r, "r").unwrap().contains("m.updated_at"), "{}", r.name);
+        }
     }
 
     #[test]

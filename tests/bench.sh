@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Benchmarks (numbers go to the README). Usage: bash tests/bench.sh [p1|p2|p3|p4|p5|p6|w1|p8|p9|p10|p11|p12|p13|r|all]
+# Benchmarks (numbers go to the README). Usage: bash tests/bench.sh [p1|p2|p3|p4|p5|p6|w1|p8|p9|p10|p11|p12|p13|r|v|all]
 # One function per benchmark (bench_p1, ...); their Python is in tests/bench/.
 #   P1  full scan of 2,500 orders, sandbox --rps 5 --latency-ms 300: rows/s against the bound of
 #       250 rows/s (5 requests/s x 50 rows)
@@ -310,11 +310,39 @@ bench_p13() {
   echo "DROP SERVER p13 CASCADE" | q >/dev/null
 }
 
+# V1 cyberbiz_verify of an equal replica of N orders (BENCH_V_ORDERS, default 100,000) at 5
+# requests/s: requests and seconds (target <= 30 requests). V2 the same after 3 orders are lost
+# from the replica and 2 deleted in the shop (no webhook): requests to find and repair all 5
+# (target <= 40 + 10 x 5), and a verification afterwards. The replica is filled at full speed
+# first (the sandbox unlimited, the server at 1,000 requests/s), then held to 5 requests/s.
+bench_v() {
+  N=${BENCH_V_ORDERS:-100000}
+  start_sandbox "$BIN" --rps 0 --latency-ms 50 --orders "$N" --customers 200 --products 50; PIDS+=("$SANDBOX_PID")
+  server v "$SANDBOX_URL" 1000
+  echo "SELECT count(*) FROM cyberbiz_replicate('v', 'v_rep', ARRAY['orders'])" | q >/dev/null
+  echo "CALL cyberbiz_sync('v')" | q
+  echo "ALTER SERVER v OPTIONS (SET requests_per_second '5')" | q
+  verify() {
+    clear "$SANDBOX_URL"
+    s=$(secs "CALL cyberbiz_verify('v')")
+    echo "$1: $(requests "$SANDBOX_URL") requests, $s s: $(echo "SELECT format('%s orders in the shop, %s in the replica, %s repaired: %s', api_rows, replica_rows, repaired, verify_result) FROM cyberbiz_replica_status WHERE server = 'v' AND table_name = 'orders'" | q)"
+  }
+  verify "V1 verify of an equal replica of $N orders"
+  pick() { echo "SELECT string_agg(id::text, ',') FROM (SELECT id FROM v_rep.orders ORDER BY updated_at, id OFFSET $1 LIMIT 1) x" | q; }
+  lost="$(pick $((N / 10))),$(pick $((N / 2))),$(pick $((N - 100)))"
+  echo "DELETE FROM v_rep.orders WHERE id IN ($lost); DELETE FROM v_rep.order_line_items WHERE order_id IN ($lost)" | q
+  for k in $((N / 4)) $((N * 3 / 4)); do
+    curl -s -X POST "$SANDBOX_URL/__sandbox/remove?table=orders&id=$(pick "$k")" >/dev/null
+  done
+  verify "V2 verify after 3 orders lost locally and 2 deleted in the shop"
+  verify "V2 afterwards"
+}
+
 # The benchmarks asked for, in order (all: every one; p9 runs with p8, r with p12).
 case "$which" in
-  all) for b in p1 p2 p6 w1 p3 p4 p5 p8 p10 p11 p12 p13; do "bench_$b"; done ;;
+  all) for b in p1 p2 p6 w1 p3 p4 p5 p8 p10 p11 p12 p13 v; do "bench_$b"; done ;;
   p9) bench_p8 ;;
   r) bench_p12 ;;
-  p1 | p2 | p3 | p4 | p5 | p6 | w1 | p8 | p10 | p11 | p12 | p13) "bench_$which" ;;
-  *) echo "usage: bash tests/bench.sh [p1|p2|p3|p4|p5|p6|w1|p8|p9|p10|p11|p12|p13|r|all]" >&2; exit 2 ;;
+  p1 | p2 | p3 | p4 | p5 | p6 | w1 | p8 | p10 | p11 | p12 | p13 | v) "bench_$which" ;;
+  *) echo "usage: bash tests/bench.sh [p1|p2|p3|p4|p5|p6|w1|p8|p9|p10|p11|p12|p13|r|v|all]" >&2; exit 2 ;;
 esac

@@ -57,6 +57,10 @@ struct ScanState {
     stats: Arc<Stats>,
     first_total: Option<u64>,
     last_total: Option<u64>,
+    /// This run read its request to the end, and every row had an id (so `seen` counts the
+    /// rows listed): what an X-Total can be compared with.
+    ended: bool,
+    unkeyed: bool,
     econtext: *mut pg_sys::ExprContext,
     /// Live progress of the running requests (the activity view, NOTICEs).
     progress: Option<Progress>,
@@ -114,6 +118,8 @@ extern "C-unwind" fn begin_foreign_scan(node: *mut pg_sys::ForeignScanState, efl
             stats: Arc::new(Stats::default()),
             first_total: None,
             last_total: None,
+            ended: false,
+            unkeyed: false,
             econtext: (*node).ss.ps.ps_ExprContext,
             progress: None,
         };
@@ -181,8 +187,10 @@ fn next_row(st: &mut ScanState) -> Option<Row> {
     loop {
         if let Some(row) = st.rows.pop_front() {
             // Offset pagination shifts when the shop changes mid-scan: drop repeats.
-            if row.id().is_some_and(|id| !st.seen.insert(id)) {
-                continue;
+            match row.id() {
+                Some(id) if !st.seen.insert(id) => continue,
+                Some(_) => {}
+                None => st.unkeyed = true,
             }
             return Some(row);
         }
@@ -199,6 +207,7 @@ fn next_row(st: &mut ScanState) -> Option<Row> {
         let Some(page) = page else {
             st.pump = None;
             st.progress = None;
+            st.ended = true;
             return None;
         };
         if let Some(t) = page.total {
@@ -240,11 +249,14 @@ extern "C-unwind" fn rescan_foreign_scan(node: *mut pg_sys::ForeignScanState) {
     st.plan = None;
     st.rows.clear();
     st.seen.clear();
+    st.unkeyed = false;
 }
 
 thread_local! {
     /// Scans of this backend during which the shop's list shrank (X-Total fell).
     static SHIFTED_SCANS: std::cell::Cell<i64> = const { std::cell::Cell::new(0) };
+    /// Scans of this backend that read a whole list and found fewer rows than its X-Total.
+    static SHORT_SCANS: std::cell::Cell<i64> = const { std::cell::Cell::new(0) };
 }
 
 /// How many scans of this backend saw the shop's list shrink under them (X-Total fell while
@@ -255,22 +267,49 @@ fn cyberbiz_fdw_shifted_scans() -> i64 {
     SHIFTED_SCANS.get()
 }
 
+/// How many scans of this backend read a whole list and found fewer rows than its X-Total
+/// said at both its first and its last page (a row left and another came while it read: the
+/// total stayed, and a row was skipped): a sync step reads such a window again too.
+#[pg_extern(volatile, parallel_unsafe)]
+fn cyberbiz_fdw_short_scans() -> i64 {
+    SHORT_SCANS.get()
+}
+
 /// Warns when the list's X-Total changed while this scan (one run of it: a rescan with new
-/// values is a new list) read it, counts it when it fell, then forgets the totals.
+/// values is a new list) read it, or when the whole list it read held fewer rows than its
+/// X-Total; counts it when the total fell or rows are missing; then forgets the totals.
 fn warn_if_shifted(st: &mut ScanState) {
+    let listed = std::mem::take(&mut st.ended) && !st.unkeyed && whole_list(st);
     if let (Some(a), Some(b)) = (st.first_total.take(), st.last_total.take()) {
+        let read = st.seen.len() as u64;
+        // Rows left the list: later pages moved up, and a row may have been skipped (rows
+        // added only repeat one, and repeats are dropped).
         if b < a {
-            // Rows left the list: later pages moved up, and a row may have been skipped (rows
-            // added only repeat one, and repeats are dropped).
             SHIFTED_SCANS.set(SHIFTED_SCANS.get() + 1);
+        }
+        // Fewer rows than the list held from start to end: one left and another came, and a
+        // row was skipped though the total stayed (a row added after its page was read is not
+        // one the list held at the start).
+        let short = listed && read < a.min(b);
+        if short {
+            SHORT_SCANS.set(SHORT_SCANS.get() + 1);
         }
         if a != b {
             pgrx::warning!(
                 "table \"{}\": the shop changed during the scan (X-Total went from {a} to {b}); rows added or removed meanwhile may be missing or repeated (repeats were dropped)",
                 st.info.name
             );
+        } else if short {
+            pgrx::warning!("table \"{}\": the scan read {read} rows of the {b} the shop listed; rows moved between its pages while it read", st.info.name);
         }
     }
+}
+
+/// Whether this run's request is a list read whole (no LIMIT) of a table whose rows are the
+/// list's objects (not a child table's rows, of which X-Total counts the parents).
+fn whole_list(st: &ScanState) -> bool {
+    let top = matches!(&st.info.source, TableSource::Resource(r) if r.parent.is_none());
+    top && matches!(st.plan.as_ref().map(|p| &p.request), Some(RequestPlan::List { cap: None, .. }))
 }
 
 #[pg_guard]

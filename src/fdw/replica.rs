@@ -126,7 +126,7 @@ fn cyberbiz_fdw_replica_apply(
         };
         // SAFETY: the values match the statement's declared parameter types (text, jsonb[]).
         let args = unsafe { [DatumWithOid::new(server, pg_sys::TEXTOID), DatumWithOid::new(objects, array_oid)] };
-        as_table_owner(schema, r.name, || client.update(&*stmt, None, &args)?.first().get_two::<i64, TimestampWithTimeZone>())
+        as_table_owner(schema, r.name, WRITE, || client.update(&*stmt, None, &args)?.first().get_two::<i64, TimestampWithTimeZone>())
     });
     let (written, newest) = result.unwrap_or_else(|e: pgrx::spi::SpiError| error!("cyberbiz_fdw: the replica apply of {} failed: {e}", r.name));
     TableIterator::once((written.unwrap_or(0), newest))
@@ -138,7 +138,7 @@ fn cyberbiz_fdw_replica_apply(
 fn cyberbiz_fdw_replica_delete(resource: &str, schema: &str, id: i64, at: Option<TimestampWithTimeZone>) {
     let r = self::resource(resource);
     let sql = replica::delete_sql(r, schema);
-    let done = as_table_owner(schema, r.name, || Spi::connect_mut(|c| c.update(sql.as_str(), None, &[id.into(), at.into()]).map(|_| ())));
+    let done = as_table_owner(schema, r.name, WRITE, || Spi::connect_mut(|c| c.update(sql.as_str(), None, &[id.into(), at.into()]).map(|_| ())));
     done.unwrap_or_else(|e| error!("cyberbiz_fdw: the replica delete in {} failed: {e}", r.name))
 }
 
@@ -150,17 +150,22 @@ fn cyberbiz_fdw_replica_delete(resource: &str, schema: &str, id: i64, at: Option
 fn cyberbiz_fdw_replica_missing(resource: &str, schema: &str, seen: Vec<i64>, before: TimestampWithTimeZone) -> Vec<i64> {
     let r = self::resource(resource);
     let Some(sql) = replica::missing_sql(r, schema) else { return vec![] };
-    let found = as_table_owner(schema, r.name, || Spi::connect(|c| c.select(sql.as_str(), None, &[seen.into(), before.into()])?.first().get_one::<Vec<i64>>()));
+    let found =
+        as_table_owner(schema, r.name, READ, || Spi::connect(|c| c.select(sql.as_str(), None, &[seen.into(), before.into()])?.first().get_one::<Vec<i64>>()));
     found.unwrap_or_else(|e| error!("cyberbiz_fdw: reading the replica's {} failed: {e}", r.name)).unwrap_or_default()
 }
 
+/// The rights a reading (`READ`) or writing (`WRITE`) use of the replica's tables needs.
+pub(super) const READ: u64 = pg_sys::ACL_SELECT as u64;
+pub(super) const WRITE: u64 = (pg_sys::ACL_SELECT | pg_sys::ACL_INSERT | pg_sys::ACL_UPDATE | pg_sys::ACL_DELETE) as u64;
+
 /// Runs `f` as the owner of replica table `schema`.`table` (and its children, which must have
 /// the same owner), in a security-restricted operation, when the caller is not that owner but
-/// is a superuser or may write all those tables anyway: the workers, an administrator's CALL or
+/// is a superuser or holds every right of `mode` (`READ`, `WRITE`) on all those tables anyway: the workers, an administrator's CALL or
 /// a role granted the rights never write as themselves into tables another role owns, whose
 /// triggers would then run with their rights. A caller without the rights writes as itself
 /// (and Postgres refuses it). An ERROR inside ends the (sub)transaction, which restores the user.
-pub(super) fn as_table_owner<R>(schema: &str, table: &str, f: impl FnOnce() -> R) -> R {
+pub(super) fn as_table_owner<R>(schema: &str, table: &str, mode: u64, f: impl FnOnce() -> R) -> R {
     let (mut user, mut context) = (pg_sys::Oid::INVALID, 0);
     // SAFETY: writes the two values it is given.
     unsafe { pg_sys::GetUserIdAndSecContext(&mut user, &mut context) };
@@ -178,9 +183,9 @@ pub(super) fn as_table_owner<R>(schema: &str, table: &str, f: impl FnOnce() -> R
     // SAFETY: reads the current user's flag, and privileges from the catalogs, on the main thread.
     let entitled = unsafe { pg_sys::superuser() }
         || written.iter().all(|r| {
-            let mode = (pg_sys::ACL_INSERT | pg_sys::ACL_UPDATE | pg_sys::ACL_DELETE) as pg_sys::AclMode;
+            let mode = mode as pg_sys::AclMode;
             // SAFETY: a privilege check of a relation just looked up, on the main thread.
-            unsafe { pg_sys::pg_class_aclcheck(*r, user, mode) == pg_sys::AclResult::ACLCHECK_OK }
+            unsafe { pg_sys::pg_class_aclmask(*r, user, mode, pg_sys::AclMaskHow::ACLMASK_ALL) == mode }
         });
     if owner == user || !entitled {
         return f();

@@ -75,22 +75,39 @@ fn sync_all() {
     }
 }
 
-/// The scheduled verification of one table when it is due (`cyberbiz_verify_step`: it records
-/// its result, a failure included), in a transaction of its own.
+/// The scheduled verification of one table when it is due (`cyberbiz_verify_due`): up to 3
+/// passes of `cyberbiz_verify_table` (it records its result, a failure included), each in a
+/// transaction of its own, until one repairs nothing. A server whose sync step another driver
+/// runs is left for the next round.
 fn verify_table(ext: &str, server: &str, table: &str, every: i32) {
-    let sql = format!("SELECT {ext}.cyberbiz_verify_step($1::pg_catalog.name, $2::pg_catalog.text, pg_catalog.make_interval(secs => $3::pg_catalog.float8))");
+    let due = format!("SELECT {ext}.cyberbiz_verify_due($1::pg_catalog.name, $2::pg_catalog.text, pg_catalog.make_interval(secs => $3::pg_catalog.float8))");
     let (s, t) = (server.to_string(), table.to_string());
-    let step = in_transaction(move || Spi::connect(|c| c.select(&sql, None, &[s.into(), t.into(), (every as f64).into()])?.first().get_one::<String>()));
-    match step {
-        Ok(Ok(Some(result))) if result.starts_with("failed") || result.starts_with("differs") => {
-            warning!("cyberbiz_fdw scheduled verification of {server}.{table}: {result}")
+    if !matches!(in_transaction(move || Spi::get_one_with_args::<bool>(&due, &[s.into(), t.into(), (every as f64).into()])), Ok(Ok(Some(true)))) {
+        return;
+    }
+    let pass = format!(
+        "SELECT v.repaired, v.changed, v.result FROM {ext}.cyberbiz_verify_table($1::pg_catalog.name, $2::pg_catalog.text, false, $3::pg_catalog.int8) v"
+    );
+    let mut repaired = 0i64;
+    for _ in 0..3 {
+        pg_sys::check_for_interrupts!();
+        let (s, t, sql) = (server.to_string(), table.to_string(), pass.clone());
+        let step =
+            in_transaction(move || Spi::connect(|c| c.select(&sql, None, &[s.into(), t.into(), repaired.into()])?.first().get_three::<i64, i64, String>()));
+        let (done, changed, result) = match step {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => return warning!("cyberbiz_fdw scheduled verification of {server}.{table}: {e}"),
+            Err((_, msg)) => return warning!("cyberbiz_fdw scheduled verification of {server}.{table}: {msg}"),
+        };
+        repaired = done.unwrap_or(repaired);
+        if changed.unwrap_or(0) == 0 {
+            if let Some(r) = result.filter(|r| r.starts_with("failed") || r.starts_with("differs")) {
+                warning!("cyberbiz_fdw scheduled verification of {server}.{table}: {r}");
+            }
+            return;
         }
-        Ok(Ok(_)) => {}
-        Ok(Err(e)) => warning!("cyberbiz_fdw scheduled verification of {server}.{table}: {e}"),
-        Err((_, msg)) => warning!("cyberbiz_fdw scheduled verification of {server}.{table}: {msg}"),
     }
 }
-
 fn sync_table(ext: &str, server: &str, table: &str, started: TimestampWithTimeZone) {
     let step = format!("SELECT s.done, s.error FROM {ext}.cyberbiz_sync_step($1::pg_catalog.name, $2::pg_catalog.text, $3::pg_catalog.timestamptz, false) s");
     loop {

@@ -2,7 +2,7 @@
 //! `updated_at` range, and the replica's side of the same ranges, read as the table's owner.
 //! What to count, where to bisect and what to repair is `sql/verify.sql`.
 
-use super::replica::{as_table_owner, resource, server_zone};
+use super::replica::{as_table_owner, resource, server_zone, READ};
 use super::table::table_info;
 use super::{cstr, datum, raise, OrRaise};
 use crate::error::FdwError;
@@ -20,25 +20,33 @@ fn unix_micros(t: TimestampWithTimeZone) -> i64 {
 }
 
 /// Raises unless `relid` is a foreign table of this wrapper that the current user may read
-/// (the count is a read of it, made with the user's own mapping).
+/// (SELECT on it, USAGE on its schema: the count is a read of it, made with the user's own
+/// mapping). Locks it as a query would.
 fn check_readable(relid: pg_sys::Oid) {
-    // SAFETY: catalog lookups on the main thread; a missing relation gives relkind 0.
+    // SAFETY: catalog lookups on the main thread; a missing relation gives relkind 0 and
+    // namespace InvalidOid (refused below before anything else is read).
     let (kind, allowed) = unsafe {
         let kind = pg_sys::get_rel_relkind(relid) as u8;
-        let allowed = pg_sys::pg_class_aclcheck(relid, pg_sys::GetUserId(), pg_sys::ACL_SELECT as pg_sys::AclMode) == pg_sys::AclResult::ACLCHECK_OK;
+        let user = pg_sys::GetUserId();
+        let schema = pg_sys::get_rel_namespace(relid);
+        let allowed = kind == pg_sys::RELKIND_FOREIGN_TABLE
+            && pg_sys::pg_namespace_aclcheck(schema, user, pg_sys::ACL_USAGE as pg_sys::AclMode) == pg_sys::AclResult::ACLCHECK_OK
+            && pg_sys::pg_class_aclcheck(relid, user, pg_sys::ACL_SELECT as pg_sys::AclMode) == pg_sys::AclResult::ACLCHECK_OK;
         (kind, allowed)
     };
-    let ours = kind == pg_sys::RELKIND_FOREIGN_TABLE
-        // SAFETY: the catalog entries of an existing foreign table, its server and wrapper.
+    let ours = allowed
+        // SAFETY: an existing foreign table, locked as a SELECT locks it, then its catalog
+        // entries, its server and wrapper.
         && unsafe {
+            pg_sys::LockRelationOid(relid, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
             let ft = pg_sys::GetForeignTable(relid);
             let fdw = pg_sys::GetForeignDataWrapper((*pg_sys::GetForeignServer((*ft).serverid)).fdwid);
             cstr((*fdw).fdwname) == "cyberbiz_fdw"
         };
-    if !ours || !allowed {
+    if kind != pg_sys::RELKIND_FOREIGN_TABLE || !ours {
         raise(FdwError::BadArgument {
             message: format!("relation {} is not a CYBERBIZ foreign table you may read", relid.to_u32()),
-            hint: "Count through a foreign table of cyberbiz_fdw on which you have SELECT.".into(),
+            hint: "Count through a foreign table of cyberbiz_fdw on which you have SELECT (and USAGE on its schema).".into(),
         });
     }
 }
@@ -80,9 +88,12 @@ fn cyberbiz_fdw_replica_span(
     parts: i32,
 ) -> TableIterator<'static, (name!(rows, i64), name!(cuts, Vec<TimestampWithTimeZone>), name!(undated, i64))> {
     let r = self::resource(resource);
+    if !(1..=64).contains(&parts) {
+        raise(FdwError::BadArgument { message: format!("parts must be 1 to 64, not {parts}"), hint: "Cut a range into at most 64 parts.".into() });
+    }
     let sql = replica::span_sql(r, schema);
-    let fractions: Vec<f64> = (1..parts.max(1)).map(|k| k as f64 / parts as f64).collect();
-    let read = as_table_owner(schema, r.name, || {
+    let fractions: Vec<f64> = (1..parts).map(|k| k as f64 / parts as f64).collect();
+    let read = as_table_owner(schema, r.name, READ, || {
         Spi::connect(|c| {
             c.select(sql.as_str(), None, &[since.into(), before.into(), fractions.into()])?.first().get_three::<i64, Vec<TimestampWithTimeZone>, i64>()
         })
@@ -95,7 +106,8 @@ fn cyberbiz_fdw_replica_span(
 /// replica table `resource` in `schema` (decoded as the sync decodes them, in `server`'s time
 /// zone) with the replica (`replica::compare_sql`, as the table's owner): the positions (from
 /// 1) of the objects the replica lacks or holds older, and the ids of the range's live rows
-/// written before `written_before` that the API did not list. A table without ids: an error.
+/// written before `written_before` that the API did not list. A table without a key: every
+/// position when its rows are not the objects, else none.
 #[pg_extern(volatile)]
 fn cyberbiz_fdw_replica_compare(
     server: &str,
@@ -108,9 +120,10 @@ fn cyberbiz_fdw_replica_compare(
 ) -> TableIterator<'static, (name!(stale, Vec<i32>), name!(unseen, Vec<i64>))> {
     let r = self::resource(resource);
     let Some(sql) = replica::compare_sql(r, schema) else {
-        raise(FdwError::BadArgument { message: format!("replica table {} has no id to compare rows by", r.name), hint: "Compare a table with ids.".into() })
+        raise(FdwError::BadArgument { message: format!("replica table {} is compared with its parent", r.name), hint: "Compare the parent table.".into() })
     };
-    let (ids, stamps) = id_stamps(r, server, objects);
+    let (ids, stamps) = if replica::key(r).is_empty() { (vec![], vec![]) } else { id_stamps(r, server, &objects) };
+    let array_oid = Array::<JsonB>::type_oid();
     // SAFETY: each value's type is the oid it is declared with.
     let args = unsafe {
         [
@@ -119,9 +132,10 @@ fn cyberbiz_fdw_replica_compare(
             DatumWithOid::new(ids, pg_sys::INT8ARRAYOID),
             DatumWithOid::new(stamps, pg_sys::TEXTARRAYOID),
             DatumWithOid::new(written_before, pg_sys::TIMESTAMPTZOID),
+            DatumWithOid::new(objects, array_oid),
         ]
     };
-    let read = as_table_owner(schema, r.name, || Spi::connect(|c| c.select(sql.as_str(), None, &args)?.first().get_two::<Vec<i32>, Vec<i64>>()));
+    let read = as_table_owner(schema, r.name, READ, || Spi::connect(|c| c.select(sql.as_str(), None, &args)?.first().get_two::<Vec<i32>, Vec<i64>>()));
     let (stale, unseen) = read.unwrap_or_else(|e| error!("cyberbiz_fdw: comparing the replica's {} failed: {e}", r.name));
     TableIterator::once((stale.unwrap_or_default(), unseen.unwrap_or_default()))
 }
@@ -129,7 +143,7 @@ fn cyberbiz_fdw_replica_compare(
 /// The id and `updated_at` (as timestamp text, or NULL) of each object, decoded as the apply
 /// decodes it; an object without a numeric id gets id 0 (no row has it). A value that does
 /// not fit its column raises as the apply would.
-fn id_stamps(r: &'static crate::catalog::Resource, server: &str, objects: Array<'_, JsonB>) -> (Vec<i64>, Vec<Option<String>>) {
+fn id_stamps(r: &'static crate::catalog::Resource, server: &str, objects: &Array<'_, JsonB>) -> (Vec<i64>, Vec<Option<String>>) {
     let zone = server_zone(server);
     let mut ids = Vec::with_capacity(objects.len());
     let mut stamps = Vec::with_capacity(objects.len());

@@ -67,6 +67,7 @@ fn start_all() -> Vec<Background> {
         ("busy", Config { latency_ms: 100, orders: 1500, ..base.clone() }),
         ("deleting", Config { latency_ms: 300, ..base.clone() }),
         ("verifying", Config { orders: 2000, ..base.clone() }),
+        ("moving", Config { latency_ms: 300, ..base.clone() }),
         ("terminated", Config { rps: 5, latency_ms: 50, ..base.clone() }),
     ];
     let mut lines = Vec::new();

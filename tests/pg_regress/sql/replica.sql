@@ -118,5 +118,18 @@ BEGIN
     END LOOP;
 END $$;
 SELECT cron_synced() AS synced_by_the_scheduler;
+-- The scheduler verifies every table as well, each cyberbiz.verify_interval (3600 s by default).
+ALTER SYSTEM SET cyberbiz.verify_interval = 1;
+SELECT pg_reload_conf();
+DO $$
+BEGIN
+    FOR i IN 1..120 LOOP
+        EXIT WHEN (SELECT verified_at IS NOT NULL FROM cyberbiz_replica_state WHERE server = 'concurrent_shop' AND table_name = 'orders');
+        PERFORM pg_sleep(0.5);
+    END LOOP;
+END $$;
+SELECT table_name, verify_result, api_rows = replica_rows AND api_rows > 0 AS counts_agree, verified_through < last_full_sync AS below_the_sync
+FROM cyberbiz_replica_status WHERE server = 'concurrent_shop' ORDER BY 1;
+ALTER SYSTEM RESET cyberbiz.verify_interval;
 ALTER SYSTEM RESET cyberbiz.sync_interval;
 SELECT pg_reload_conf();
