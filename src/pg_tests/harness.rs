@@ -68,6 +68,9 @@ fn start_all() -> Vec<Background> {
         ("deleting", Config { latency_ms: 300, ..base.clone() }),
         ("verifying", Config { orders: 2000, ..base.clone() }),
         ("moving", Config { latency_ms: 300, ..base.clone() }),
+        // One shop in two shapes (tests/sandbox/src/style.rs): the rows must decode the same.
+        ("older", Config { style: cyberbiz_sandbox::style::Style::Older, ..base.clone() }),
+        ("twin", base.clone()),
         ("terminated", Config { rps: 5, latency_ms: 50, ..base.clone() }),
     ];
     let mut lines = Vec::new();

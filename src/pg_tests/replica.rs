@@ -364,6 +364,82 @@ mod tests {
         assert_eq!((rows[0].3, rows[0].4.as_str(), rows[1].4.as_str()), (Some(0), "equal", "equal"), "afterwards equal: {rows:?}");
     }
 
+    /// The scalar columns of `table` whose values differ between two servers' foreign tables
+    /// (schemas `a` and `b`) over rows of the same key (each read once, into a temporary table).
+    fn differing_columns(a: &str, b: &str, table: &str) -> Vec<String> {
+        let r = crate::catalog::find(table).unwrap();
+        let key = crate::replica::key(r);
+        Spi::run(&format!("CREATE TEMP TABLE x_{table} AS SELECT * FROM {a}.{table}; CREATE TEMP TABLE y_{table} AS SELECT * FROM {b}.{table}")).unwrap();
+        let on: Vec<String> = key.iter().map(|k| format!("x.{k} = y.{k}")).collect();
+        let join = format!("x_{table} x JOIN y_{table} y ON {}", on.join(" AND "));
+        assert!(one_i64(&format!("SELECT count(*) FROM {join}")) > 0, "{table}: rows to compare");
+        r.columns
+            .iter()
+            .filter(|c| c.ty != crate::catalog::ColType::Jsonb)
+            .filter(|c| one_i64(&format!("SELECT count(*) FROM {join} WHERE x.\"{0}\" IS DISTINCT FROM y.\"{0}\"", c.name)) > 0)
+            .map(|c| c.name.to_string())
+            .collect()
+    }
+
+    /// A shop in the older shape the field notes record (integer money or numeric strings,
+    /// ` +0800` times, flags and small numbers as strings, order keys missing, `tax_type_id` a
+    /// code, product webhooks without `product_variants`) reads as the same rows as the same shop
+    /// in today's shape (only the columns of the keys it lacks, and the code, differ), its
+    /// replica equals it and verifies equal, and its product webhook updates the product and
+    /// leaves the variants alone.
+    #[pg_test]
+    fn older_style_shops_read_replicate_and_take_webhooks() {
+        elsewhere(
+            connect_sql("so", "older", "")
+                + &connect_sql("sc", "twin", "")
+                + "ALTER USER MAPPING FOR CURRENT_USER SERVER so_srv OPTIONS (ADD app_secret 'older-secret');
+                   SELECT cyberbiz_replicate('so_srv', 'so_rep', ARRAY['orders', 'customers', 'products'])",
+        )
+        .unwrap();
+        let expected: [(&str, &[&str]); 5] = [
+            ("orders", &["subtotal_price", "shipping_vendor", "payment_method"]),
+            ("order_line_items", &[]),
+            ("customers", &[]),
+            ("products", &["tax_type_id"]),
+            ("product_variants", &[]),
+        ];
+        for (table, differ) in expected {
+            let mut want: Vec<String> = differ.iter().map(|c| c.to_string()).filter(|c| crate::catalog::find(table).unwrap().column(c).is_some()).collect();
+            want.sort();
+            let mut got = differing_columns("so", "sc", table);
+            got.sort();
+            assert_eq!(got, want, "{table}: the columns that differ between the older and the current shape");
+        }
+        assert_eq!(elsewhere("CALL cyberbiz_sync('so_srv')".into()), Ok(()));
+        for t in ["orders", "order_line_items", "customers", "products", "product_variants"] {
+            assert_eq!(differences("so_rep", "so", t), 0, "{t}: the replica of the older shop is the shop");
+        }
+        assert_eq!(elsewhere("CALL cyberbiz_verify('so_srv')".into()), Ok(()));
+        let results = Spi::get_one::<Vec<String>>(
+            "SELECT array_agg(verify_result ORDER BY table_name) FROM cyberbiz_replica_status WHERE server = 'so_srv' AND verify_result IS NOT NULL",
+        )
+        .unwrap();
+        assert_eq!(results, Some(vec!["equal".to_string(); 3]), "customers, orders, products verify equal");
+        // The product webhook as the older shop sends it: no variants, a zoned time.
+        let id = one_i64("SELECT id FROM so_rep.products WHERE id IN (SELECT product_id FROM so_rep.product_variants) ORDER BY id LIMIT 1");
+        let variants = || one_i64(&format!("SELECT count(*) FROM so_rep.product_variants WHERE product_id = {id}"));
+        let before = variants();
+        let raw = Spi::get_one::<pgrx::JsonB>(&format!("SELECT raw FROM so.products WHERE id = {id}")).unwrap().unwrap().0;
+        // (As the older sandbox sends it: tests/sandbox/src/style.rs `webhook_object`.)
+        let mut m = raw.as_object().unwrap().clone();
+        assert!(m.remove("product_variants").is_some());
+        m.insert("title".into(), serde_json::json!("renamed by an older webhook"));
+        m.insert("updated_at".into(), serde_json::json!("2026-11-28 12:30:00 +0800"));
+        let body = serde_json::Value::Object(m).to_string();
+        let q = |s: &str| format!("'{}'", s.replace('\'', "''"));
+        let sql = format!("SELECT cyberbiz_ingest_webhook({}, 'products/update', {}, NULL, 'so_srv')", q(&body), q(&sign(&body, "older-secret")));
+        assert_eq!(elsewhere(sql), Ok(()));
+        let row = Spi::get_two::<String, bool>(&format!("SELECT title, updated_at = '2026-11-28 12:30:00+08' FROM so_rep.products WHERE id = {id}")).unwrap();
+        assert_eq!(row, (Some("renamed by an older webhook".into()), Some(true)));
+        assert!(before > 0);
+        assert_eq!(variants(), before, "a product webhook without variants leaves them as they are");
+    }
+
     /// Pages of products the running `CALL cyberbiz_sync('<server>')` has read (tests run
     /// together: another test's scan of products is not this one's).
     fn pages_read(server: &str) -> i64 {

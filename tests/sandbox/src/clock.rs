@@ -51,11 +51,18 @@ pub fn now_unix_f64() -> f64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
 }
 
-/// Parses `YYYY-MM-DD`, `YYYY-MM-DD HH:MM` or `YYYY-MM-DD HH:MM:SS` (also with a `T`).
-/// A bare date means its first second, or its last one when `end_of_day` is set, which is how an
-/// inclusive `*_end_time=2026-11-21` reads.
+/// Parses `YYYY-MM-DD`, `YYYY-MM-DD HH:MM` or `YYYY-MM-DD HH:MM:SS` (also with a `T`), and a
+/// time followed by an offset (`2026-11-21 13:05:09 +0800`, as older shops send them): Taipei
+/// local seconds. A bare date means its first second, or its last one when `end_of_day` is set,
+/// which is how an inclusive `*_end_time=2026-11-21` reads.
 pub fn parse_local(s: &str, end_of_day: bool) -> Option<i64> {
     let s = s.trim();
+    if let Some((time, offset)) = s.rsplit_once(' ').filter(|(t, o)| t.contains(':') && (o.starts_with('+') || o.starts_with('-'))) {
+        let (sign, hhmm) = offset.split_at(1);
+        let (h, m): (i64, i64) = (hhmm.get(..2)?.parse().ok()?, hhmm.get(2..)?.trim_start_matches(':').parse().ok()?);
+        let minutes = if sign == "-" { -(h * 60 + m) } else { h * 60 + m };
+        return parse_local(time, end_of_day).map(|t| t + (8 * 60 - minutes) * 60);
+    }
     let (date, time) = match s.find([' ', 'T']) {
         Some(i) => (&s[..i], Some(s[i + 1..].trim())),
         None => (s, None),
@@ -119,6 +126,8 @@ mod tests {
         assert_eq!(format_local(parse_local("2026-11-21", true).unwrap()), "2026-11-21 23:59:59");
         assert_eq!(format_local(parse_local("2026-11-21", false).unwrap()), "2026-11-21 00:00:00");
         assert_eq!(format_local(parse_local("2026-11-21T08:30", false).unwrap()), "2026-11-21 08:30:00");
+        assert_eq!(parse_local("2026-11-21 13:05:09 +0800", false), Some(t), "older shops' zoned form");
+        assert_eq!(parse_local("2026-11-21 05:05:09 +0000", false), Some(t));
         assert!(parse_local("yesterday", false).is_none());
         assert!(parse_local("2026-13-01", false).is_none());
     }

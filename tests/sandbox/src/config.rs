@@ -23,6 +23,8 @@ pub struct Config {
     pub shop_domain: String,
     /// "Now" for the generated data, Taipei local seconds; None = the real clock at start-up.
     pub anchor: Option<i64>,
+    /// The shape of the shop's objects (`--style current|older`).
+    pub style: crate::style::Style,
 }
 
 pub const DEFAULT_JWT_SECRET: &str = "cyberbiz-sandbox-jwt-secret";
@@ -46,6 +48,7 @@ impl Default for Config {
             app_secret: DEFAULT_APP_SECRET.into(),
             shop_domain: "sandbox.cyberbiz.co".into(),
             anchor: None,
+            style: crate::style::Style::Current,
         }
     }
 }
@@ -89,6 +92,7 @@ impl Config {
                 "--webhook-url" => c.webhook_url = Some(value(&mut it, f)?.clone()),
                 "--app-secret" => c.app_secret = value(&mut it, f)?.clone(),
                 "--shop-domain" => c.shop_domain = value(&mut it, f)?.clone(),
+                "--style" => c.style = value(&mut it, f)?.parse()?,
                 "--now" => {
                     let v = value(&mut it, f)?;
                     c.anchor =

@@ -12,6 +12,7 @@ pub mod routes;
 pub mod sender;
 pub mod server;
 pub mod store;
+pub mod style;
 
 pub use config::Config;
 
@@ -28,7 +29,8 @@ pub const ALL_SCOPES: &str = "public read_products write_products read_customers
 pub fn build_state(cfg: Config) -> server::State {
     let anchor = cfg.anchor.unwrap_or_else(clock::now_local_secs);
     let sizes = data::Sizes { orders: cfg.orders, customers: cfg.customers, products: cfg.products };
-    let shop = data::generate(cfg.seed, &sizes, anchor);
+    let mut shop = data::generate(cfg.seed, &sizes, anchor);
+    style::restyle(&mut shop, cfg.style);
     server::State::new(cfg, store::Store::new(shop))
 }
 

@@ -786,6 +786,11 @@ fn variants(st: &State, m: Method, pid: &str, rest: &[&str], ctype: &str, body: 
 /// with HMAC-SHA256 (hex) under the app secret.
 fn send_webhook(st: &Arc<State>, event: String, body: Bytes) {
     let Some(url) = st.cfg.webhook_url.clone() else { return };
+    // An older shop's product webhook leaves the variants out.
+    let resource = event.split('/').next().unwrap_or("");
+    let restyled =
+        serde_json::from_slice::<Value>(&body).ok().and_then(|v| v.as_object().and_then(|m| crate::style::webhook_object(st.cfg.style, resource, m)));
+    let body = restyled.map(|m| Bytes::from(Value::Object(m).to_string())).unwrap_or(body);
     let sig = jwt::webhook_signature_hex(&st.cfg.app_secret, &body);
     let domain = st.cfg.shop_domain.clone();
     let domain_sig = jwt::webhook_signature_hex(&st.cfg.app_secret, domain.as_bytes());

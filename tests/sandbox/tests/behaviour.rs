@@ -417,3 +417,18 @@ fn the_admin_removes_an_order_without_a_webhook() {
     let again: Value = Client::new().post(format!("{}/__sandbox/remove?table=orders&id={id}", sb.url)).send().unwrap().json().unwrap();
     assert_eq!(again["removed"], json!(false));
 }
+
+#[test]
+fn an_older_style_shop_filters_as_the_current_one() {
+    let (old, cur) = (start(Config { style: cyberbiz_sandbox::style::Style::Older, ..unlimited() }), start(unlimited()));
+    let t = all();
+    let q = "/v1/orders?per_page=50&updated_at_start_time=2026-10-01%2000:00:00&updated_at_end_time=2026-11-20%2000:00:00";
+    let total = |sb: &Background| header(&get(sb, &t, q), "X-Total");
+    assert_ne!(total(&cur), "0");
+    assert_eq!(total(&old), total(&cur), "zoned times are filtered as zoneless ones");
+    let orders: Vec<Value> = get(&old, &t, "/v1/orders?per_page=50").json().unwrap();
+    assert!(orders.iter().any(|o| o["updated_at"].as_str().is_some_and(|s| s.ends_with(" +0800"))), "some orders carry +0800");
+    assert!(orders.iter().all(|o| o.get("subtotal_price").is_none()), "older orders lack subtotal_price");
+    let products: Vec<Value> = get(&old, &t, "/v1/products?per_page=5").json().unwrap();
+    assert!(products.iter().all(|p| p["published"].is_string() && p["updated_at"].as_str().unwrap().ends_with(" +0800")));
+}
