@@ -256,7 +256,8 @@ BEGIN
         api_rows := cardinality(objects);
         SELECT * INTO STRICT c FROM cyberbiz_fdw_replica_compare(server, table_name, rep.schema_name, NULL, NULL, objects, read_at);
         IF NOT EXISTS (SELECT 1 FROM cyberbiz_fdw_replica_tables(ARRAY[table_name]) t WHERE t.key = ARRAY['id']) THEN
-            IF cardinality(c.stale) > 0 THEN
+            -- (An empty list replaces whatever the replica holds.)
+            IF cardinality(c.stale) > 0 OR (cardinality(objects) = 0 AND (SELECT s.rows FROM cyberbiz_fdw_replica_span(table_name, rep.schema_name, NULL, NULL, 1) s) > 0) THEN
                 replace := objects;
             END IF;
             RETURN;
@@ -390,6 +391,8 @@ DECLARE
 BEGIN
     SELECT * INTO STRICT rep FROM cyberbiz_replicas x WHERE x.server = cyberbiz_verify_repair.server;
     IF replace IS NOT NULL THEN
+        -- Every row it held is deleted, every object inserted.
+        changed := changed + (SELECT s.rows FROM cyberbiz_fdw_replica_span(table_name, rep.schema_name, NULL, NULL, 1) s);
         SELECT x.written INTO w FROM cyberbiz_fdw_replica_apply(server, table_name, rep.schema_name, true, replace) x;
         changed := changed + w;
     END IF;
@@ -437,7 +440,11 @@ BEGIN
         GET STACKED DIAGNOSTICS result = MESSAGE_TEXT;
         result := 'failed: ' || result;
         changed := 0;
+        repaired := repaired_before;
     END;
+    IF result LIKE 'not verified%' THEN
+        RETURN;
+    END IF;
     UPDATE cyberbiz_replica_state s
     SET verified_at = clock_timestamp(), verified_through = through, api_rows = cyberbiz_verify_table.api_rows,
         replica_rows = cyberbiz_verify_table.replica_rows, repaired = cyberbiz_verify_table.repaired, verify_result = cyberbiz_verify_table.result
@@ -468,6 +475,7 @@ DECLARE
     err text;
     v record;
     repaired bigint;
+    failed text[] := '{}';
 BEGIN
     FOREACH t IN ARRAY @extschema@.cyberbiz_sync_plan(server, tables) LOOP
         IF @extschema@.cyberbiz_verify_syncs_first(server, t) THEN
@@ -478,10 +486,17 @@ BEGIN
             SELECT x.repaired, x.changed, x.result INTO v FROM @extschema@.cyberbiz_verify_table(server, t, true, repaired) x;
             COMMIT;
             repaired := v.repaired;
-            EXIT WHEN v.changed = 0;
+            EXIT WHEN v.changed OPERATOR(pg_catalog.=) 0;
         END LOOP;
         RAISE NOTICE '%: %', t, v.result;
+        IF pg_catalog.starts_with(v.result, 'failed') THEN
+            failed := pg_catalog.array_append(failed, pg_catalog.format('%s: %s', t, v.result));
+        END IF;
     END LOOP;
+    IF pg_catalog.cardinality(failed) OPERATOR(pg_catalog.>) 0 THEN
+        RAISE EXCEPTION 'cyberbiz_verify of server "%": % tables failed', server, pg_catalog.cardinality(failed)
+            USING DETAIL = pg_catalog.array_to_string(failed, E'\n'), HINT = 'The other tables are verified; SELECT * FROM cyberbiz_replica_status shows each table''s result.';
+    END IF;
 END
 $fn$;
 

@@ -62,7 +62,8 @@ BEGIN
         api_rows := cardinality(objects);
         SELECT * INTO STRICT c FROM cyberbiz_fdw_replica_compare(server, table_name, rep.schema_name, NULL, NULL, objects, read_at);
         IF NOT EXISTS (SELECT 1 FROM cyberbiz_fdw_replica_tables(ARRAY[table_name]) t WHERE t.key = ARRAY['id']) THEN
-            IF cardinality(c.stale) > 0 THEN
+            -- (An empty list replaces whatever the replica holds.)
+            IF cardinality(c.stale) > 0 OR (cardinality(objects) = 0 AND (SELECT s.rows FROM cyberbiz_fdw_replica_span(table_name, rep.schema_name, NULL, NULL, 1) s) > 0) THEN
                 replace := objects;
             END IF;
             RETURN;
@@ -209,6 +210,8 @@ DECLARE
 BEGIN
     SELECT * INTO STRICT rep FROM cyberbiz_replicas x WHERE x.server = cyberbiz_verify_repair.server;
     IF replace IS NOT NULL THEN
+        -- Every row it held is deleted, every object inserted.
+        changed := changed + (SELECT s.rows FROM cyberbiz_fdw_replica_span(table_name, rep.schema_name, NULL, NULL, 1) s);
         SELECT x.written INTO w FROM cyberbiz_fdw_replica_apply(server, table_name, rep.schema_name, true, replace) x;
         changed := changed + w;
     END IF;
@@ -266,7 +269,11 @@ BEGIN
         GET STACKED DIAGNOSTICS result = MESSAGE_TEXT;
         result := 'failed: ' || result;
         changed := 0;
+        repaired := repaired_before;
     END;
+    IF result LIKE 'not verified%' THEN
+        RETURN;
+    END IF;
     UPDATE cyberbiz_replica_state s
     SET verified_at = clock_timestamp(), verified_through = through, api_rows = cyberbiz_verify_table.api_rows,
         replica_rows = cyberbiz_verify_table.replica_rows, repaired = cyberbiz_verify_table.repaired, verify_result = cyberbiz_verify_table.result
@@ -300,7 +307,8 @@ $fn$;
 -- table commits on its own (a repaired row, and the table's status, are never held while it
 -- waits on the API), so CALL it outside a transaction block. The outcome is in
 -- cyberbiz_replica_status (api_rows, replica_rows, repaired, verify_result, verified_at), and a
--- NOTICE per table says it. Child tables (order_line_items) are repaired with their parents.
+-- NOTICE per table says it; it raises at the end if a table failed. Child tables
+-- (order_line_items) are repaired with their parents.
 -- Waits for a running sync step of the server. No fixed search_path (a procedure with one
 -- cannot COMMIT): every name carries its schema.
 CREATE PROCEDURE cyberbiz_verify(server name, tables text[] DEFAULT NULL)
@@ -311,6 +319,7 @@ DECLARE
     err text;
     v record;
     repaired bigint;
+    failed text[] := '{}';
 BEGIN
     FOREACH t IN ARRAY @extschema@.cyberbiz_sync_plan(server, tables) LOOP
         IF @extschema@.cyberbiz_verify_syncs_first(server, t) THEN
@@ -321,9 +330,16 @@ BEGIN
             SELECT x.repaired, x.changed, x.result INTO v FROM @extschema@.cyberbiz_verify_table(server, t, true, repaired) x;
             COMMIT;
             repaired := v.repaired;
-            EXIT WHEN v.changed = 0;
+            EXIT WHEN v.changed OPERATOR(pg_catalog.=) 0;
         END LOOP;
         RAISE NOTICE '%: %', t, v.result;
+        IF pg_catalog.starts_with(v.result, 'failed') THEN
+            failed := pg_catalog.array_append(failed, pg_catalog.format('%s: %s', t, v.result));
+        END IF;
     END LOOP;
+    IF pg_catalog.cardinality(failed) OPERATOR(pg_catalog.>) 0 THEN
+        RAISE EXCEPTION 'cyberbiz_verify of server "%": % tables failed', server, pg_catalog.cardinality(failed)
+            USING DETAIL = pg_catalog.array_to_string(failed, E'\n'), HINT = 'The other tables are verified; SELECT * FROM cyberbiz_replica_status shows each table''s result.';
+    END IF;
 END
 $fn$;

@@ -358,8 +358,13 @@ pub struct Row {
 }
 
 impl Row {
+    /// The object's id: a number, or a string of digits (older payloads send small numbers
+    /// as strings).
     pub fn id(&self) -> Option<i64> {
-        self.value.get("id").and_then(Value::as_i64)
+        match self.value.get("id")? {
+            Value::String(s) if !s.is_empty() && s.len() <= 18 && s.bytes().all(|b| b.is_ascii_digit()) => s.parse().ok(),
+            v => v.as_i64(),
+        }
     }
 }
 

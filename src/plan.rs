@@ -114,10 +114,13 @@ impl RequestPlan {
         }
     }
 
-    /// Paths of a per-key plan, in order, without repeats.
-    pub fn key_paths(&self) -> Vec<String> {
+    /// Paths of a per-key plan, in order, without repeats, each with the key whose object it
+    /// answers with (None when a suffix names something else: `{prefix}/{k}/...`).
+    pub fn key_paths(&self) -> Vec<(String, Option<i64>)> {
         match self {
-            RequestPlan::PerKey { prefix, suffix, keys: Some(keys) } => distinct(keys).iter().map(|k| format!("{prefix}/{k}{suffix}")).collect(),
+            RequestPlan::PerKey { prefix, suffix, keys: Some(keys) } => {
+                distinct(keys).iter().map(|k| (format!("{prefix}/{k}{suffix}"), suffix.is_empty().then_some(*k))).collect()
+            }
             _ => Vec::new(),
         }
     }
@@ -588,7 +591,7 @@ mod tests {
         assert_eq!((p.request.describe(), p.exact), ("GET /v1/orders/5".to_string(), true));
         let p = plan("orders", &[q("id", Op::Eq, ints(&[5, 6, 5]))], None);
         assert_eq!(p.request.describe(), "GET /v1/orders/{id} x 2");
-        assert_eq!(p.request.key_paths(), vec!["/v1/orders/5", "/v1/orders/6"]);
+        assert_eq!(p.request.key_paths(), vec![("/v1/orders/5".to_string(), Some(5)), ("/v1/orders/6".to_string(), Some(6))]);
         let many: Vec<i64> = (1..=60).collect();
         assert!(matches!(plan("orders", &[q("id", Op::Eq, ints(&many))], None).request, RequestPlan::List { .. }), "too many keys: list");
         assert_eq!(plan("orders", &[q("id", Op::Eq, ints(&[1])), q("id", Op::Eq, ints(&[2]))], None).request, RequestPlan::Nothing);

@@ -24,6 +24,20 @@ pub struct Page {
     pub total: Option<u64>,
 }
 
+/// The body of a GET of one object by its key, with the key as its `id` when it has none
+/// (`GET /v1/products/{id}` answers without one): a read by id finds its row, and a deletion is
+/// never inferred from an `id` the body left out.
+fn with_key(body: Bytes, key: Option<i64>) -> Bytes {
+    let Some(key) = key else { return body };
+    match serde_json::from_slice::<serde_json::Value>(&body) {
+        Ok(serde_json::Value::Object(mut m)) if !m.contains_key("id") => {
+            m.insert("id".into(), serde_json::Value::from(key));
+            Bytes::from(serde_json::Value::Object(m).to_string())
+        }
+        _ => body,
+    }
+}
+
 pub struct Pump {
     rx: mpsc::Receiver<Result<Page, FdwError>>,
     task: JoinHandle<()>,
@@ -91,7 +105,7 @@ pub fn start(client: Arc<Client>, plan: RequestPlan) -> Pump {
             }
             RequestPlan::Lookup { path, params, id_field, prefix } => {
                 match client.get(&url_path(&path, &params)).await.and_then(|r| lookup_ids(&r, &path, &id_field)) {
-                    Ok(ids) => per_key(client, ids.iter().map(|id| format!("{prefix}/{id}")).collect(), &tx).await,
+                    Ok(ids) => per_key(client, ids.iter().map(|id| (format!("{prefix}/{id}"), Some(*id))).collect(), &tx).await,
                     Err(e) => tx.send(Err(e)).await.map_err(|_| ()),
                 }
             }
@@ -127,20 +141,23 @@ async fn ordered(handles: &mut VecDeque<Request>) -> Option<Result<Reply, FdwErr
     Some(h.await.unwrap_or_else(|e| Err(join_error(e))))
 }
 
-async fn per_key(client: Arc<Client>, paths: Vec<String>, tx: &mpsc::Sender<Result<Page, FdwError>>) -> Result<(), ()> {
-    let mut queue: VecDeque<String> = paths.into();
+async fn per_key(client: Arc<Client>, paths: Vec<(String, Option<i64>)>, tx: &mpsc::Sender<Result<Page, FdwError>>) -> Result<(), ()> {
+    let mut queue: VecDeque<(String, Option<i64>)> = paths.into();
     let mut inflight = VecDeque::new();
+    let mut keys = VecDeque::new();
     loop {
         while inflight.len() < IN_FLIGHT {
-            let Some(p) = queue.pop_front() else { break };
+            let Some((p, key)) = queue.pop_front() else { break };
             let c = client.clone();
             inflight.push_back(Request(tokio::spawn(async move { c.get(&p).await })));
+            keys.push_back(key);
         }
         let Some(r) = ordered(&mut inflight).await else { return Ok(()) };
+        let key = keys.pop_front().flatten();
         let page = match r {
             // A key that does not exist is no row, not an error.
             Ok(r) if r.status == 404 => continue,
-            Ok(r) => Ok(page_of(r)),
+            Ok(r) => Ok(Page { body: with_key(r.body, key), total: r.total }),
             Err(e) => Err(e),
         };
         let stop = page.is_err();
@@ -228,5 +245,20 @@ async fn list(client: Arc<Client>, base: String, page_size: u32, cap: Option<u64
                 next += 1;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_object_read_by_key_gets_its_id() {
+        let body = with_key(Bytes::from_static(br#"{"title": "tea"}"#), Some(7));
+        assert_eq!(serde_json::from_slice::<serde_json::Value>(&body).unwrap(), serde_json::json!({"title": "tea", "id": 7}));
+        let kept = Bytes::from_static(br#"{"id": 8}"#);
+        assert_eq!(with_key(kept.clone(), Some(7)), kept, "an id it has is kept");
+        assert_eq!(with_key(Bytes::from_static(b"[]"), Some(7)), Bytes::from_static(b"[]"));
+        assert_eq!(with_key(Bytes::from_static(b"{}"), None), Bytes::from_static(b"{}"));
     }
 }

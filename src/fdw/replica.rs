@@ -169,14 +169,20 @@ pub(super) fn as_table_owner<R>(schema: &str, table: &str, mode: u64, f: impl Fn
     let (mut user, mut context) = (pg_sys::Oid::INVALID, 0);
     // SAFETY: writes the two values it is given.
     unsafe { pg_sys::GetUserIdAndSecContext(&mut user, &mut context) };
-    let Some((relid, owner)) = table_owner(schema, table) else { return f() };
+    let Some((relid, owner, secured)) = table_owner(schema, table) else { return f() };
+    // SAFETY: reads the current user's flag on the main thread.
+    if mode == READ && secured && owner != user && !unsafe { pg_sys::superuser() } {
+        // Read as the owner, its policies would not hide rows from the caller; read as the
+        // caller, the owner's policy code would run with the caller's rights.
+        error!("cyberbiz_fdw: replica table {schema}.{table} has row level security: compare it as its owner (or a superuser)");
+    }
     let mut written = vec![relid];
     for child in replica::children(self::resource(table)) {
         match table_owner(schema, child.name) {
-            Some((_, o)) if o != owner => {
+            Some((_, o, _)) if o != owner => {
                 error!("cyberbiz_fdw: replica tables {schema}.{table} and {schema}.{} have different owners; give them one owner", child.name)
             }
-            Some((r, _)) => written.push(r),
+            Some((r, _, _)) => written.push(r),
             None => {}
         }
     }
@@ -208,9 +214,9 @@ pub(super) fn as_table_owner<R>(schema: &str, table: &str, mode: u64, f: impl Fn
     result
 }
 
-/// The oid and owner of `schema`.`table` (None if there is no such relation), from the
-/// relation cache.
-fn table_owner(schema: &str, table: &str) -> Option<(pg_sys::Oid, pg_sys::Oid)> {
+/// The oid and owner of `schema`.`table`, and whether it has row level security on (None if
+/// there is no such relation), from the relation cache.
+fn table_owner(schema: &str, table: &str) -> Option<(pg_sys::Oid, pg_sys::Oid, bool)> {
     let (schema, table) = (CString::new(schema).ok()?, CString::new(table).ok()?);
     // SAFETY: catalog cache lookups on the main thread; a missing schema or table gives InvalidOid.
     let relid = unsafe { pg_sys::get_relname_relid(table.as_ptr(), pg_sys::get_namespace_oid(schema.as_ptr(), true)) };
@@ -220,7 +226,7 @@ fn table_owner(schema: &str, table: &str) -> Option<(pg_sys::Oid, pg_sys::Oid)> 
     // SAFETY: opened with AccessShareLock (the statement that writes it locks it more strongly).
     let rel = unsafe { pgrx::PgRelation::with_lock(relid, pg_sys::AccessShareLock as pg_sys::LOCKMODE) };
     // SAFETY: rd_rel of an open relation is its pg_class row.
-    Some((relid, unsafe { (*rel.rd_rel).relowner }))
+    Some(unsafe { (relid, (*rel.rd_rel).relowner, (*rel.rd_rel).relrowsecurity) })
 }
 
 extension_sql_file!(

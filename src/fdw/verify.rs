@@ -23,9 +23,11 @@ fn unix_micros(t: TimestampWithTimeZone) -> i64 {
 /// (SELECT on it, USAGE on its schema: the count is a read of it, made with the user's own
 /// mapping). Locks it as a query would.
 fn check_readable(relid: pg_sys::Oid) {
-    // SAFETY: catalog lookups on the main thread; a missing relation gives relkind 0 and
-    // namespace InvalidOid (refused below before anything else is read).
+    // SAFETY: locks the relation as a SELECT would (a relation dropped meanwhile is then gone
+    // from the catalogs), then catalog lookups on the main thread; a missing relation gives
+    // relkind 0 and namespace InvalidOid (refused below before anything else is read).
     let (kind, allowed) = unsafe {
+        pg_sys::LockRelationOid(relid, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
         let kind = pg_sys::get_rel_relkind(relid) as u8;
         let user = pg_sys::GetUserId();
         let schema = pg_sys::get_rel_namespace(relid);
@@ -35,10 +37,9 @@ fn check_readable(relid: pg_sys::Oid) {
         (kind, allowed)
     };
     let ours = allowed
-        // SAFETY: an existing foreign table, locked as a SELECT locks it, then its catalog
-        // entries, its server and wrapper.
+        // SAFETY: an existing foreign table, locked above: its catalog entries, its server and
+        // wrapper.
         && unsafe {
-            pg_sys::LockRelationOid(relid, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
             let ft = pg_sys::GetForeignTable(relid);
             let fdw = pg_sys::GetForeignDataWrapper((*pg_sys::GetForeignServer((*ft).serverid)).fdwid);
             cstr((*fdw).fdwname) == "cyberbiz_fdw"
