@@ -258,10 +258,17 @@ fn upsert_ctes(r: &Resource, schema: &str, alias: &str, only_parents: Option<&st
     } else {
         String::new()
     };
-    let returning = if key == ["id"] { "m.id" } else { "1" };
+    // A parent's rows come back with their object (`raw`): which of them sent their children's
+    // arrays is read from there, not by joining the upsert back to its input (a join of two
+    // CTEs the planner sizes at 10 rows: a nested loop, quadratic in the window's objects).
+    let returning = match (key == ["id"], only_parents.is_none() && !children(r).is_empty()) {
+        (true, true) => "m.id AS id, m.\"raw\" AS raw",
+        (true, false) => "m.id AS id",
+        _ => "1 AS id",
+    };
     format!(
         "{rows}, {alias}_up AS ({insert} ON CONFLICT ({}) DO UPDATE SET {}, {DELETED} = NULL, {SYNCED} = now() \
-         WHERE (m.\"raw\" IS DISTINCT FROM excluded.\"raw\" OR m.{DELETED} IS NOT NULL){newer} RETURNING {returning} AS id)",
+         WHERE (m.\"raw\" IS DISTINCT FROM excluded.\"raw\" OR m.{DELETED} IS NOT NULL){newer} RETURNING {returning})",
         idents(&key),
         set.join(", ")
     )
@@ -294,7 +301,7 @@ pub fn apply_sql(r: &Resource, schema: &str, whole: bool, creates: bool) -> Stri
         let o: Vec<String> = ck.iter().map(|k| format!("o.{}", quote_ident(k))).collect();
         let n: Vec<String> = ck.iter().map(|k| format!("n.{}", quote_ident(k))).collect();
         let array = c.parent.as_ref().map_or("", |p| p.array);
-        let replaced = format!("(SELECT coalesce(array_agg(u.id), '{{}}') FROM p_up u JOIN p_rows st ON st.id = u.id WHERE {})::bigint[]", sent(array));
+        let replaced = format!("(SELECT coalesce(array_agg(st.id), '{{}}') FROM p_up st WHERE {})::bigint[]", sent(array));
         ctes.push(format!(
             "{alias}_old AS (DELETE FROM {} o WHERE o.{} = ANY ({replaced}) AND ({}) NOT IN (SELECT {} FROM {alias}_rows n))",
             table(schema, c),
