@@ -161,15 +161,7 @@ fn client(st: &mut ScanState) -> Arc<Client> {
     if let Some(c) = &st.client {
         return c.clone();
     }
-    let mut settings = super::budget::settings(&st.info.server, &st.info.server_name);
-    if st.info.sync {
-        settings.cap_requests_per_second = st.info.server.sync_requests_per_second;
-    }
-    let scope = match &st.info.source {
-        TableSource::Resource(r) => r.read_scope(),
-        TableSource::Endpoint(_) => None,
-    };
-    let mut client = Client::new(settings, st.token.clone().unwrap_or_default(), st.info.name.clone(), scope).or_raise();
+    let mut client = super::table::read_client(&st.info, st.token.clone().unwrap_or_default()).or_raise();
     client.stats = st.stats.clone();
     st.client.insert(Arc::new(client)).clone()
 }

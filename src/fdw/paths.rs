@@ -7,7 +7,6 @@ use super::private::{self, QualSpec, ScanPrivate};
 use super::quals::{const_values, key_columns, strip_relabel, QualExpr, ScanRel};
 use super::table::{api_token, table_info, TableInfo};
 use super::{attach_state, wait_for, OrRaise};
-use crate::http::Client;
 use crate::pace;
 use crate::plan::{self, Limits, Op, Qual, Query, RequestPlan};
 use pgrx::pg_sys;
@@ -84,15 +83,7 @@ fn total_path(request: &RequestPlan) -> Option<String> {
 /// source table's sync pace): None when `request` is not a list or the API sent no total.
 pub(super) fn list_total(info: &TableInfo, request: &RequestPlan) -> Result<Option<u64>, crate::error::FdwError> {
     let Some(path) = total_path(request) else { return Ok(None) };
-    let mut settings = super::budget::settings(&info.server, &info.server_name);
-    if info.sync {
-        settings.cap_requests_per_second = info.server.sync_requests_per_second;
-    }
-    let scope = match &info.source {
-        crate::options::TableSource::Resource(r) => r.read_scope(),
-        crate::options::TableSource::Endpoint(_) => None,
-    };
-    let client = Client::new(settings, api_token(info), info.name.clone(), scope)?;
+    let client = super::table::read_client(info, api_token(info))?;
     Ok(wait_for(client.get(&path), None)?.total)
 }
 

@@ -55,6 +55,21 @@ pub(crate) fn api_token(info: &TableInfo) -> String {
     }
 }
 
+/// An HTTP client for reads of the table with `token`: from the token's budget, capped at the
+/// server's sync_requests_per_second for a replica's source table, with the resource's read
+/// scope named in errors.
+pub(crate) fn read_client(info: &TableInfo, token: String) -> Result<crate::http::Client, FdwError> {
+    let mut settings = super::budget::settings(&info.server, &info.server_name);
+    if info.sync {
+        settings.cap_requests_per_second = info.server.sync_requests_per_second;
+    }
+    let scope = match &info.source {
+        TableSource::Resource(r) => r.read_scope(),
+        TableSource::Endpoint(_) => None,
+    };
+    crate::http::Client::new(settings, token, info.name.clone(), scope)
+}
+
 /// The checkAsUser of range table entry `rti` of a running statement.
 ///
 /// # Safety
