@@ -12,7 +12,13 @@ CREATE TABLE cyberbiz_replicas (
     created_at timestamptz NOT NULL DEFAULT now(),
     -- The schemas as cyberbiz_replicate created (or, for schema_name, accepted) them.
     schema_oid oid,
-    source_schema_oid oid
+    source_schema_oid oid,
+    -- The scheduler's rounds of this server (sql/schedule.sql): the sync worker running one
+    -- now, when the last scheduled round began, how long it took, when the next is due.
+    round_pid integer,
+    round_started_at timestamptz,
+    round_seconds double precision,
+    next_round_at timestamptz
 );
 COMMENT ON TABLE cyberbiz_replicas IS 'CYBERBIZ servers replicated by cyberbiz_replicate, and the schema each is kept in';
 
@@ -557,7 +563,8 @@ $fn$;
 -- Per replica table: rows, last full and incremental sync, last webhook applied, how far
 -- behind the shop it may be, the last error, and the last cyberbiz_verify (sql/verify.sql):
 -- when, below which updated_at, the rows it counted in the API and in the replica, the rows
--- it repaired, and what it found.
+-- it repaired, and what it found; the server's next scheduled sync and how long its last
+-- scheduled round took (sql/schedule.sql).
 CREATE VIEW cyberbiz_replica_status AS
 SELECT s.server, r.schema_name, s.table_name, n.live AS rows, n.deleted AS deleted_rows,
        coalesce(p.last_full_sync, s.last_full_sync) AS last_full_sync,
@@ -569,9 +576,10 @@ SELECT s.server, r.schema_name, s.table_name, n.live AS rows, n.deleted AS delet
        now() - coalesce(p.fresh_as_of, s.fresh_as_of) AS lag,
        coalesce(s.last_error, p.last_error) AS last_error,
        greatest(s.last_error_at, p.last_error_at) AS last_error_at,
-       s.verified_at, s.verified_through, s.api_rows, s.replica_rows, s.repaired, s.verify_result
+       s.verified_at, s.verified_through, s.api_rows, s.replica_rows, s.repaired, s.verify_result,
+       r.next_round_at AS next_sync_at, r.round_seconds AS last_round_seconds
 FROM cyberbiz_replica_state s
 JOIN cyberbiz_replicas r ON r.server = s.server
 LEFT JOIN cyberbiz_replica_state p ON p.server = s.server AND p.table_name = s.parent
 LEFT JOIN LATERAL cyberbiz_replica_rows(r.schema_name, s.table_name) n ON true;
-COMMENT ON VIEW cyberbiz_replica_status IS 'Per replica table: rows, syncs, webhooks, lag behind the shop, last error, last verification';
+COMMENT ON VIEW cyberbiz_replica_status IS 'Per replica table: rows, syncs, webhooks, lag behind the shop, last error, last verification, next scheduled sync';

@@ -17,7 +17,7 @@
 //! | `progress`      | `fdw/progress.rs`                                                      |
 //! | `webhook`       | `fdw/webhook.rs`                                                       |
 //! | `receiver`      | `fdw/receiver.rs` (and `fdw/worker.rs`, what both workers share)       |
-//! | `replica`       | `fdw/replica.rs`, `fdw/scheduler.rs`, `sql/replica.sql`                |
+//! | `replica`       | `fdw/replica.rs`, `fdw/scheduler.rs`, `fdw/rounds.rs`, `sql/replica.sql`, `sql/schedule.sql` |
 //! | `catalog::ddl`  | `fdw/import.rs`                                                        |
 //!
 //! Three paths to follow:

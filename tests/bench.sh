@@ -338,11 +338,78 @@ bench_v() {
   verify "V2 afterwards"
 }
 
+# Many shops (issue 19). The scheduler alone (no webhooks) keeps every shop's replica of orders,
+# customers and products, each shop a server with a token of its own (the sandbox holds each
+# token to 5 requests/s, 150 ms latency), cyberbiz.sync_interval = 1 s, one sync worker per shop.
+# shops_on N: the workers' settings for N shops (conf.d; a restart, through receiver_on).
+shops_on() {
+  printf "cyberbiz.sync_interval = %s\ncyberbiz.sync_workers = %s\nmax_worker_processes = %s\n" "${2:-1}" "$1" $(($1 + 16)) >/etc/postgresql/15/main/conf.d/cyberbiz_fdw_shops.conf
+  receiver_on "$DB"
+}
+shops_off() { rm -f /etc/postgresql/15/main/conf.d/cyberbiz_fdw_shops.conf; }
+# shop NAME URL TTL: a server on URL with a token of its own (TTL seconds: tokens differ by it)
+# and a replica of orders, customers and products in schema NAME_rep.
+shop() {
+  echo "CREATE SERVER $1 FOREIGN DATA WRAPPER cyberbiz_fdw OPTIONS (api_url '$2', requests_per_second '5');
+        CREATE USER MAPPING FOR CURRENT_USER SERVER $1 OPTIONS (api_token '$("$BIN" token --ttl-secs "$3")');
+        SELECT count(*) FROM cyberbiz_replicate('$1', '$1_rep', ARRAY['orders', 'customers', 'products'])" | q >/dev/null
+}
+# Waits until every replicated server has ended its first syncs; prints the seconds it took.
+first_syncs_done() {
+  echo "DO \$\$ BEGIN
+    WHILE EXISTS (SELECT 1 FROM cyberbiz_sync_schedule WHERE tables_in_first_sync > 0 OR behind IS NULL) LOOP PERFORM pg_sleep(0.1); END LOOP;
+  END \$\$" | q
+}
+# Seconds from an order changed in the shop (every shop: one sandbox) until every replica of the
+# servers matching LIKE pattern $1 holds it, the scheduler alone.
+until_every_replica() {
+  q <<SQL
+SELECT set_config('bench.t0', date_trunc('second', clock_timestamp())::text, false), set_config('bench.c0', clock_timestamp()::text, false) \g /dev/null
+\! curl -s -X POST "$SANDBOX_URL/__sandbox/touch?count=1" >/dev/null
+DO \$\$ DECLARE probe text; ok boolean; BEGIN
+  SELECT 'SELECT ' || string_agg(format('coalesce((SELECT max(updated_at) FROM %I.orders) >= %L::timestamptz, false)', schema_name, current_setting('bench.t0')), ' AND ')
+  INTO probe FROM cyberbiz_replicas WHERE server::text LIKE '$1';
+  LOOP
+    EXECUTE probe INTO ok;
+    EXIT WHEN ok;
+    PERFORM pg_sleep(0.02);
+  END LOOP;
+END \$\$;
+SELECT round(extract(epoch FROM clock_timestamp() - current_setting('bench.c0')::timestamptz)::numeric, 2);
+SQL
+}
+
+# P13 (issue 19) a change made in every shop: seconds until every replica shows it, for one shop
+# alone and then for BENCH_SHOPS (default 50) shops; 3 tries each (target: <= 2 x one shop).
+bench_shops() {
+  N=${BENCH_SHOPS:-50}
+  trap 'shops_off; kill "${PIDS[@]}" 2>/dev/null || true' EXIT
+  start_sandbox "$BIN" --rps 5 --latency-ms 150 --orders 200 --customers 100 --products 30; PIDS+=("$SANDBOX_PID")
+  shops_on "$N"
+  shop m1 "$SANDBOX_URL" 86401
+  first_syncs_done
+  for i in 1 2 3; do
+    sleep 1.3
+    echo "P13 1 shop: a change in the shop is in its replica after $(until_every_replica 'm1') s"
+  done
+  t0=$(date +%s%N)
+  for i in $(seq 2 "$N"); do shop "m$i" "$SANDBOX_URL" $((86400 + i)); done
+  first_syncs_done
+  echo "    $N shops replicated; first syncs of the $((N - 1)) added ones done after $(( ($(date +%s%N) - t0) / 1000000 )) ms"
+  for i in 1 2 3; do
+    sleep 1.3
+    echo "P13 $N shops: a change in every shop is in every replica after $(until_every_replica 'm%') s"
+  done
+  echo "SELECT format('    rounds: %s s on average, %s s at most; behind: %s at most', round(avg(last_round_seconds)::numeric, 2), round(max(last_round_seconds)::numeric, 2), max(behind)) FROM cyberbiz_sync_schedule" | q
+  shops_off
+}
+
 # The benchmarks asked for, in order (all: every one; p9 runs with p8, r with p12).
 case "$which" in
   all) for b in p1 p2 p6 w1 p3 p4 p5 p8 p10 p11 p12 p13 v; do "bench_$b"; done ;;
   p9) bench_p8 ;;
   r) bench_p12 ;;
+  shops) bench_shops ;;
   p1 | p2 | p3 | p4 | p5 | p6 | w1 | p8 | p10 | p11 | p12 | p13 | v) "bench_$which" ;;
   *) echo "usage: bash tests/bench.sh [p1|p2|p3|p4|p5|p6|w1|p8|p9|p10|p11|p12|p13|r|v|all]" >&2; exit 2 ;;
 esac

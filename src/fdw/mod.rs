@@ -10,7 +10,8 @@
 //!   their views;
 //! - `worker.rs`: what the background workers share (GUCs, registration, transactions);
 //!   `receiver.rs`: the webhook receiver's main thread (for `crate::receiver`); `scheduler.rs`:
-//!   the replica sync scheduler;
+//!   the replica sync scheduler, which starts sync workers (`rounds.rs`: one server's round at a
+//!   time);
 //! - `webhook.rs`: the SQL functions webhook ingestion calls (for `crate::webhook`);
 //!   `replica.rs`: those the replica calls (for `crate::replica`).
 
@@ -24,6 +25,7 @@ mod progress;
 mod quals;
 mod receiver;
 mod replica;
+mod rounds;
 mod scheduler;
 mod table;
 mod verify;

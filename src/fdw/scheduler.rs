@@ -1,33 +1,66 @@
-//! The replica sync scheduler (a background worker): every `cyberbiz.sync_interval` seconds a
-//! round over every table of every replica, through the step every sync driver runs.
+//! The replica sync scheduler (a background worker of a preloaded cluster): while
+//! `cyberbiz.sync_interval` is on, it starts sync workers (dynamic background workers,
+//! `rounds.rs`) for the servers whose rounds are due, up to `cyberbiz.sync_workers` at once.
+//! Each worker claims one server's round at a time (`sql/schedule.sql`), so every shop syncs at
+//! its own token's pace and one shop's first sync holds no other shop.
+//!
+//! Why workers and not one process driving many shops' requests: a sync step is SQL (the FDW
+//! scan, the apply, the bookkeeping) in a transaction of its own, the one path CALL
+//! cyberbiz_sync, pg_cron and verification run too; one backend per shop syncing keeps that one
+//! path, and a shop whose step fails or stalls holds only its own worker.
 
-use super::worker::{extension_schema, in_transaction, reload_if_asked, schema_hazard, start, SYNC_INTERVAL, VERIFY_INTERVAL};
-use pgrx::bgworkers::BackgroundWorker;
+use super::worker::{extension_schema, in_transaction, reload_if_asked, schema_hazard, start, SYNC_INTERVAL, SYNC_WORKERS};
+use pgrx::bgworkers::{BackgroundWorker, BackgroundWorkerBuilder, BackgroundWorkerStatus, DynamicBackgroundWorker};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 use std::time::{Duration, Instant};
 
-/// The scheduler's main loop: every `cyberbiz.sync_interval` seconds, a sync of every server in
-/// cyberbiz_replicas, one committed step at a time (as CALL cyberbiz_sync does).
+/// The type (pg_stat_activity.backend_type) of a sync worker; `cyberbiz_round_busy` knows it.
+pub(super) const SYNC_WORKER: &str = "cyberbiz_fdw sync worker";
+/// A worker started this recently is taken to be claiming a round already.
+const STARTING: Duration = Duration::from_secs(3);
+
+/// The scheduler's main loop: twice a second (and whenever a worker it started ends), as many
+/// new sync workers as rounds wait, within `cyberbiz.sync_workers` running at once.
 #[pg_guard]
 #[no_mangle]
 pub extern "C-unwind" fn cyberbiz_fdw_scheduler_main(_arg: pg_sys::Datum) {
     start();
-    // SIGTERM as in any backend: a FATAL at the next interrupt check, so a long sync step
-    // (its HTTP waits check interrupts) stops at once, its transaction rolled back.
-    // SAFETY: installs Postgres's own handler for this process's main thread.
-    unsafe { pg_sys::pqsignal(libc::SIGTERM, Some(on_sigterm)) };
-    let mut last: Option<Instant> = None;
-    while BackgroundWorker::wait_latch(Some(Duration::from_secs(1))) {
+    on_sigterm_die();
+    let mut workers: Vec<(DynamicBackgroundWorker, Instant)> = Vec::new();
+    let mut warned: Option<Instant> = None;
+    while BackgroundWorker::wait_latch(Some(Duration::from_millis(500))) {
         pg_sys::check_for_interrupts!();
         reload_if_asked();
-        let interval = SYNC_INTERVAL.get();
-        if interval <= 0 || last.is_some_and(|l| l.elapsed() < Duration::from_secs(interval as u64)) {
+        if SYNC_INTERVAL.get() <= 0 {
             continue;
         }
-        last = Some(Instant::now());
-        sync_all();
+        workers.retain(|(w, _)| !matches!(w.pid(), Err(BackgroundWorkerStatus::Stopped | BackgroundWorkerStatus::PostmasterDied)));
+        let room = (SYNC_WORKERS.get().max(1) as usize).saturating_sub(workers.len());
+        if room == 0 {
+            continue;
+        }
+        let starting = workers.iter().filter(|(_, at)| at.elapsed() < STARTING).count();
+        let waiting = rounds_waiting().unwrap_or_else(|e| {
+            warn_now_and_then(&mut warned, &e);
+            0
+        });
+        for _ in 0..(waiting.max(0) as usize).saturating_sub(starting).min(room) {
+            let Ok(w) = launch() else {
+                let msg = format!("no background worker slot for a sync worker ({} running): raise max_worker_processes", workers.len());
+                warn_now_and_then(&mut warned, &msg);
+                break;
+            };
+            workers.push((w, Instant::now()));
+        }
     }
+}
+
+/// SIGTERM as in any backend: a FATAL at the next interrupt check, so a long sync step (its
+/// HTTP waits check interrupts) stops at once, its transaction rolled back.
+pub(super) fn on_sigterm_die() {
+    // SAFETY: installs Postgres's own handler for this process's main thread.
+    unsafe { pg_sys::pqsignal(libc::SIGTERM, Some(on_sigterm)) };
 }
 
 /// Postgres's `die`: sets the interrupt flags and the latch; the FATAL comes at the next check.
@@ -37,96 +70,41 @@ extern "C-unwind" fn on_sigterm(signal: std::ffi::c_int) {
     unsafe { pg_sys::die(signal) }
 }
 
-/// One scheduled round: every parent table of every replica, through the step every sync
-/// driver runs (`cyberbiz_sync_step` in sql/replica.sql: it locks the server for the step,
-/// skips tables another driver brought up to date during the round, records errors), each step
-/// committed on its own. A server whose step another driver is running is left to the next
-/// round rather than waited for.
-fn sync_all() {
-    // Two arrays from one aggregation, in one order: a server's name may hold any character.
-    let round = in_transaction(|| {
-        let Some(ext) = extension_schema()? else { return Ok(None) };
+/// How many servers' rounds are due and unclaimed; an error when the extension must not be used
+/// by a superuser (`schema_hazard`) or the query fails.
+fn rounds_waiting() -> Result<i64, String> {
+    let waiting = in_transaction(|| {
+        let Some(ext) = extension_schema()? else { return Ok(Ok(0)) };
         if let Some(why) = schema_hazard()? {
-            warning!("cyberbiz_fdw scheduled sync: not run: {why}");
-            return Ok(None);
+            return Ok(Err(format!("scheduled sync: not run: {why}")));
         }
-        let round = format!(
-            "SELECT pg_catalog.clock_timestamp(), coalesce(pg_catalog.array_agg(t.server_name::pg_catalog.text), '{{}}'),
-                    coalesce(pg_catalog.array_agg(t.table_name), '{{}}')
-             FROM {ext}.cyberbiz_sync_tables(NULL::pg_catalog.name, NULL::pg_catalog.text[]) t"
-        );
-        Spi::connect(|c| c.select(&round, None, &[])?.first().get_three::<TimestampWithTimeZone, Vec<String>, Vec<String>>().map(|r| Some((ext, r))))
+        Spi::get_one::<i64>(&format!("SELECT {ext}.cyberbiz_rounds_waiting()")).map(|n| Ok(n.unwrap_or(0)))
     });
-    let (ext, started, servers, tables) = match round {
-        Ok(Ok(Some((ext, (Some(started), Some(servers), Some(tables)))))) => (ext, started, servers, tables),
-        Ok(Ok(_)) => return,
-        Ok(Err(e)) => return warning!("cyberbiz_fdw scheduled sync: {e}"),
-        Err((_, msg)) => return warning!("cyberbiz_fdw scheduled sync (is the extension updated? ALTER EXTENSION cyberbiz_fdw UPDATE): {msg}"),
-    };
-    for (server, table) in servers.iter().zip(&tables) {
-        sync_table(&ext, server, table, started);
-    }
-    let every = VERIFY_INTERVAL.get();
-    if every > 0 {
-        for (server, table) in servers.iter().zip(&tables) {
-            pg_sys::check_for_interrupts!();
-            verify_table(&ext, server, table, every);
-        }
+    match waiting {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => Err(e.to_string()),
+        // A failed query in a 0.6.0 schema (no rounds yet): the workers would fail the same way.
+        Err((_, msg)) => Err(format!("is the extension updated? ALTER EXTENSION cyberbiz_fdw UPDATE: {msg}")),
     }
 }
 
-/// The scheduled verification of one table when it is due (`cyberbiz_verify_due`): up to 3
-/// passes of `cyberbiz_verify_table` (it records its result, a failure included), each in a
-/// transaction of its own, until one repairs nothing. A server whose sync step another driver
-/// runs is left for the next round.
-fn verify_table(ext: &str, server: &str, table: &str, every: i32) {
-    let due = format!("SELECT {ext}.cyberbiz_verify_due($1::pg_catalog.name, $2::pg_catalog.text, pg_catalog.make_interval(secs => $3::pg_catalog.float8))");
-    let (s, t) = (server.to_string(), table.to_string());
-    if !matches!(in_transaction(move || Spi::get_one_with_args::<bool>(&due, &[s.into(), t.into(), (every as f64).into()])), Ok(Ok(Some(true)))) {
-        return;
-    }
-    let pass = format!(
-        "SELECT v.repaired, v.changed, v.result FROM {ext}.cyberbiz_verify_table($1::pg_catalog.name, $2::pg_catalog.text, false, $3::pg_catalog.int8) v"
-    );
-    let mut repaired = 0i64;
-    for _ in 0..3 {
-        pg_sys::check_for_interrupts!();
-        let (s, t, sql) = (server.to_string(), table.to_string(), pass.clone());
-        let step =
-            in_transaction(move || Spi::connect(|c| c.select(&sql, None, &[s.into(), t.into(), repaired.into()])?.first().get_three::<i64, i64, String>()));
-        let (done, changed, result) = match step {
-            Ok(Ok(r)) => r,
-            Ok(Err(e)) => return warning!("cyberbiz_fdw scheduled verification of {server}.{table}: {e}"),
-            Err((_, msg)) => return warning!("cyberbiz_fdw scheduled verification of {server}.{table}: {msg}"),
-        };
-        repaired = done.unwrap_or(repaired);
-        if changed.unwrap_or(0) == 0 {
-            if let Some(r) = result.filter(|r| r.starts_with("failed") || r.starts_with("differs")) {
-                warning!("cyberbiz_fdw scheduled verification of {server}.{table}: {r}");
-            }
-            return;
-        }
+/// Warns, at most once a minute per `last`.
+fn warn_now_and_then(last: &mut Option<Instant>, msg: &str) {
+    if last.is_none_or(|w| w.elapsed() > Duration::from_secs(60)) {
+        warning!("cyberbiz_fdw scheduler: {msg}");
+        *last = Some(Instant::now());
     }
 }
-fn sync_table(ext: &str, server: &str, table: &str, started: TimestampWithTimeZone) {
-    let step = format!("SELECT s.done, s.error FROM {ext}.cyberbiz_sync_step($1::pg_catalog.name, $2::pg_catalog.text, $3::pg_catalog.timestamptz, false) s");
-    loop {
-        pg_sys::check_for_interrupts!();
-        let (s, t, sql) = (server.to_string(), table.to_string(), step.clone());
-        let step = in_transaction(move || Spi::connect(|c| c.select(&sql, None, &[s.into(), t.into(), started.into()])?.first().get_two::<bool, String>()));
-        let failure = match step {
-            Ok(Ok((Some(false), _))) => continue,
-            // The step recorded its own error.
-            Ok(Ok((_, Some(error)))) => return warning!("cyberbiz_fdw scheduled sync of {server}.{table}: {error}"),
-            Ok(Ok(_)) => return,
-            Ok(Err(e)) => e.to_string(),
-            Err((_, msg)) => msg,
-        };
-        // An error the step could not catch (a timeout, a cancel): recorded as the step records.
-        warning!("cyberbiz_fdw scheduled sync of {server}.{table}: {failure}");
-        let (s, t) = (server.to_string(), table.to_string());
-        let failed = format!("SELECT {ext}.cyberbiz_sync_failed($1::pg_catalog.name, $2::pg_catalog.text, $3::pg_catalog.text)");
-        let _ = in_transaction(move || Spi::run_with_args(&failed, &[s.into(), t.into(), failure.into()]));
-        return;
-    }
+
+/// Starts one sync worker, which tells this process (its latch) when it ends.
+fn launch() -> Result<DynamicBackgroundWorker, pgrx::bgworkers::DynamicBackgroundWorkerLoadError> {
+    BackgroundWorkerBuilder::new(SYNC_WORKER)
+        .set_type(SYNC_WORKER)
+        .set_library("cyberbiz_fdw")
+        .set_function("cyberbiz_fdw_sync_worker_main")
+        .enable_spi_access()
+        .set_restart_time(None)
+        // SAFETY: MyProcPid is this process's pid, set at its start.
+        .set_notify_pid(unsafe { pg_sys::MyProcPid })
+        .load_dynamic()
 }

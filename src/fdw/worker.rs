@@ -2,7 +2,7 @@
 //! registration (restarted by the postmaster after a crash), the connection to
 //! `cyberbiz.webhook_database`, reloads and one transaction per unit of work. The workers
 //! themselves: `receiver.rs` (the webhook receiver's main thread; its HTTP side is
-//! `crate::receiver`) and `scheduler.rs` (the replica sync scheduler).
+//! `crate::receiver`), `scheduler.rs` (the replica sync scheduler) and `rounds.rs` (its sync workers).
 
 use pgrx::bgworkers::{BackgroundWorker, BackgroundWorkerBuilder, SignalWakeFlags};
 use pgrx::pg_sys;
@@ -16,6 +16,7 @@ static DATABASE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::ne
 static ROLE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 pub(super) static SYNC_INTERVAL: GucSetting<i32> = GucSetting::<i32>::new(0);
 pub(super) static VERIFY_INTERVAL: GucSetting<i32> = GucSetting::<i32>::new(3600);
+pub(super) static SYNC_WORKERS: GucSetting<i32> = GucSetting::<i32>::new(4);
 
 /// Called from `_PG_init`: when preloading, the GUCs and the two workers (the workers exist only
 /// in a preloaded cluster, and Postgres refuses postmaster-level GUCs defined later).
@@ -50,8 +51,8 @@ pub(crate) fn init() {
     );
     GucRegistry::define_int_guc(
         c"cyberbiz.sync_interval",
-        c"Seconds between scheduled replica syncs of every replicated server (0: off).",
-        c"Run by a cyberbiz_fdw background worker: the step CALL cyberbiz_sync runs, for every table of every replica.",
+        c"Seconds between the starts of scheduled sync rounds of each replicated server (0: off).",
+        c"Run by cyberbiz_fdw sync workers, up to cyberbiz.sync_workers at once: the step CALL cyberbiz_sync runs, for every table of the server.",
         &SYNC_INTERVAL,
         0,
         86_400,
@@ -67,6 +68,16 @@ pub(crate) fn init() {
         30 * 86_400,
         GucContext::Sighup,
         GucFlags::UNIT_S,
+    );
+    GucRegistry::define_int_guc(
+        c"cyberbiz.sync_workers",
+        c"Most servers (shops) the scheduler syncs at once, one sync worker each.",
+        c"Each is a background worker: max_worker_processes must leave room for them.",
+        &SYNC_WORKERS,
+        1,
+        1_000,
+        GucContext::Sighup,
+        GucFlags::default(),
     );
     for (name, function) in [("cyberbiz_fdw webhook receiver", "cyberbiz_fdw_receiver_main"), ("cyberbiz_fdw sync scheduler", "cyberbiz_fdw_scheduler_main")] {
         BackgroundWorkerBuilder::new(name)

@@ -13,7 +13,7 @@
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
 
 /// Budgets in the table (distinct api_url + token pairs in use at once).
-pub const SLOTS: usize = 32;
+pub const SLOTS: usize = 256;
 /// Requests waiting at once per budget (more wait unregistered, after the registered ones).
 pub const WAITERS: usize = 64;
 /// What `Slot::try_take` answers a ticket whose budget is no longer in that slot: find the
