@@ -7,7 +7,7 @@
 //! verifications that are due.
 
 use super::scheduler::on_sigterm_die;
-use super::worker::{extension_schema, in_transaction, reload_if_asked, start, SYNC_INTERVAL, VERIFY_INTERVAL};
+use super::worker::{extension_schema, in_transaction, reload_if_asked, schema_hazard, start, SYNC_INTERVAL, VERIFY_INTERVAL};
 use pgrx::bgworkers::BackgroundWorker;
 use pgrx::pg_sys;
 use pgrx::prelude::*;
@@ -53,8 +53,13 @@ fn claim(ext: &str, every: i32) -> Option<(String, bool, TimestampWithTimeZone)>
     let sql = format!(
         "SELECT c.server::pg_catalog.text, c.scheduled, c.started FROM {ext}.cyberbiz_round_claim(pg_catalog.make_interval(secs => $1::pg_catalog.float8)) c"
     );
-    let claimed =
-        in_transaction(move || Spi::connect(|c| c.select(&sql, None, &[(every as f64).into()])?.first().get_three::<String, bool, TimestampWithTimeZone>()));
+    let claimed = in_transaction(move || {
+        // The scheduler starts no worker while the extension must not be used (and says why).
+        if schema_hazard()?.is_some() {
+            return Ok((None, None, None));
+        }
+        Spi::connect(|c| c.select(&sql, None, &[(every as f64).into()])?.first().get_three::<String, bool, TimestampWithTimeZone>())
+    });
     match claimed {
         Ok(Ok((Some(server), Some(scheduled), Some(started)))) => Some((server, scheduled, started)),
         Ok(Ok(_)) => None,
