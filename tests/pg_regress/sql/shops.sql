@@ -2,6 +2,8 @@
 -- cyberbiz.sync_workers at once (sql/schedule.sql). A shop whose API hangs (a sandbox that
 -- answers after 20 s) holds its own worker only: with one worker allowed, every other shop
 -- waits (its round is due); with more, another shop is synced round after round meanwhile.
+\getenv abs_srcdir PG_ABS_SRCDIR
+\set setup :abs_srcdir '/sql/setup.psql'
 \i :setup
 SELECT pg_temp.sandbox_server('hung_shop', 'cyberbiz_test.slow_url'), pg_temp.sandbox_server('quick_shop', 'cyberbiz_test.api_url');
 SELECT count(*) AS tables FROM cyberbiz_replicate('hung_shop', 'hung_replica', ARRAY['customers']);
