@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Benchmarks (numbers go to the README). Usage: bash tests/bench.sh [p1|p2|p3|p4|p5|p6|w1|p8|p9|p10|p11|p12|p13|r|v|all]
+# Benchmarks (numbers go to the README). Usage: bash tests/bench.sh [p1|p2|p3|p4|p5|p6|w1|p8|p9|p10|p11|p12|p13|r|v|shops|p14|p15|all]
 # One function per benchmark (bench_p1, ...); their Python is in tests/bench/.
 #   P1  full scan of 2,500 orders, sandbox --rps 5 --latency-ms 300: rows/s against the bound of
 #       250 rows/s (5 requests/s x 50 rows)
@@ -404,12 +404,56 @@ bench_shops() {
   shops_off
 }
 
+# P14 (issue 19) one shop's first sync of BENCH_P14_ORDERS (default 100,000) orders at 5
+# requests/s while 20 other shops change (an order every few seconds), sync_interval 2 s: how
+# far behind those 20 replicas get (cyberbiz_sync_schedule.behind, sampled twice a second;
+# target <= 2 x sync_interval), seconds until a change is in all 20, and the first sync's pace.
+bench_p14() {
+  N=${BENCH_P14_ORDERS:-100000}
+  trap 'shops_off; kill "${PIDS[@]}" 2>/dev/null || true' EXIT
+  start_sandbox "$BIN" --rps 5 --latency-ms 50 --orders "$N" --customers 200 --products 50; PIDS+=("$SANDBOX_PID")
+  BIG_URL=$SANDBOX_URL
+  start_sandbox "$BIN" --rps 5 --latency-ms 150 --orders 200 --customers 100 --products 30; PIDS+=("$SANDBOX_PID")
+  shops_on 21 2
+  for i in $(seq 1 20); do shop "n$i" "$SANDBOX_URL" $((86400 + i)); done
+  first_syncs_done
+  echo "CREATE SERVER big FOREIGN DATA WRAPPER cyberbiz_fdw OPTIONS (api_url '$BIG_URL', requests_per_second '5');
+        CREATE USER MAPPING FOR CURRENT_USER SERVER big OPTIONS (api_token '$TOKEN');
+        CREATE TABLE p14_behind (at timestamptz DEFAULT clock_timestamp(), behind interval);
+        SELECT count(*) FROM cyberbiz_replicate('big', 'big_rep', ARRAY['orders'])" | q >/dev/null
+  t0=$(date +%s%N)
+  (while [ "$(echo "SELECT tables_in_first_sync FROM cyberbiz_sync_schedule WHERE server = 'big'" | q)" != 0 ]; do
+     echo "INSERT INTO p14_behind (behind) SELECT max(behind) FROM cyberbiz_sync_schedule WHERE server::text LIKE 'n%'" | q
+     sleep 0.5
+   done) &
+  sampler=$!
+  arrivals=()
+  while kill -0 "$sampler" 2>/dev/null; do
+    arrivals+=("$(until_every_replica 'n%')")
+    sleep 3
+  done
+  s=$(awk -v ns="$(( $(date +%s%N) - t0 ))" 'BEGIN { printf "%.1f", ns / 1e9 }')
+  rows=$(echo "SELECT count(*) FROM big_rep.orders" | q)
+  echo "P14 first sync of $rows orders (the shop: $N) by the scheduler: $s s, $(awk -v r="$rows" -v s="$s" 'BEGIN { printf "%.1f%%", 100 * r / s / 250 }') of the 250 rows/s bound"
+  echo "SELECT format('P14 meanwhile 20 shops at sync_interval 2 s: behind at most %s (%s samples; target <= 4 s), %s on average', max(behind), count(*), avg(behind)) FROM p14_behind" | q
+  echo "P14 a change in the 20 shops, in all their replicas after (s): ${arrivals[*]}"
+  shops_off
+}
+
+# P15 (issue 19) logical replication: a webhook's commit on the ingest cluster -> the row on a
+# subscribing cluster, 20 tries (tests/replication.sh).
+bench_p15() {
+  P15_TRIES=20 SANDBOX_BIN="$BIN" bash tests/replication.sh
+}
+
 # The benchmarks asked for, in order (all: every one; p9 runs with p8, r with p12).
 case "$which" in
-  all) for b in p1 p2 p6 w1 p3 p4 p5 p8 p10 p11 p12 p13 v; do "bench_$b"; done ;;
+  all) for b in p1 p2 p6 w1 p3 p4 p5 p8 p10 p11 p12 p13 v shops p14 p15; do "bench_$b"; done ;;
   p9) bench_p8 ;;
   r) bench_p12 ;;
   shops) bench_shops ;;
+  p14) bench_p14 ;;
+  p15) bench_p15 ;;
   p1 | p2 | p3 | p4 | p5 | p6 | w1 | p8 | p10 | p11 | p12 | p13 | v) "bench_$which" ;;
-  *) echo "usage: bash tests/bench.sh [p1|p2|p3|p4|p5|p6|w1|p8|p9|p10|p11|p12|p13|r|v|all]" >&2; exit 2 ;;
+  *) echo "usage: bash tests/bench.sh [p1|p2|p3|p4|p5|p6|w1|p8|p9|p10|p11|p12|p13|r|v|shops|p14|p15|all]" >&2; exit 2 ;;
 esac

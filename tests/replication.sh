@@ -55,7 +55,8 @@ start_sandbox "$BIN" --rps 0 --orders 120 --customers 40 --products 10 --webhook
 # shop NAME PORT: a server on the sandbox with a replica of orders (and line items) and
 # customers in schema NAME_rep, and a publication of that schema, on cluster PORT.
 shop() {
-  on "$2" "$DB" <<SQL
+  on "$2" "$DB" >/dev/null <<SQL
+SET client_min_messages = error;
 CREATE EXTENSION IF NOT EXISTS cyberbiz_fdw;
 CREATE SERVER $1 FOREIGN DATA WRAPPER cyberbiz_fdw OPTIONS (api_url '$SANDBOX_URL', shop_domain 'sandbox.cyberbiz.co');
 CREATE USER MAPPING FOR CURRENT_USER SERVER $1 OPTIONS (api_token '$TOKEN', app_secret 'lr-secret');

@@ -4,25 +4,27 @@
 #   1. the sandbox's own tests (cargo test -p cyberbiz-sandbox)
 #   2. unit tests and #[pg_test]s in a real PostgreSQL 15 (cargo pgrx test, run as postgres)
 #   3. pg_regress goldens against the release build installed into Debian's cluster
-# `bash tests/test.sh` runs them all; `bash tests/test.sh regress` (or lint, sandbox, pgtest) one part.
+#   4. logical replication of replicas to other clusters of this machine (tests/replication.sh)
+# `bash tests/test.sh` runs them all; `bash tests/test.sh regress` (or lint, sandbox, pgtest,
+# replication) one part.
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 cd "$REPO_ROOT"
 started=$(date +%s)
 part=${1:-all}
 
 if [ "$part" = all ] || [ "$part" = lint ]; then
-  log "0/3 rustfmt and clippy"
+  log "0/4 rustfmt and clippy"
   cargo fmt --all --check
   cargo clippy --workspace --all-targets --quiet -- -D warnings
 fi
 
 if [ "$part" = all ] || [ "$part" = sandbox ]; then
-  log "1/3 sandbox tests"
+  log "1/4 sandbox tests"
   cargo test -p cyberbiz-sandbox --quiet
 fi
 
 if [ "$part" = all ] || [ "$part" = pgtest ]; then
-  log "2/3 unit tests and pg_tests (PostgreSQL 15, as the postgres user)"
+  log "2/4 unit tests and pg_tests (PostgreSQL 15, as the postgres user)"
   PGDATA_TEST=$(mktemp -d)
   chown postgres:postgres "$PGDATA_TEST"
   # cargo pgrx test installs its build over the library a preloaded Debian cluster has mapped.
@@ -31,11 +33,19 @@ if [ "$part" = all ] || [ "$part" = pgtest ]; then
   rm -rf "$PGDATA_TEST"
 fi
 
+if [ "$part" = replication ]; then
+  log "4/4 logical replication"
+  install_extension
+  bash tests/replication.sh
+  log "done in $(( $(date +%s) - started )) s"
+  exit 0
+fi
+
 if [ "$part" != all ] && [ "$part" != regress ]; then
   log "done in $(( $(date +%s) - started )) s"
   exit 0
 fi
-log "3/3 pg_regress"
+log "3/4 pg_regress"
 # cargo pgrx test installed its test build; put the release build back.
 install_extension
 [ -x target/debug/cyberbiz-sandbox ] || cargo test -p cyberbiz-sandbox --no-run --quiet
@@ -94,6 +104,11 @@ if ! (cd "$PGWORK" && su postgres -c "CYBERBIZ_TEST_API_URL=$MAIN_URL CYBERBIZ_T
   cat "$FALLBACK_OUT/regression.diffs" >&2 || true
   echo "pg_regress results: $FALLBACK_OUT/results" >&2
   exit 1
+fi
+
+if [ "$part" = all ]; then
+  log "4/4 logical replication"
+  SANDBOX_BIN=$SANDBOX_BIN bash tests/replication.sh
 fi
 
 log "all tests passed in $(( $(date +%s) - started )) s"
