@@ -1,63 +1,90 @@
 -- The scheduler's rounds, one shop (server) per sync worker at a time (src/fdw/scheduler.rs
 -- starts the workers, src/fdw/rounds.rs is what each runs). A round of a server is due when
--- no sync worker runs one and either its next_round_at has come (a scheduled round: every
--- table's incremental step, then first-sync windows, then due verifications) or one of its
--- tables has first-sync windows left (a round of windows only). Scheduled rounds are claimed
--- before rounds of windows only, the longest due first, so a first sync of one shop never holds
--- another shop's incremental syncs. The claim is a row of cyberbiz_replicas
--- (round_pid, round_started_at, round_seconds, next_round_at), shown by cyberbiz_sync_schedule.
+-- no sync worker runs one and either its next scheduled round has come (every table's
+-- incremental step, then first-sync windows, then due verifications) or one of its tables has
+-- first-sync windows left (a round of windows only). Scheduled rounds are claimed before rounds
+-- of windows only, the longest due first; rounds of windows only go to the server served least
+-- recently. So a first sync of one shop never holds another shop's incremental syncs. The claim
+-- is a row of cyberbiz_replicas (round_pid, round_started_at, round_seconds, next_round_at,
+-- round_claimed_at), shown by cyberbiz_sync_schedule.
 
--- Whether `pid` is a sync worker that is still running (it may hold a round).
-CREATE FUNCTION cyberbiz_round_busy(pid integer) RETURNS boolean
+-- cyberbiz.sync_interval as an interval; NULL when it is 0 (off) or unknown (not preloaded).
+CREATE FUNCTION cyberbiz_sync_every() RETURNS interval
 LANGUAGE sql STABLE AS $fn$
-    SELECT pid IS NOT NULL AND EXISTS (SELECT 1 FROM pg_stat_get_activity(pid) a WHERE a.backend_type = 'cyberbiz_fdw sync worker')
+    SELECT CASE WHEN coalesce(current_setting('cyberbiz.sync_interval', true), '0') NOT IN ('', '0')
+                THEN current_setting('cyberbiz.sync_interval', true)::interval END
+$fn$;
+
+-- Whether `pid` is a sync worker that is still running (it may hold a round). SECURITY DEFINER
+-- (a boolean, nothing else): Postgres shows another role's backend type only to roles with
+-- pg_read_all_stats, and cyberbiz_sync_schedule must not say 'due' to others while a shop
+-- syncs. Reads the backends as they are now, not as this transaction first saw them.
+CREATE FUNCTION cyberbiz_round_busy(pid integer) RETURNS boolean
+LANGUAGE sql VOLATILE SECURITY DEFINER AS $fn$
+    SELECT pg_stat_clear_snapshot();
+    SELECT pid IS NOT NULL AND EXISTS (SELECT 1 FROM pg_stat_get_activity(pid) a WHERE a.backend_type = 'cyberbiz_fdw sync worker');
 $fn$;
 
 -- Whether a table of `server` has first-sync windows left (a first sync by updated_at that has
--- not ended, or not begun).
-CREATE FUNCTION cyberbiz_round_windows(server name) RETURNS boolean
+-- not ended, or not begun) and no failed step since `since` (the start of the last scheduled
+-- round): a table whose step failed is tried again by the next scheduled round, not at once.
+CREATE FUNCTION cyberbiz_round_windows(server name, since timestamptz) RETURNS boolean
 LANGUAGE sql STABLE AS $fn$
     SELECT EXISTS (SELECT 1 FROM cyberbiz_replica_state s
                    WHERE s.server = cyberbiz_round_windows.server AND s.parent IS NULL AND s.incremental
-                     AND (s.full_started_at IS NOT NULL OR s.last_full_sync IS NULL))
+                     AND (s.full_started_at IS NOT NULL OR s.last_full_sync IS NULL)
+                     AND (s.last_error_at IS NULL OR s.last_error_at < since))
+$fn$;
+
+-- When the next scheduled round of `r` is due: as recorded, or sooner if cyberbiz.sync_interval
+-- was lowered since (NULL: now).
+CREATE FUNCTION cyberbiz_round_next(r cyberbiz_replicas) RETURNS timestamptz
+LANGUAGE sql STABLE AS $fn$
+    SELECT least(r.next_round_at, r.round_started_at + cyberbiz_sync_every())
 $fn$;
 
 -- Whether a round of `r` may start now (see the top of this file).
 CREATE FUNCTION cyberbiz_round_due(r cyberbiz_replicas) RETURNS boolean
-LANGUAGE sql STABLE AS $fn$
-    SELECT NOT cyberbiz_round_busy(r.round_pid)
-       AND EXISTS (SELECT 1 FROM cyberbiz_replica_state s WHERE s.server = r.server AND s.parent IS NULL)
-       AND (r.next_round_at IS NULL OR r.next_round_at <= clock_timestamp() OR cyberbiz_round_windows(r.server))
+LANGUAGE sql VOLATILE AS $fn$
+    SELECT EXISTS (SELECT 1 FROM cyberbiz_replica_state s WHERE s.server = r.server AND s.parent IS NULL)
+       AND (coalesce(cyberbiz_round_next(r) <= clock_timestamp(), true) OR cyberbiz_round_windows(r.server, r.round_started_at))
+       AND NOT cyberbiz_round_busy(r.round_pid)
 $fn$;
 
--- How many servers have a round due that no sync worker has claimed: the scheduler starts up to
--- that many workers (within cyberbiz.sync_workers).
-CREATE FUNCTION cyberbiz_rounds_waiting() RETURNS bigint
-LANGUAGE sql STABLE AS $fn$
-    SELECT count(*) FROM cyberbiz_replicas r WHERE cyberbiz_round_due(r)
+-- How many servers have a round due that no sync worker has claimed, and how many sync workers
+-- run: the scheduler starts workers for the rounds waiting, within cyberbiz.sync_workers running
+-- (counted here, so the workers of a scheduler that was restarted count too).
+CREATE FUNCTION cyberbiz_rounds_waiting(OUT waiting bigint, OUT running bigint)
+LANGUAGE sql VOLATILE AS $fn$
+    SELECT (SELECT count(*) FROM cyberbiz_replicas r WHERE cyberbiz_round_due(r)),
+           (SELECT count(*) FROM pg_stat_get_activity(NULL) a WHERE a.backend_type = 'cyberbiz_fdw sync worker')
 $fn$;
 
 -- Claims for the calling sync worker the round due longest (NULL server: none is due):
--- `scheduled` when its next_round_at has come (it then begins now, and the next one is due
--- `every` later), else a round of first-sync windows only. Workers claiming at once skip each
--- other's rows; a row claimed meanwhile is checked again as it is now.
-CREATE FUNCTION cyberbiz_round_claim(every interval, OUT server name, OUT scheduled boolean, OUT started timestamptz)
+-- `scheduled` when its next scheduled round has come (it begins now, and the next is due one
+-- cyberbiz.sync_interval later), else a round of first-sync windows only. Workers claiming at
+-- once skip each other's rows; the row locked is checked again as it is now (the backends
+-- included: a worker that claimed it since this transaction began is seen). A claim the caller's pid still holds is stale (a worker whose round did not
+-- end, or one that ended without ending it and whose pid this worker now has: a worker claims
+-- only while it holds no round), and is dropped first.
+CREATE FUNCTION cyberbiz_round_claim(OUT server name, OUT scheduled boolean, OUT started timestamptz)
 LANGUAGE plpgsql AS $fn$
 DECLARE
     r cyberbiz_replicas;
 BEGIN
+    UPDATE cyberbiz_replicas x SET round_pid = NULL WHERE x.round_pid = pg_backend_pid();
     SELECT * INTO r FROM cyberbiz_replicas x WHERE cyberbiz_round_due(x)
-    ORDER BY coalesce(x.next_round_at > clock_timestamp(), false), x.next_round_at NULLS FIRST, x.server
-    LIMIT 1 FOR UPDATE OF x SKIP LOCKED;
-    IF r.server IS NULL THEN
+    ORDER BY coalesce(cyberbiz_round_next(x) > clock_timestamp(), false), cyberbiz_round_next(x) NULLS FIRST, x.round_claimed_at NULLS FIRST, x.server
+    LIMIT 1 FOR NO KEY UPDATE OF x SKIP LOCKED;
+    IF r.server IS NULL OR NOT cyberbiz_round_due(r) THEN
         RETURN;
     END IF;
     server := r.server;
     started := clock_timestamp();
-    scheduled := r.next_round_at IS NULL OR r.next_round_at <= started;
-    UPDATE cyberbiz_replicas x SET round_pid = pg_backend_pid(),
+    scheduled := coalesce(cyberbiz_round_next(r) <= started, true);
+    UPDATE cyberbiz_replicas x SET round_pid = pg_backend_pid(), round_claimed_at = started,
         round_started_at = CASE WHEN scheduled THEN started ELSE x.round_started_at END,
-        next_round_at = CASE WHEN scheduled THEN started + every ELSE x.next_round_at END
+        next_round_at = CASE WHEN scheduled THEN started + coalesce(cyberbiz_sync_every(), interval '0') ELSE x.next_round_at END
     WHERE x.server = r.server;
 END
 $fn$;
@@ -88,13 +115,14 @@ $fn$;
 CREATE VIEW cyberbiz_sync_schedule AS
 SELECT r.server, r.schema_name,
        CASE WHEN cyberbiz_round_busy(r.round_pid) THEN 'syncing'
-            WHEN coalesce(current_setting('cyberbiz.sync_interval', true), '0') IN ('', '0') THEN 'not scheduled'
+            WHEN cyberbiz_sync_every() IS NULL THEN 'not scheduled'
+            WHEN t.tables = 0 THEN 'no tables'
             WHEN cyberbiz_round_due(r) THEN 'due'
             ELSE 'waiting' END AS state,
        CASE WHEN cyberbiz_round_busy(r.round_pid) THEN r.round_pid END AS worker_pid,
        r.round_started_at AS last_round_started_at,
        r.round_seconds AS last_round_seconds,
-       r.next_round_at AS next_sync_at,
+       cyberbiz_round_next(r) AS next_sync_at,
        t.behind, t.tables, t.first_syncs AS tables_in_first_sync
 FROM cyberbiz_replicas r
 LEFT JOIN LATERAL (

@@ -17,6 +17,7 @@ BIN=${SANDBOX_BIN:-$REPO_ROOT/target/debug/cyberbiz-sandbox}
 TOKEN=$("$BIN" token --ttl-secs 86400)
 
 # A cluster of this machine, made anew: logical replication on, commit timestamps kept (P15).
+# (On main the same settings hold until the next restart: cleanup removes the file.)
 fresh_cluster() {
   if pg_lsclusters -h | awk '{print $1" "$2}' | grep -q "^15 $1$"; then pg_dropcluster --stop 15 "$1"; fi
   pg_createcluster 15 "$1" >/dev/null
@@ -31,12 +32,22 @@ port() { pg_lsclusters -h | awk -v c="$1" '$1 == 15 && $2 == c {print $3}'; }
 on() { local p=$1 d=$2; shift 2; (cd / && su postgres -c "psql -X -q -v ON_ERROR_STOP=1 -At -p $p -d $d $(printf '%q ' "$@")"); }
 fail() { echo "replication test: $*" >&2; exit 1; }
 
+# Drops the subscriptions (and so their slots on the publishers), the two clusters, and any slot
+# left on main (a slot nobody reads keeps WAL forever: its walsender is ended first). Says so
+# when a slot stays.
 cleanup() {
-  # A subscription's slot on a publisher keeps WAL until dropped: drop the subscriber first.
+  local c
+  if [ -n "${P3:-}" ]; then
+    on "$P3" "$DB" -c "DROP SUBSCRIPTION IF EXISTS shop_a" -c "DROP SUBSCRIPTION IF EXISTS shop_b" >/dev/null 2>&1 || true
+  fi
   for c in second ingest2; do
     if pg_lsclusters -h | awk '{print $1" "$2}' | grep -q "^15 $c$"; then pg_dropcluster --stop 15 "$c"; fi
   done
-  on "$(port main)" postgres -c "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name IN ('shop_a', 'shop_b')" >/dev/null 2>&1 || true
+  on "$(port main)" postgres -c "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name IN ('shop_a', 'shop_b') AND active_pid IS NOT NULL" \
+    -c "SELECT pg_sleep(0.5)" \
+    -c "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name IN ('shop_a', 'shop_b')" >/dev/null ||
+    echo "replication test: a replication slot may be left on 15/main: SELECT * FROM pg_replication_slots" >&2
+  rm -f /etc/postgresql/15/main/conf.d/cyberbiz_fdw_replication.conf "${SEEN:-}"
   kill "${SANDBOX_PID:-}" 2>/dev/null || true
 }
 trap cleanup EXIT
@@ -68,7 +79,7 @@ SQL
 # and a subscription to its publication.
 subscribe() {
   (cd / && su postgres -c "pg_dump -p $2 -d $DB --schema-only --no-owner --no-privileges --no-publications --no-subscriptions -n $1_rep | psql -X -q -v ON_ERROR_STOP=1 -p $P3 -d $DB") >/dev/null
-  on "$P3" "$DB" -c "CREATE SUBSCRIPTION $1 CONNECTION 'host=/var/run/postgresql port=$2 dbname=$DB user=postgres' PUBLICATION $1" 2>&1 | grep -v NOTICE || true
+  on "$P3" "$DB" -c "SET client_min_messages = warning" -c "CREATE SUBSCRIPTION $1 CONNECTION 'host=/var/run/postgresql port=$2 dbname=$DB user=postgres' PUBLICATION $1"
 }
 # Digest of a replica's rows (every column but the time of the local write), on PORT.
 digest() {
@@ -103,6 +114,7 @@ for t in shop_b_rep.orders shop_b_rep.order_line_items shop_b_rep.customers; do 
 # P15: a write through the FDW; the sandbox's webhook reaches the receiver, which applies it to
 # shop_a's replica; `second` polls (every 2 ms) until it holds the row.
 sleep 1.5 # the receiver reads App Secrets every second
+SEEN=$(mktemp)
 for i in $(seq 1 "$TRIES"); do
   id=$(on "$P1" "$DB" -c "SELECT id FROM shop_a_rep.orders ORDER BY id OFFSET $i LIMIT 1")
   on "$P3" "$DB" -c "SELECT 1" >/dev/null
@@ -110,16 +122,15 @@ for i in $(seq 1 "$TRIES"); do
       FOR k IN 1..15000 LOOP
         EXIT WHEN EXISTS (SELECT 1 FROM shop_a_rep.orders WHERE id = $id AND raw->>'note' = 'lr $i');
         PERFORM pg_sleep(0.002);
-      END LOOP; END \$\$" -c "SELECT clock_timestamp()" >/tmp/cyberbiz_lr_seen.$$) &
+      END LOOP; END \$\$" -c "SELECT clock_timestamp()" >"$SEEN") &
   poller=$!
   on "$P1" "$DB" -c "UPDATE shop_a.orders SET note = 'lr $i' WHERE id = $id" >/dev/null
   wait "$poller"
-  seen=$(cat /tmp/cyberbiz_lr_seen.$$)
+  seen=$(cat "$SEEN")
   [ "$(on "$P3" "$DB" -c "SELECT raw->>'note' FROM shop_a_rep.orders WHERE id = $id")" = "lr $i" ] || fail "the webhook's change of order $id is not on second"
   on "$P1" "$DB" -c "SELECT format('P15 webhook commit on main -> row on second, try %s: %s s', $i,
       round(extract(epoch FROM '$seen'::timestamptz - pg_xact_commit_timestamp(xmin))::numeric, 3))
       FROM shop_a_rep.orders WHERE id = $id"
 done
-rm -f /tmp/cyberbiz_lr_seen.$$
 arrives "$P1" shop_a_rep.orders
 echo "logical replication: first syncs and webhooks of 2 ingest clusters arrived on the analytics cluster"

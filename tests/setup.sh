@@ -80,6 +80,8 @@ install_extension() {
   # The webhook receiver is configured by those who need it (tests/test.sh, tests/bench.sh), for
   # their database, after they created it (its workers hold a connection to it).
   rm -f /etc/postgresql/15/main/conf.d/cyberbiz_fdw_receiver.conf
+  # What a test or benchmark that ended early left (tests/replication.sh, tests/bench.sh shops).
+  rm -f /etc/postgresql/15/main/conf.d/cyberbiz_fdw_replication.conf /etc/postgresql/15/main/conf.d/cyberbiz_fdw_shops.conf
   # pg_cron's settings are unknown until it is loaded (ALTER SYSTEM refuses them): a conf.d file.
   printf "cron.database_name = 'postgres'\ncron.host = '/var/run/postgresql'\n" >/etc/postgresql/15/main/conf.d/cyberbiz_fdw_cron.conf
   pg_ctlcluster 15 main restart
@@ -93,7 +95,7 @@ receiver_on() {
   RECV_PORT=$(( 20000 + RANDOM % 20000 ))
   printf "cyberbiz.webhook_listen = '127.0.0.1:%s'\ncyberbiz.webhook_database = '%s'\n" "$RECV_PORT" "$db" >/etc/postgresql/15/main/conf.d/cyberbiz_fdw_receiver.conf
   # What a test left set by ALTER SYSTEM (it ended early, say) would override the file.
-  su postgres -c "psql -X -q -d postgres -c 'ALTER SYSTEM RESET cyberbiz.webhook_listen' -c 'ALTER SYSTEM RESET cyberbiz.sync_interval' -c 'ALTER SYSTEM RESET cyberbiz.webhook_role'"
+  su postgres -c "psql -X -q -d postgres -c 'ALTER SYSTEM RESET cyberbiz.webhook_listen' -c 'ALTER SYSTEM RESET cyberbiz.sync_interval' -c 'ALTER SYSTEM RESET cyberbiz.webhook_role' -c 'ALTER SYSTEM RESET cyberbiz.sync_workers'"
   pg_ctlcluster 15 main restart
   RECV_URL="http://127.0.0.1:$RECV_PORT/webhooks"
   for _ in $(seq 1 100); do

@@ -35,7 +35,7 @@ pub extern "C-unwind" fn cyberbiz_fdw_sync_worker_main(_arg: pg_sys::Datum) {
         if every <= 0 {
             return;
         }
-        match claim(&ext, every) {
+        match claim(&ext) {
             Some((server, scheduled, started)) => {
                 round(&ext, &server, scheduled, started);
                 idle = Instant::now();
@@ -49,16 +49,14 @@ pub extern "C-unwind" fn cyberbiz_fdw_sync_worker_main(_arg: pg_sys::Datum) {
 }
 
 /// Claims the round due longest: (server, scheduled, its start), None when none is due.
-fn claim(ext: &str, every: i32) -> Option<(String, bool, TimestampWithTimeZone)> {
-    let sql = format!(
-        "SELECT c.server::pg_catalog.text, c.scheduled, c.started FROM {ext}.cyberbiz_round_claim(pg_catalog.make_interval(secs => $1::pg_catalog.float8)) c"
-    );
+fn claim(ext: &str) -> Option<(String, bool, TimestampWithTimeZone)> {
+    let sql = format!("SELECT c.server::pg_catalog.text, c.scheduled, c.started FROM {ext}.cyberbiz_round_claim() c");
     let claimed = in_transaction(move || {
         // The scheduler starts no worker while the extension must not be used (and says why).
         if schema_hazard()?.is_some() {
             return Ok((None, None, None));
         }
-        Spi::connect(|c| c.select(&sql, None, &[(every as f64).into()])?.first().get_three::<String, bool, TimestampWithTimeZone>())
+        Spi::connect(|c| c.select(&sql, None, &[])?.first().get_three::<String, bool, TimestampWithTimeZone>())
     });
     match claimed {
         Ok(Ok((Some(server), Some(scheduled), Some(started)))) => Some((server, scheduled, started)),
@@ -123,14 +121,23 @@ fn end(ext: &str, server: &str, scheduled: bool, failure: Option<String>) {
 }
 
 /// The steps of one table, each in a transaction of its own, until it is done (or `until` has
-/// passed: the rest of a first sync goes on in a later round). A server whose step another
-/// driver runs is left to the next round rather than waited for.
+/// passed: the rest of a first sync goes on in a later round). In a scheduled round (`until`
+/// None) a server whose step another driver runs is left to the next round rather than waited
+/// for; first-sync windows wait for that step, 30 s at most (a round of windows is due again as
+/// soon as it ends, so skipping would only claim it again and again), then take turns with that
+/// driver; a wait that times out is a failed step, recorded, tried again next scheduled round.
 fn sync_table(ext: &str, server: &str, table: &str, started: TimestampWithTimeZone, until: Option<Instant>) {
-    let step = format!("SELECT s.done, s.error FROM {ext}.cyberbiz_sync_step($1::pg_catalog.name, $2::pg_catalog.text, $3::pg_catalog.timestamptz, false) s");
+    let wait = until.is_some();
+    let step = format!("SELECT s.done, s.error FROM {ext}.cyberbiz_sync_step($1::pg_catalog.name, $2::pg_catalog.text, $3::pg_catalog.timestamptz, {wait}) s");
     loop {
         pg_sys::check_for_interrupts!();
         let (s, t, sql) = (server.to_string(), table.to_string(), step.clone());
-        let step = in_transaction(move || Spi::connect(|c| c.select(&sql, None, &[s.into(), t.into(), started.into()])?.first().get_two::<bool, String>()));
+        let step = in_transaction(move || {
+            if wait {
+                Spi::run("SET LOCAL lock_timeout = '30s'")?;
+            }
+            Spi::connect(|c| c.select(&sql, None, &[s.into(), t.into(), started.into()])?.first().get_two::<bool, String>())
+        });
         let failure = match step {
             Ok(Ok((Some(false), _))) if until.is_some_and(|u| Instant::now() >= u) => return,
             Ok(Ok((Some(false), _))) => continue,

@@ -10,7 +10,7 @@
 //! path, and a shop whose step fails or stalls holds only its own worker.
 
 use super::worker::{extension_schema, in_transaction, reload_if_asked, schema_hazard, start, SYNC_INTERVAL, SYNC_WORKERS};
-use pgrx::bgworkers::{BackgroundWorker, BackgroundWorkerBuilder, BackgroundWorkerStatus, DynamicBackgroundWorker};
+use pgrx::bgworkers::{BackgroundWorker, BackgroundWorkerBuilder};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 use std::time::{Duration, Instant};
@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 /// The type (pg_stat_activity.backend_type) of a sync worker; `cyberbiz_round_busy` knows it.
 pub(super) const SYNC_WORKER: &str = "cyberbiz_fdw sync worker";
 /// A worker started this recently is taken to be claiming a round already.
-const STARTING: Duration = Duration::from_secs(3);
+const STARTING: Duration = Duration::from_secs(1);
 
 /// The scheduler's main loop: twice a second (and whenever a worker it started ends), as many
 /// new sync workers as rounds wait, within `cyberbiz.sync_workers` running at once.
@@ -27,7 +27,9 @@ const STARTING: Duration = Duration::from_secs(3);
 pub extern "C-unwind" fn cyberbiz_fdw_scheduler_main(_arg: pg_sys::Datum) {
     start();
     on_sigterm_die();
-    let mut workers: Vec<(DynamicBackgroundWorker, Instant)> = Vec::new();
+    // When workers were started: one started this recently may not show in pg_stat_activity
+    // yet, and is taken to be claiming a round already.
+    let mut launched: Vec<Instant> = Vec::new();
     let mut warned: Option<Instant> = None;
     while BackgroundWorker::wait_latch(Some(Duration::from_millis(500))) {
         pg_sys::check_for_interrupts!();
@@ -35,23 +37,19 @@ pub extern "C-unwind" fn cyberbiz_fdw_scheduler_main(_arg: pg_sys::Datum) {
         if SYNC_INTERVAL.get() <= 0 {
             continue;
         }
-        workers.retain(|(w, _)| !matches!(w.pid(), Err(BackgroundWorkerStatus::Stopped | BackgroundWorkerStatus::PostmasterDied)));
-        let room = (SYNC_WORKERS.get().max(1) as usize).saturating_sub(workers.len());
-        if room == 0 {
-            continue;
-        }
-        let starting = workers.iter().filter(|(_, at)| at.elapsed() < STARTING).count();
-        let waiting = rounds_waiting().unwrap_or_else(|e| {
+        launched.retain(|at| at.elapsed() < STARTING);
+        let (waiting, running) = rounds_waiting().unwrap_or_else(|e| {
             warn_now_and_then(&mut warned, &e);
-            0
+            (0, 0)
         });
-        for _ in 0..(waiting.max(0) as usize).saturating_sub(starting).min(room) {
-            let Ok(w) = launch() else {
-                let msg = format!("no background worker slot for a sync worker ({} running): raise max_worker_processes", workers.len());
+        let room = (SYNC_WORKERS.get().max(1) as usize).saturating_sub(running + launched.len());
+        for _ in 0..waiting.saturating_sub(launched.len()).min(room) {
+            if !launch() {
+                let msg = format!("no background worker slot for a sync worker ({running} running): raise max_worker_processes");
                 warn_now_and_then(&mut warned, &msg);
                 break;
-            };
-            workers.push((w, Instant::now()));
+            }
+            launched.push(Instant::now());
         }
     }
 }
@@ -70,15 +68,18 @@ extern "C-unwind" fn on_sigterm(signal: std::ffi::c_int) {
     unsafe { pg_sys::die(signal) }
 }
 
-/// How many servers' rounds are due and unclaimed; an error when the extension must not be used
-/// by a superuser (`schema_hazard`) or the query fails.
-fn rounds_waiting() -> Result<i64, String> {
+/// How many servers' rounds are due and unclaimed, and how many sync workers run (those of an
+/// earlier scheduler process too); an error when the extension must not be used by a superuser
+/// (`schema_hazard`) or the query fails.
+fn rounds_waiting() -> Result<(usize, usize), String> {
     let waiting = in_transaction(|| {
-        let Some(ext) = extension_schema()? else { return Ok(Ok(0)) };
+        let Some(ext) = extension_schema()? else { return Ok(Ok((0, 0))) };
         if let Some(why) = schema_hazard()? {
             return Ok(Err(format!("scheduled sync: not run: {why}")));
         }
-        Spi::get_one::<i64>(&format!("SELECT {ext}.cyberbiz_rounds_waiting()")).map(|n| Ok(n.unwrap_or(0)))
+        let sql = format!("SELECT w.waiting, w.running FROM {ext}.cyberbiz_rounds_waiting() w");
+        let (waiting, running) = Spi::connect(|c| c.select(&sql, None, &[])?.first().get_two::<i64, i64>())?;
+        Ok(Ok((waiting.unwrap_or(0).max(0) as usize, running.unwrap_or(0).max(0) as usize)))
     });
     match waiting {
         Ok(Ok(r)) => r,
@@ -96,15 +97,20 @@ fn warn_now_and_then(last: &mut Option<Instant>, msg: &str) {
     }
 }
 
-/// Starts one sync worker, which tells this process (its latch) when it ends.
-fn launch() -> Result<DynamicBackgroundWorker, pgrx::bgworkers::DynamicBackgroundWorkerLoadError> {
-    BackgroundWorkerBuilder::new(SYNC_WORKER)
+/// Starts one sync worker, which tells this process (its latch) when it ends; false when no
+/// slot is free. No handle is kept (the workers are counted in pg_stat_activity): a handle is
+/// allocated for the life of this process, one per worker started.
+fn launch() -> bool {
+    let builder = BackgroundWorkerBuilder::new(SYNC_WORKER)
         .set_type(SYNC_WORKER)
         .set_library("cyberbiz_fdw")
         .set_function("cyberbiz_fdw_sync_worker_main")
         .enable_spi_access()
         .set_restart_time(None)
         // SAFETY: MyProcPid is this process's pid, set at its start.
-        .set_notify_pid(unsafe { pg_sys::MyProcPid })
-        .load_dynamic()
+        .set_notify_pid(unsafe { pg_sys::MyProcPid });
+    let mut worker: pg_sys::BackgroundWorker = (&builder).into();
+    // SAFETY: registers a copy of `worker`, a complete registration built by pgrx; a null handle
+    // pointer asks for no handle.
+    unsafe { pg_sys::RegisterDynamicBackgroundWorker(&mut worker, std::ptr::null_mut()) }
 }

@@ -16,7 +16,7 @@ static DATABASE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::ne
 static ROLE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 pub(super) static SYNC_INTERVAL: GucSetting<i32> = GucSetting::<i32>::new(0);
 pub(super) static VERIFY_INTERVAL: GucSetting<i32> = GucSetting::<i32>::new(3600);
-pub(super) static SYNC_WORKERS: GucSetting<i32> = GucSetting::<i32>::new(4);
+pub(super) static SYNC_WORKERS: GucSetting<i32> = GucSetting::<i32>::new(2);
 
 /// Called from `_PG_init`: when preloading, the GUCs and the two workers (the workers exist only
 /// in a preloaded cluster, and Postgres refuses postmaster-level GUCs defined later).
@@ -72,7 +72,7 @@ pub(crate) fn init() {
     GucRegistry::define_int_guc(
         c"cyberbiz.sync_workers",
         c"Most servers (shops) the scheduler syncs at once, one sync worker each.",
-        c"Each is a background worker: max_worker_processes must leave room for them.",
+        c"Each is a background worker: max_worker_processes (8 by default, 4 of them taken by the receiver, the scheduler, pg_cron and logical replication) must leave room for them and for parallel queries.",
         &SYNC_WORKERS,
         1,
         1_000,
