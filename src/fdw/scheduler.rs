@@ -72,7 +72,7 @@ extern "C-unwind" fn on_sigterm(signal: std::ffi::c_int) {
 /// earlier scheduler process too); an error when the extension must not be used by a superuser
 /// (`schema_hazard`) or the query fails.
 fn rounds_waiting() -> Result<(usize, usize), String> {
-    let waiting = in_transaction(|| {
+    let waiting = in_transaction(|| -> Result<Result<(usize, usize), String>, pgrx::spi::Error> {
         let Some(ext) = extension_schema()? else { return Ok(Ok((0, 0))) };
         if let Some(why) = schema_hazard()? {
             return Ok(Err(format!("scheduled sync: not run: {why}")));
