@@ -562,26 +562,4 @@ BEGIN
 END
 $fn$;
 
--- Per replica table: rows, last full and incremental sync, last webhook applied, how far
--- behind the shop it may be, the last error, and the last cyberbiz_verify (sql/verify.sql):
--- when, below which updated_at, the rows it counted in the API and in the replica, the rows
--- it repaired, and what it found; the server's next scheduled sync and how long its last
--- scheduled round took (sql/schedule.sql).
-CREATE VIEW cyberbiz_replica_status AS
-SELECT s.server, r.schema_name, s.table_name, n.live AS rows, n.deleted AS deleted_rows,
-       coalesce(p.last_full_sync, s.last_full_sync) AS last_full_sync,
-       coalesce(p.last_incremental_sync, s.last_incremental_sync) AS last_incremental_sync,
-       s.last_webhook_at,
-       CASE WHEN coalesce(p.full_started_at, s.full_started_at) IS NOT NULL THEN 'first sync in progress'
-            WHEN coalesce(p.last_full_sync, s.last_full_sync) IS NULL THEN 'never synced'
-            ELSE 'synced' END AS state,
-       now() - coalesce(p.fresh_as_of, s.fresh_as_of) AS lag,
-       coalesce(s.last_error, p.last_error) AS last_error,
-       greatest(s.last_error_at, p.last_error_at) AS last_error_at,
-       s.verified_at, s.verified_through, s.api_rows, s.replica_rows, s.repaired, s.verify_result,
-       r.next_round_at AS next_sync_at, r.round_seconds AS last_round_seconds
-FROM cyberbiz_replica_state s
-JOIN cyberbiz_replicas r ON r.server = s.server
-LEFT JOIN cyberbiz_replica_state p ON p.server = s.server AND p.table_name = s.parent
-LEFT JOIN LATERAL cyberbiz_replica_rows(r.schema_name, s.table_name) n ON true;
-COMMENT ON VIEW cyberbiz_replica_status IS 'Per replica table: rows, syncs, webhooks, lag behind the shop, last error, last verification, next scheduled sync';
+-- The view cyberbiz_replica_status is in sql/schedule.sql (it shows the scheduler's rounds too).

@@ -15,73 +15,77 @@ LANGUAGE sql STABLE AS $fn$
                 THEN current_setting('cyberbiz.sync_interval', true)::interval END
 $fn$;
 
--- Whether `pid` is a sync worker that is still running (it may hold a round). SECURITY DEFINER
--- (a boolean, nothing else): Postgres shows another role's backend type only to roles with
--- pg_read_all_stats, and cyberbiz_sync_schedule must not say 'due' to others while a shop
--- syncs. Reads the backends as they are now, not as this transaction first saw them.
-CREATE FUNCTION cyberbiz_round_busy(pid integer) RETURNS boolean
-LANGUAGE sql VOLATILE SECURITY DEFINER AS $fn$
-    SELECT pg_stat_clear_snapshot();
-    SELECT pid IS NOT NULL AND EXISTS (SELECT 1 FROM pg_stat_get_activity(pid) a WHERE a.backend_type = 'cyberbiz_fdw sync worker');
+-- The pids of the running sync workers. SECURITY DEFINER (pids, nothing else): Postgres shows
+-- another role's backend type only to roles with pg_read_all_stats, and cyberbiz_sync_schedule
+-- must not say 'due' to them while a shop syncs.
+CREATE FUNCTION cyberbiz_sync_workers() RETURNS SETOF integer
+LANGUAGE sql STABLE SECURITY DEFINER ROWS 10 AS $fn$
+    SELECT a.pid FROM pg_stat_get_activity(NULL) a WHERE a.backend_type = 'cyberbiz_fdw sync worker'
 $fn$;
 
--- Whether a table of `server` has first-sync windows left (a first sync by updated_at that has
--- not ended, or not begun) and no failed step since `since` (the start of the last scheduled
--- round): a table whose step failed is tried again by the next scheduled round, not at once.
-CREATE FUNCTION cyberbiz_round_windows(server name, since timestamptz) RETURNS boolean
-LANGUAGE sql STABLE AS $fn$
-    SELECT EXISTS (SELECT 1 FROM cyberbiz_replica_state s
-                   WHERE s.server = cyberbiz_round_windows.server AND s.parent IS NULL AND s.incremental
-                     AND (s.full_started_at IS NOT NULL OR s.last_full_sync IS NULL)
-                     AND (s.last_error_at IS NULL OR s.last_error_at < since))
-$fn$;
-
--- When the next scheduled round of `r` is due: as recorded, or sooner if cyberbiz.sync_interval
--- was lowered since (NULL: now).
-CREATE FUNCTION cyberbiz_round_next(r cyberbiz_replicas) RETURNS timestamptz
-LANGUAGE sql STABLE AS $fn$
-    SELECT least(r.next_round_at, r.round_started_at + cyberbiz_sync_every())
-$fn$;
-
--- Whether a round of `r` may start now (see the top of this file).
-CREATE FUNCTION cyberbiz_round_due(r cyberbiz_replicas) RETURNS boolean
-LANGUAGE sql VOLATILE AS $fn$
-    SELECT EXISTS (SELECT 1 FROM cyberbiz_replica_state s WHERE s.server = r.server AND s.parent IS NULL)
-       AND (coalesce(cyberbiz_round_next(r) <= clock_timestamp(), true) OR cyberbiz_round_windows(r.server, r.round_started_at))
-       AND NOT cyberbiz_round_busy(r.round_pid)
+-- Each server's rounds, in one query (the claim runs it often): when its next scheduled round
+-- is due (as recorded, or sooner if cyberbiz.sync_interval was lowered since; NULL: now),
+-- whether a table has first-sync windows left (a first sync by updated_at that has not ended,
+-- or not begun) and no failed step since the last scheduled round began (a table whose step
+-- failed is tried again by the next scheduled round, not at once), whether a sync worker runs
+-- its round, and so whether a round may start now (see the top of this file). The backends are
+-- as this transaction first saw them (pg_stat_clear_snapshot() for a fresh look).
+CREATE FUNCTION cyberbiz_rounds(OUT server name, OUT next_at timestamptz, OUT windows boolean, OUT busy boolean, OUT due boolean)
+RETURNS SETOF record
+LANGUAGE sql STABLE ROWS 100 AS $fn$
+    WITH workers AS MATERIALIZED (SELECT w AS pid FROM cyberbiz_sync_workers() w),
+         every AS MATERIALIZED (SELECT cyberbiz_sync_every() AS every)
+    SELECT r.server, n.next_at, t.windows, b.busy,
+           t.tables > 0 AND NOT b.busy AND (coalesce(n.next_at <= clock_timestamp(), true) OR t.windows)
+    FROM cyberbiz_replicas r
+    CROSS JOIN every e
+    CROSS JOIN LATERAL (SELECT least(r.next_round_at, r.round_started_at + e.every) AS next_at) n
+    CROSS JOIN LATERAL (SELECT r.round_pid IS NOT NULL AND EXISTS (SELECT 1 FROM workers w WHERE w.pid = r.round_pid) AS busy) b
+    CROSS JOIN LATERAL (
+        SELECT count(*) AS tables,
+               coalesce(bool_or(s.incremental AND (s.full_started_at IS NOT NULL OR s.last_full_sync IS NULL)
+                                AND (s.last_error_at IS NULL OR s.last_error_at < r.round_started_at)), false) AS windows
+        FROM cyberbiz_replica_state s WHERE s.server = r.server AND s.parent IS NULL) t
 $fn$;
 
 -- How many servers have a round due that no sync worker has claimed, and how many sync workers
 -- run: the scheduler starts workers for the rounds waiting, within cyberbiz.sync_workers running
 -- (counted here, so the workers of a scheduler that was restarted count too).
 CREATE FUNCTION cyberbiz_rounds_waiting(OUT waiting bigint, OUT running bigint)
-LANGUAGE sql VOLATILE AS $fn$
-    SELECT (SELECT count(*) FROM cyberbiz_replicas r WHERE cyberbiz_round_due(r)),
-           (SELECT count(*) FROM pg_stat_get_activity(NULL) a WHERE a.backend_type = 'cyberbiz_fdw sync worker')
+LANGUAGE sql STABLE AS $fn$
+    SELECT (SELECT count(*) FROM cyberbiz_rounds() c WHERE c.due), (SELECT count(*) FROM cyberbiz_sync_workers())
 $fn$;
 
--- Claims for the calling sync worker the round due longest (NULL server: none is due):
--- `scheduled` when its next scheduled round has come (it begins now, and the next is due one
--- cyberbiz.sync_interval later), else a round of first-sync windows only. Workers claiming at
--- once skip each other's rows; the row locked is checked again as it is now (the backends
--- included: a worker that claimed it since this transaction began is seen). A claim the caller's pid still holds is stale (a worker whose round did not
--- end, or one that ended without ending it and whose pid this worker now has: a worker claims
--- only while it holds no round), and is dropped first.
-CREATE FUNCTION cyberbiz_round_claim(OUT server name, OUT scheduled boolean, OUT started timestamptz)
+-- Claims for the calling sync worker the round due longest: `scheduled` when its next scheduled
+-- round has come (it begins now, and the next is due one cyberbiz.sync_interval later), else a
+-- round of first-sync windows only. None due: `server` is NULL and `wait_seconds` says when the
+-- next scheduled round comes (NULL: none is scheduled). Workers claiming at once skip each
+-- other's rows; the row locked is checked again as it is now (the backends included: a worker
+-- that claimed it since this transaction began is seen). A claim the caller's pid still holds
+-- is stale (a worker whose round did not end, or one that ended without ending it and whose pid
+-- this worker now has: a worker claims only while it holds no round), and is dropped first.
+CREATE FUNCTION cyberbiz_round_claim(OUT server name, OUT scheduled boolean, OUT started timestamptz, OUT wait_seconds double precision)
 LANGUAGE plpgsql AS $fn$
 DECLARE
     r cyberbiz_replicas;
+    c record;
 BEGIN
     UPDATE cyberbiz_replicas x SET round_pid = NULL WHERE x.round_pid = pg_backend_pid();
-    SELECT * INTO r FROM cyberbiz_replicas x WHERE cyberbiz_round_due(x)
-    ORDER BY coalesce(cyberbiz_round_next(x) > clock_timestamp(), false), cyberbiz_round_next(x) NULLS FIRST, x.round_claimed_at NULLS FIRST, x.server
+    SELECT x.* INTO r FROM cyberbiz_replicas x JOIN cyberbiz_rounds() d ON d.server = x.server WHERE d.due
+    ORDER BY coalesce(d.next_at > clock_timestamp(), false), d.next_at NULLS FIRST, x.round_claimed_at NULLS FIRST, x.server
     LIMIT 1 FOR NO KEY UPDATE OF x SKIP LOCKED;
-    IF r.server IS NULL OR NOT cyberbiz_round_due(r) THEN
+    IF r.server IS NOT NULL THEN
+        PERFORM pg_stat_clear_snapshot();
+        SELECT * INTO c FROM cyberbiz_rounds() d WHERE d.server = r.server;
+    END IF;
+    IF r.server IS NULL OR NOT c.due THEN
+        SELECT greatest(extract(epoch FROM min(d.next_at) - clock_timestamp()), 0)::double precision INTO wait_seconds
+        FROM cyberbiz_rounds() d WHERE NOT d.busy;
         RETURN;
     END IF;
     server := r.server;
     started := clock_timestamp();
-    scheduled := coalesce(cyberbiz_round_next(r) <= started, true);
+    scheduled := coalesce(c.next_at <= started, true);
     UPDATE cyberbiz_replicas x SET round_pid = pg_backend_pid(), round_claimed_at = started,
         round_started_at = CASE WHEN scheduled THEN started ELSE x.round_started_at END,
         next_round_at = CASE WHEN scheduled THEN started + coalesce(cyberbiz_sync_every(), interval '0') ELSE x.next_round_at END
@@ -114,17 +118,18 @@ $fn$;
 -- never been synced); its tables, and those still in their first sync.
 CREATE VIEW cyberbiz_sync_schedule AS
 SELECT r.server, r.schema_name,
-       CASE WHEN cyberbiz_round_busy(r.round_pid) THEN 'syncing'
+       CASE WHEN c.busy THEN 'syncing'
             WHEN cyberbiz_sync_every() IS NULL THEN 'not scheduled'
             WHEN t.tables = 0 THEN 'no tables'
-            WHEN cyberbiz_round_due(r) THEN 'due'
+            WHEN c.due THEN 'due'
             ELSE 'waiting' END AS state,
-       CASE WHEN cyberbiz_round_busy(r.round_pid) THEN r.round_pid END AS worker_pid,
+       CASE WHEN c.busy THEN r.round_pid END AS worker_pid,
        r.round_started_at AS last_round_started_at,
        r.round_seconds AS last_round_seconds,
-       cyberbiz_round_next(r) AS next_sync_at,
+       c.next_at AS next_sync_at,
        t.behind, t.tables, t.first_syncs AS tables_in_first_sync
 FROM cyberbiz_replicas r
+JOIN cyberbiz_rounds() c ON c.server = r.server
 LEFT JOIN LATERAL (
     SELECT count(*) AS tables,
            count(*) FILTER (WHERE s.last_full_sync IS NULL OR s.full_started_at IS NOT NULL) AS first_syncs,
@@ -132,3 +137,28 @@ LEFT JOIN LATERAL (
     FROM cyberbiz_replica_state s WHERE s.server = r.server AND s.parent IS NULL
 ) t ON true;
 COMMENT ON VIEW cyberbiz_sync_schedule IS 'Per replicated server: its scheduled sync rounds (running, due, next), the last round''s duration, how far behind the shop it is';
+
+-- Per replica table: rows, last full and incremental sync, last webhook applied, how far
+-- behind the shop it may be, the last error, and the last cyberbiz_verify (sql/verify.sql):
+-- when, below which updated_at, the rows it counted in the API and in the replica, the rows
+-- it repaired, and what it found; the server's next scheduled sync and how long its last
+-- scheduled round took. (OR REPLACE: the same text is the upgrade's, which adds columns.)
+CREATE OR REPLACE VIEW cyberbiz_replica_status AS
+SELECT s.server, r.schema_name, s.table_name, n.live AS rows, n.deleted AS deleted_rows,
+       coalesce(p.last_full_sync, s.last_full_sync) AS last_full_sync,
+       coalesce(p.last_incremental_sync, s.last_incremental_sync) AS last_incremental_sync,
+       s.last_webhook_at,
+       CASE WHEN coalesce(p.full_started_at, s.full_started_at) IS NOT NULL THEN 'first sync in progress'
+            WHEN coalesce(p.last_full_sync, s.last_full_sync) IS NULL THEN 'never synced'
+            ELSE 'synced' END AS state,
+       now() - coalesce(p.fresh_as_of, s.fresh_as_of) AS lag,
+       coalesce(s.last_error, p.last_error) AS last_error,
+       greatest(s.last_error_at, p.last_error_at) AS last_error_at,
+       s.verified_at, s.verified_through, s.api_rows, s.replica_rows, s.repaired, s.verify_result,
+       c.next_at AS next_sync_at, r.round_seconds AS last_round_seconds
+FROM cyberbiz_replica_state s
+JOIN cyberbiz_replicas r ON r.server = s.server
+LEFT JOIN cyberbiz_rounds() c ON c.server = s.server
+LEFT JOIN cyberbiz_replica_state p ON p.server = s.server AND p.table_name = s.parent
+LEFT JOIN LATERAL cyberbiz_replica_rows(r.schema_name, s.table_name) n ON true;
+COMMENT ON VIEW cyberbiz_replica_status IS 'Per replica table: rows, syncs, webhooks, lag behind the shop, last error, last verification, next scheduled sync';

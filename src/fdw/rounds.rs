@@ -17,8 +17,15 @@ use std::time::{Duration, Instant};
 const WINDOWS_PER_ROUND: Duration = Duration::from_secs(10);
 /// A worker with no round to claim for this long ends (the scheduler starts another when needed).
 const IDLE_END: Duration = Duration::from_secs(3);
-/// How often an idle worker looks for a due round.
-const IDLE_POLL: Duration = Duration::from_millis(100);
+/// Longest an idle worker sleeps before it looks again (a new server, a reload).
+const IDLE_POLL: Duration = Duration::from_secs(1);
+
+/// What a claim got: a round (server, scheduled, its start), or none, with the seconds until the
+/// next scheduled round of a server no worker runs (None: unknown).
+enum Claim {
+    Round(String, bool, TimestampWithTimeZone),
+    Wait(Option<f64>),
+}
 
 /// The main loop of a sync worker.
 #[pg_guard]
@@ -31,43 +38,48 @@ pub extern "C-unwind" fn cyberbiz_fdw_sync_worker_main(_arg: pg_sys::Datum) {
     loop {
         pg_sys::check_for_interrupts!();
         reload_if_asked();
-        let every = SYNC_INTERVAL.get();
-        if every <= 0 {
+        if SYNC_INTERVAL.get() <= 0 {
             return;
         }
         match claim(&ext) {
-            Some((server, scheduled, started)) => {
+            Claim::Round(server, scheduled, started) => {
                 round(&ext, &server, scheduled, started);
                 idle = Instant::now();
             }
-            None if idle.elapsed() >= IDLE_END => return,
-            None => {
-                BackgroundWorker::wait_latch(Some(IDLE_POLL));
+            Claim::Wait(_) if idle.elapsed() >= IDLE_END => return,
+            Claim::Wait(secs) => {
+                let until_next = secs.map_or(IDLE_POLL, |s| Duration::from_secs_f64(s.clamp(0.01, 1.0)));
+                BackgroundWorker::wait_latch(Some(until_next.min(IDLE_POLL)));
             }
         }
     }
 }
 
-/// Claims the round due longest: (server, scheduled, its start), None when none is due.
-fn claim(ext: &str) -> Option<(String, bool, TimestampWithTimeZone)> {
-    let sql = format!("SELECT c.server::pg_catalog.text, c.scheduled, c.started FROM {ext}.cyberbiz_round_claim() c");
-    let claimed = in_transaction(move || {
+/// Claims the round due longest (`cyberbiz_round_claim`).
+fn claim(ext: &str) -> Claim {
+    let sql = format!("SELECT c.server::pg_catalog.text, c.scheduled, c.started, c.wait_seconds FROM {ext}.cyberbiz_round_claim() c");
+    let claimed = in_transaction(move || -> Result<Claim, pgrx::spi::Error> {
         // The scheduler starts no worker while the extension must not be used (and says why).
         if schema_hazard()?.is_some() {
-            return Ok((None, None, None));
+            return Ok(Claim::Wait(None));
         }
-        Spi::connect(|c| c.select(&sql, None, &[])?.first().get_three::<String, bool, TimestampWithTimeZone>())
+        Spi::connect(|c| {
+            let row = c.select(&sql, None, &[])?.first();
+            Ok(match (row.get::<String>(1)?, row.get::<bool>(2)?, row.get::<TimestampWithTimeZone>(3)?) {
+                (Some(server), Some(scheduled), Some(started)) => Claim::Round(server, scheduled, started),
+                _ => Claim::Wait(row.get::<f64>(4)?),
+            })
+        })
     });
     match claimed {
-        Ok(Ok((Some(server), Some(scheduled), Some(started)))) => Some((server, scheduled, started)),
-        Ok(Ok(_)) => None,
+        Ok(Ok(c)) => c,
         Ok(Err(e)) => {
             warning!("cyberbiz_fdw sync worker: {e}");
-            None
+            Claim::Wait(None)
         }
         Err((_, msg)) => {
             warning!("cyberbiz_fdw sync worker: {msg}");
-            None
+            Claim::Wait(None)
         }
     }
 }
