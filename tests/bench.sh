@@ -365,7 +365,10 @@ shop() {
         CREATE USER MAPPING FOR CURRENT_USER SERVER $1 OPTIONS (api_token '$("$BIN" token --ttl-secs "$3")');
         SELECT count(*) FROM cyberbiz_replicate('$1', '$1_rep', ARRAY['orders', 'customers', 'products'])" | q >/dev/null
 }
-# Waits (10 minutes at most) until every replicated server has ended its first syncs.
+mean() { printf '%s\n' "$@" | awk '{ s += $1 } END { printf "%.2f", s / NR }'; }
+# Waits (10 minutes at most) until every replicated server has ended its first syncs, and then
+# until each has had a round since (a first sync's end leaves its table behind by the whole
+# first sync: it holds every change made before the first sync began).
 first_syncs_done() {
   echo "DO \$\$ BEGIN
     FOR i IN 1..6000 LOOP
@@ -375,6 +378,10 @@ first_syncs_done() {
     IF EXISTS (SELECT 1 FROM cyberbiz_sync_schedule WHERE tables_in_first_sync > 0 OR behind IS NULL) THEN
       RAISE EXCEPTION 'first syncs not done after 10 minutes';
     END IF;
+    FOR i IN 1..600 LOOP
+      EXIT WHEN NOT EXISTS (SELECT 1 FROM cyberbiz_sync_schedule WHERE behind > 2 * cyberbiz_sync_every() + interval '1 s');
+      PERFORM pg_sleep(0.1);
+    END LOOP;
   END \$\$" | q
 }
 # Seconds from an order changed in the shop (every shop: one sandbox) until every replica of the
@@ -406,18 +413,22 @@ bench_shops() {
   shops_on "$N"
   shop m1 "$SANDBOX_URL" 86401
   first_syncs_done
-  for i in 1 2 3; do
+  tries=()
+  for i in 1 2 3 4 5 6; do
     sleep 1.3
-    echo "P13 1 shop: a change in the shop is in its replica after $(until_every_replica 'm1') s"
+    tries+=("$(until_every_replica 'm1')")
   done
+  echo "P13 1 shop: a change in the shop is in its replica after (s): ${tries[*]}; mean $(mean "${tries[@]}")"
   t0=$(date +%s%N)
   for i in $(seq 2 "$N"); do shop "m$i" "$SANDBOX_URL" $((86400 + i)); done
   first_syncs_done
   echo "    $N shops replicated; first syncs of the $((N - 1)) added ones done after $(( ($(date +%s%N) - t0) / 1000000 )) ms"
-  for i in 1 2 3; do
+  tries=()
+  for i in 1 2 3 4 5 6; do
     sleep 1.3
-    echo "P13 $N shops: a change in every shop is in every replica after $(until_every_replica 'm%') s"
+    tries+=("$(until_every_replica 'm%')")
   done
+  echo "P13 $N shops: a change in every shop is in every replica after (s): ${tries[*]}; mean $(mean "${tries[@]}")"
   echo "SELECT format('    rounds: %s s on average, %s s at most; behind: %s at most', round(avg(last_round_seconds)::numeric, 2), round(max(last_round_seconds)::numeric, 2), max(behind)) FROM cyberbiz_sync_schedule" | q
   shops_off m
 }

@@ -49,6 +49,22 @@ FROM cyberbiz_sync_schedule WHERE server = 'quick_shop';
 SELECT table_name, rows > 0 AS has_rows, state, next_sync_at IS NOT NULL AS next_sync_known, last_round_seconds IS NOT NULL AS round_timed
 FROM cyberbiz_replica_status WHERE server = 'quick_shop';
 SELECT count(*) <= 4 AS within_the_cap FROM pg_stat_activity WHERE backend_type = 'cyberbiz_fdw sync worker';
+-- A shop whose first sync fails (the API refuses its token: 401) is tried again once per
+-- scheduled round (each second here), not in a loop; its status says why.
+SELECT pg_temp.sandbox_server('refused_shop', 'cyberbiz_test.api_url');
+ALTER USER MAPPING FOR CURRENT_USER SERVER refused_shop OPTIONS (SET api_token 'not.a.token');
+CREATE TEMP TABLE since AS SELECT extract(epoch FROM clock_timestamp()) AS at;
+SELECT count(*) AS tables FROM cyberbiz_replicate('refused_shop', 'refused_replica', ARRAY['orders']);
+SELECT pg_sleep(4);
+CREATE TEMP TABLE api_log (body text);
+DO $$
+BEGIN
+    EXECUTE format('COPY api_log FROM PROGRAM %L WITH (FORMAT csv, QUOTE E''\x01'', DELIMITER E''\x02'')',
+                   'curl -s ' || current_setting('cyberbiz_test.api_url') || '/__sandbox/requests');
+END $$;
+SELECT count(*) BETWEEN 2 AND 8 AS refused_once_a_round FROM api_log, jsonb_array_elements(body::jsonb) e, since
+WHERE (e->>'status')::int = 401 AND (e->>'timestamp')::float8 >= since.at;
+SELECT table_name, state, last_error IS NOT NULL AS error_shown FROM cyberbiz_replica_status WHERE server = 'refused_shop' ORDER BY 1;
 -- Off: the workers end after their rounds; the hung one is stopped (a sync step stops at its
 -- next interrupt check, its transaction rolled back).
 ALTER SYSTEM RESET cyberbiz.sync_interval;
@@ -64,5 +80,5 @@ BEGIN
     END LOOP;
 END $$;
 SELECT count(*) AS sync_workers FROM pg_stat_activity WHERE backend_type = 'cyberbiz_fdw sync worker';
-SELECT server, state, worker_pid FROM cyberbiz_sync_schedule WHERE server IN ('hung_shop', 'quick_shop') ORDER BY 1;
+SELECT server, state, worker_pid FROM cyberbiz_sync_schedule WHERE server IN ('hung_shop', 'quick_shop', 'refused_shop') ORDER BY 1;
 UPDATE cyberbiz_replicas SET next_round_at = NULL;
