@@ -15,6 +15,15 @@ LANGUAGE sql STABLE AS $fn$
                 THEN current_setting('cyberbiz.sync_interval', true)::interval END
 $fn$;
 
+-- The first multiple of `every` (counted from 2000-01-01 UTC) after `t`: scheduled rounds start
+-- on such multiples, as cron jobs do, so every shop's round starts at the same moments and a
+-- change made in many shops is in all their replicas about as soon as in one (NULL `every`: `t`).
+CREATE FUNCTION cyberbiz_round_after(t timestamptz, every interval) RETURNS timestamptz
+LANGUAGE sql IMMUTABLE AS $fn$
+    SELECT CASE WHEN every IS NULL OR every <= interval '0' THEN t
+                ELSE date_bin(every, t, timestamptz '2000-01-01 00:00:00+00') + every END
+$fn$;
+
 -- The pids of the running sync workers. SECURITY DEFINER (pids, nothing else): Postgres shows
 -- another role's backend type only to roles with pg_read_all_stats, and cyberbiz_sync_schedule
 -- must not say 'due' to them while a shop syncs.
@@ -39,7 +48,7 @@ LANGUAGE sql STABLE ROWS 100 AS $fn$
            t.tables > 0 AND NOT b.busy AND (coalesce(n.next_at <= clock_timestamp(), true) OR t.windows)
     FROM cyberbiz_replicas r
     CROSS JOIN every e
-    CROSS JOIN LATERAL (SELECT least(r.next_round_at, r.round_started_at + e.every) AS next_at) n
+    CROSS JOIN LATERAL (SELECT least(r.next_round_at, cyberbiz_round_after(r.round_started_at, e.every)) AS next_at) n
     CROSS JOIN LATERAL (SELECT r.round_pid IS NOT NULL AND EXISTS (SELECT 1 FROM workers w WHERE w.pid = r.round_pid) AS busy) b
     CROSS JOIN LATERAL (
         SELECT count(*) AS tables,
@@ -57,7 +66,8 @@ LANGUAGE sql STABLE AS $fn$
 $fn$;
 
 -- Claims for the calling sync worker the round due longest: `scheduled` when its next scheduled
--- round has come (it begins now, and the next is due one cyberbiz.sync_interval later), else a
+-- round has come (it begins now, and the next is due at the next multiple of
+-- cyberbiz.sync_interval: cyberbiz_round_after), else a
 -- round of first-sync windows only. None due: `server` is NULL and `wait_seconds` says when the
 -- next scheduled round comes (NULL: none is scheduled). Workers claiming at once skip each
 -- other's rows; the row locked is checked again as it is now (the backends included: a worker
@@ -88,7 +98,7 @@ BEGIN
     scheduled := coalesce(c.next_at <= started, true);
     UPDATE cyberbiz_replicas x SET round_pid = pg_backend_pid(), round_claimed_at = started,
         round_started_at = CASE WHEN scheduled THEN started ELSE x.round_started_at END,
-        next_round_at = CASE WHEN scheduled THEN started + coalesce(cyberbiz_sync_every(), interval '0') ELSE x.next_round_at END
+        next_round_at = CASE WHEN scheduled THEN cyberbiz_round_after(started, cyberbiz_sync_every()) ELSE x.next_round_at END
     WHERE x.server = r.server;
 END
 $fn$;
