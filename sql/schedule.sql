@@ -24,24 +24,38 @@ LANGUAGE sql IMMUTABLE AS $fn$
                 ELSE date_bin(every, t, timestamptz '2000-01-01 00:00:00+00') + every END
 $fn$;
 
--- The pids of the running sync workers. SECURITY DEFINER (pids, nothing else): Postgres shows
--- another role's backend type only to roles with pg_read_all_stats, and cyberbiz_sync_schedule
--- must not say 'due' to them while a shop syncs.
+-- The pids of the running sync workers (as this transaction first saw the backends;
+-- pg_stat_clear_snapshot() for a fresh look).
 CREATE FUNCTION cyberbiz_sync_workers() RETURNS SETOF integer
-LANGUAGE sql STABLE SECURITY DEFINER ROWS 10 AS $fn$
+LANGUAGE sql STABLE ROWS 10 AS $fn$
     SELECT a.pid FROM pg_stat_get_activity(NULL) a WHERE a.backend_type = 'cyberbiz_fdw sync worker'
+$fn$;
+
+-- The parent tables of `server` a round syncs, in its order: those past their first sync (one
+-- step each) before those with first-sync windows left (`windows`: a first sync by updated_at
+-- that has not ended, or not begun). `held`: a table with windows whose step failed since the
+-- server's last scheduled round began; only the next scheduled round tries it again, so a
+-- failing table is tried once per interval, not in a loop.
+CREATE FUNCTION cyberbiz_round_tables(server name, OUT table_name text, OUT windows boolean, OUT held boolean) RETURNS SETOF record
+LANGUAGE sql STABLE ROWS 25 AS $fn$
+    SELECT s.table_name, w.windows, w.windows AND s.last_error_at >= r.round_started_at
+    FROM cyberbiz_replica_state s
+    JOIN cyberbiz_replicas r ON r.server = s.server
+    CROSS JOIN LATERAL (SELECT s.incremental AND (s.full_started_at IS NOT NULL OR s.last_full_sync IS NULL) AS windows) w
+    WHERE s.server = cyberbiz_round_tables.server AND s.parent IS NULL
+    ORDER BY 2, 1
 $fn$;
 
 -- Each server's rounds, in one query (the claim runs it often): when its next scheduled round
 -- is due (as recorded, or sooner if cyberbiz.sync_interval was lowered since; NULL: now),
--- whether a table has first-sync windows left (a first sync by updated_at that has not ended,
--- or not begun) and no failed step since the last scheduled round began (a table whose step
--- failed is tried again by the next scheduled round, not at once), whether a sync worker runs
--- its round, and so whether a round may start now (see the top of this file). The backends are
--- as this transaction first saw them (pg_stat_clear_snapshot() for a fresh look).
+-- whether a table has first-sync windows to run now (not `held`), whether a sync worker runs
+-- its round, and so whether a round may start now (see the top of this file). SECURITY
+-- DEFINER (schedule fields, nothing else), so that a role granted only the views
+-- cyberbiz_sync_schedule and cyberbiz_replica_status reads them, and sees a running worker as
+-- running (Postgres shows another role's backend type only to pg_read_all_stats).
 CREATE FUNCTION cyberbiz_rounds(OUT server name, OUT next_at timestamptz, OUT windows boolean, OUT busy boolean, OUT due boolean)
 RETURNS SETOF record
-LANGUAGE sql STABLE ROWS 100 AS $fn$
+LANGUAGE sql STABLE SECURITY DEFINER ROWS 100 AS $fn$
     WITH workers AS MATERIALIZED (SELECT w AS pid FROM cyberbiz_sync_workers() w),
          every AS MATERIALIZED (SELECT cyberbiz_sync_every() AS every)
     SELECT r.server, n.next_at, t.windows, b.busy,
@@ -50,11 +64,8 @@ LANGUAGE sql STABLE ROWS 100 AS $fn$
     CROSS JOIN every e
     CROSS JOIN LATERAL (SELECT least(r.next_round_at, cyberbiz_round_after(r.round_started_at, e.every)) AS next_at) n
     CROSS JOIN LATERAL (SELECT r.round_pid IS NOT NULL AND EXISTS (SELECT 1 FROM workers w WHERE w.pid = r.round_pid) AS busy) b
-    CROSS JOIN LATERAL (
-        SELECT count(*) AS tables,
-               coalesce(bool_or(s.incremental AND (s.full_started_at IS NOT NULL OR s.last_full_sync IS NULL)
-                                AND (s.last_error_at IS NULL OR s.last_error_at < r.round_started_at)), false) AS windows
-        FROM cyberbiz_replica_state s WHERE s.server = r.server AND s.parent IS NULL) t
+    CROSS JOIN LATERAL (SELECT count(*) AS tables, coalesce(bool_or(x.windows AND NOT coalesce(x.held, false)), false) AS windows
+                        FROM cyberbiz_round_tables(r.server) x) t
 $fn$;
 
 -- How many servers have a round due that no sync worker has claimed, and how many sync workers
@@ -65,32 +76,40 @@ LANGUAGE sql STABLE AS $fn$
     SELECT (SELECT count(*) FROM cyberbiz_rounds() c WHERE c.due), (SELECT count(*) FROM cyberbiz_sync_workers())
 $fn$;
 
--- Claims for the calling sync worker the round due longest: `scheduled` when its next scheduled
--- round has come (it begins now, and the next is due at the next multiple of
--- cyberbiz.sync_interval: cyberbiz_round_after), else a
--- round of first-sync windows only. None due: `server` is NULL and `wait_seconds` says when the
--- next scheduled round comes (NULL: none is scheduled). Workers claiming at once skip each
--- other's rows; the row locked is checked again as it is now (the backends included: a worker
--- that claimed it since this transaction began is seen). A claim the caller's pid still holds
--- is stale (a worker whose round did not end, or one that ended without ending it and whose pid
--- this worker now has: a worker claims only while it holds no round), and is dropped first.
-CREATE FUNCTION cyberbiz_round_claim(OUT server name, OUT scheduled boolean, OUT started timestamptz, OUT wait_seconds double precision)
+-- Claims for the calling sync worker a round: scheduled rounds whose time has come first (the
+-- longest due first; such a round begins now, and the next is due at the next multiple of
+-- cyberbiz.sync_interval: cyberbiz_round_after), then rounds of first-sync windows only (the
+-- server served least recently first). None: `server` is NULL and `wait_seconds` says when the
+-- next scheduled round comes (NULL: none is scheduled); `retire` when more than `workers`
+-- (cyberbiz.sync_workers) run and the caller is the newest (highest pid), so that a lowered
+-- cap takes effect. Workers claiming at once skip each other's rows; the row locked is checked
+-- again as it is now (the backends included: a worker that claimed it since this transaction
+-- began is seen). A claim the caller's pid still holds is stale (a worker whose round did not
+-- end, or one that ended without ending it and whose pid this worker now has: a worker claims
+-- only while it holds no round), and is dropped first.
+CREATE FUNCTION cyberbiz_round_claim(workers integer, OUT server name, OUT scheduled boolean, OUT started timestamptz,
+    OUT wait_seconds double precision, OUT retire boolean)
 LANGUAGE plpgsql AS $fn$
 DECLARE
     r cyberbiz_replicas;
     c record;
 BEGIN
     UPDATE cyberbiz_replicas x SET round_pid = NULL WHERE x.round_pid = pg_backend_pid();
+    SELECT count(*) > workers AND max(w) = pg_backend_pid() INTO retire FROM cyberbiz_sync_workers() w;
+    IF retire THEN
+        RETURN;
+    END IF;
     SELECT x.* INTO r FROM cyberbiz_replicas x JOIN cyberbiz_rounds() d ON d.server = x.server WHERE d.due
-    ORDER BY coalesce(d.next_at > clock_timestamp(), false), d.next_at NULLS FIRST, x.round_claimed_at NULLS FIRST, x.server
+    ORDER BY coalesce(d.next_at > clock_timestamp(), false), CASE WHEN coalesce(d.next_at <= clock_timestamp(), true) THEN d.next_at END NULLS FIRST,
+             x.round_claimed_at NULLS FIRST, x.server
     LIMIT 1 FOR NO KEY UPDATE OF x SKIP LOCKED;
     IF r.server IS NOT NULL THEN
         PERFORM pg_stat_clear_snapshot();
         SELECT * INTO c FROM cyberbiz_rounds() d WHERE d.server = r.server;
     END IF;
-    IF r.server IS NULL OR NOT c.due THEN
-        SELECT greatest(extract(epoch FROM min(d.next_at) - clock_timestamp()), 0)::double precision INTO wait_seconds
-        FROM cyberbiz_rounds() d WHERE NOT d.busy;
+    IF r.server IS NULL OR NOT coalesce(c.due, false) THEN
+        SELECT extract(epoch FROM min(d.next_at) - clock_timestamp())::double precision INTO wait_seconds
+        FROM cyberbiz_rounds() d WHERE NOT d.busy AND d.next_at > clock_timestamp();
         RETURN;
     END IF;
     server := r.server;
@@ -101,16 +120,6 @@ BEGIN
         next_round_at = CASE WHEN scheduled THEN cyberbiz_round_after(started, cyberbiz_sync_every()) ELSE x.next_round_at END
     WHERE x.server = r.server;
 END
-$fn$;
-
--- The parent tables of `server` a round syncs, in its order: those past their first sync (one
--- step each) before those with first-sync windows left (`windows`).
-CREATE FUNCTION cyberbiz_round_tables(server name, OUT table_name text, OUT windows boolean) RETURNS SETOF record
-LANGUAGE sql STABLE ROWS 25 AS $fn$
-    SELECT s.table_name, s.incremental AND (s.full_started_at IS NOT NULL OR s.last_full_sync IS NULL)
-    FROM cyberbiz_replica_state s
-    WHERE s.server = cyberbiz_round_tables.server AND s.parent IS NULL
-    ORDER BY 2, 1
 $fn$;
 
 -- Ends the calling worker's round of `server`; a scheduled round records how long it took.

@@ -7,7 +7,7 @@
 //! verifications that are due.
 
 use super::scheduler::on_sigterm_die;
-use super::worker::{extension_schema, in_transaction, reload_if_asked, schema_hazard, start, SYNC_INTERVAL, VERIFY_INTERVAL};
+use super::worker::{extension_schema, in_transaction, reload_if_asked, schema_hazard, start, SYNC_INTERVAL, SYNC_WORKERS, VERIFY_INTERVAL};
 use pgrx::bgworkers::BackgroundWorker;
 use pgrx::pg_sys;
 use pgrx::prelude::*;
@@ -20,11 +20,13 @@ const IDLE_END: Duration = Duration::from_secs(3);
 /// Longest an idle worker sleeps before it looks again (a new server, a reload).
 const IDLE_POLL: Duration = Duration::from_secs(1);
 
-/// What a claim got: a round (server, scheduled, its start), or none, with the seconds until the
-/// next scheduled round of a server no worker runs (None: unknown).
+/// What a claim got: a round (server, scheduled, its start); none, with the seconds until the
+/// next scheduled round of a server no worker runs (None: unknown); or the end of this worker
+/// (more run than `cyberbiz.sync_workers` allows).
 enum Claim {
     Round(String, bool, TimestampWithTimeZone),
     Wait(Option<f64>),
+    Retire,
 }
 
 /// The main loop of a sync worker.
@@ -41,32 +43,38 @@ pub extern "C-unwind" fn cyberbiz_fdw_sync_worker_main(_arg: pg_sys::Datum) {
         if SYNC_INTERVAL.get() <= 0 {
             return;
         }
-        match claim(&ext) {
-            Claim::Round(server, scheduled, started) => {
-                round(&ext, &server, scheduled, started);
+        let pause = match claim(&ext) {
+            Claim::Retire => return,
+            // A round that could not run at all (its server stays due): not again at once.
+            Claim::Round(server, scheduled, started) if !round(&ext, &server, scheduled, started) => IDLE_POLL,
+            Claim::Round(..) => {
                 idle = Instant::now();
+                continue;
             }
             Claim::Wait(_) if idle.elapsed() >= IDLE_END => return,
-            Claim::Wait(secs) => {
-                let until_next = secs.map_or(IDLE_POLL, |s| Duration::from_secs_f64(s.clamp(0.01, 1.0)));
-                BackgroundWorker::wait_latch(Some(until_next.min(IDLE_POLL)));
-            }
+            Claim::Wait(secs) => secs.map_or(IDLE_POLL, |s| Duration::from_secs_f64(s.clamp(0.01, 1.0))),
+        };
+        if !BackgroundWorker::wait_latch(Some(pause)) {
+            return;
         }
     }
 }
 
-/// Claims the round due longest (`cyberbiz_round_claim`).
+/// Claims a round (`cyberbiz_round_claim`).
 fn claim(ext: &str) -> Claim {
-    let sql = format!("SELECT c.server::pg_catalog.text, c.scheduled, c.started, c.wait_seconds FROM {ext}.cyberbiz_round_claim() c");
+    let sql =
+        format!("SELECT c.server::pg_catalog.text, c.scheduled, c.started, c.wait_seconds, c.retire FROM {ext}.cyberbiz_round_claim($1::pg_catalog.int4) c");
+    let cap = SYNC_WORKERS.get();
     let claimed = in_transaction(move || -> Result<Claim, pgrx::spi::Error> {
         // The scheduler starts no worker while the extension must not be used (and says why).
         if schema_hazard()?.is_some() {
-            return Ok(Claim::Wait(None));
+            return Ok(Claim::Retire);
         }
         Spi::connect(|c| {
-            let row = c.select(&sql, None, &[])?.first();
+            let row = c.select(&sql, None, &[cap.into()])?.first();
             Ok(match (row.get::<String>(1)?, row.get::<bool>(2)?, row.get::<TimestampWithTimeZone>(3)?) {
                 (Some(server), Some(scheduled), Some(started)) => Claim::Round(server, scheduled, started),
+                _ if row.get::<bool>(5)? == Some(true) => Claim::Retire,
                 _ => Claim::Wait(row.get::<f64>(4)?),
             })
         })
@@ -85,14 +93,15 @@ fn claim(ext: &str) -> Claim {
 }
 
 /// One round of `server`: a scheduled one syncs every table and verifies those due; either
-/// kind runs first-sync windows for up to `WINDOWS_PER_ROUND`.
-fn round(ext: &str, server: &str, scheduled: bool, started: TimestampWithTimeZone) {
-    let sql = format!("SELECT t.table_name, t.windows FROM {ext}.cyberbiz_round_tables($1::pg_catalog.name) t");
+/// kind runs first-sync windows for up to `WINDOWS_PER_ROUND` (a round of windows only skips
+/// the tables `held` since a failure). False when it could not run at all.
+fn round(ext: &str, server: &str, scheduled: bool, started: TimestampWithTimeZone) -> bool {
+    let sql = format!("SELECT t.table_name, t.windows, t.held FROM {ext}.cyberbiz_round_tables($1::pg_catalog.name) t");
     let s = server.to_string();
     let tables = in_transaction(move || {
         Spi::connect(|c| {
             c.select(&sql, None, &[s.into()])?
-                .map(|r| Ok((r.get::<String>(1)?.unwrap_or_default(), r.get::<bool>(2)?.unwrap_or(false))))
+                .map(|r| Ok((r.get::<String>(1)?.unwrap_or_default(), r.get::<bool>(2)?.unwrap_or(false), r.get::<bool>(3)?.unwrap_or(false))))
                 .collect::<Result<Vec<_>, pgrx::spi::Error>>()
         })
     });
@@ -102,17 +111,17 @@ fn round(ext: &str, server: &str, scheduled: bool, started: TimestampWithTimeZon
         Err((_, msg)) => return end(ext, server, scheduled, Some(msg)),
     };
     if scheduled {
-        for (table, _) in tables.iter().filter(|(_, w)| !w) {
+        for (table, ..) in tables.iter().filter(|(_, windows, _)| !windows) {
             sync_table(ext, server, table, started, None);
         }
     }
     let until = Instant::now() + WINDOWS_PER_ROUND;
-    for (table, _) in tables.iter().filter(|(_, w)| *w) {
+    for (table, ..) in tables.iter().filter(|(_, windows, held)| *windows && (scheduled || !held)) {
         sync_table(ext, server, table, started, Some(until));
     }
     let every = VERIFY_INTERVAL.get();
     if scheduled && every > 0 {
-        for (table, _) in &tables {
+        for (table, ..) in &tables {
             pg_sys::check_for_interrupts!();
             verify_table(ext, server, table, every);
         }
@@ -120,16 +129,24 @@ fn round(ext: &str, server: &str, scheduled: bool, started: TimestampWithTimeZon
     end(ext, server, scheduled, None)
 }
 
-/// Ends the round (a scheduled one records its duration); `failure`: why it could not run.
-fn end(ext: &str, server: &str, scheduled: bool, failure: Option<String>) {
+/// Ends the round (a scheduled one records its duration); `failure`: why it could not run
+/// (then false).
+fn end(ext: &str, server: &str, scheduled: bool, failure: Option<String>) -> bool {
+    let ran = failure.is_none();
     if let Some(why) = failure {
         warning!("cyberbiz_fdw scheduled sync of {server}: {why}");
     }
     let sql = format!("SELECT {ext}.cyberbiz_round_end($1::pg_catalog.name, $2::pg_catalog.bool)");
     let s = server.to_string();
-    if let Err((_, msg)) = in_transaction(move || Spi::run_with_args(&sql, &[s.into(), scheduled.into()])) {
+    let failed = match in_transaction(move || Spi::run_with_args(&sql, &[s.into(), scheduled.into()])) {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(e.to_string()),
+        Err((_, msg)) => Some(msg),
+    };
+    if let Some(msg) = failed {
         warning!("cyberbiz_fdw sync worker: ending the round of {server}: {msg}");
     }
+    ran
 }
 
 /// The steps of one table, each in a transaction of its own, until it is done (or `until` has

@@ -15,7 +15,7 @@ use pgrx::pg_sys;
 use pgrx::prelude::*;
 use std::time::{Duration, Instant};
 
-/// The type (pg_stat_activity.backend_type) of a sync worker; `cyberbiz_round_busy` knows it.
+/// The type (pg_stat_activity.backend_type) of a sync worker; `cyberbiz_sync_workers` knows it.
 pub(super) const SYNC_WORKER: &str = "cyberbiz_fdw sync worker";
 /// A worker started this recently is taken to be claiming a round already.
 const STARTING: Duration = Duration::from_secs(1);
