@@ -112,7 +112,8 @@ CREATE FUNCTION cyberbiz_round_claim(workers integer, OUT server name, OUT sched
 LANGUAGE plpgsql AS $fn$
 DECLARE
     r cyberbiz_replicas;
-    c record;
+    is_due boolean;
+    due_at timestamptz;
 BEGIN
     UPDATE cyberbiz_replicas x SET round_pid = NULL WHERE x.round_pid = pg_backend_pid();
     SELECT count(*) > workers AND max(w) = pg_backend_pid() INTO retire FROM cyberbiz_sync_workers() w;
@@ -125,16 +126,16 @@ BEGIN
     LIMIT 1 FOR NO KEY UPDATE OF x SKIP LOCKED;
     IF r.server IS NOT NULL THEN
         PERFORM pg_stat_clear_snapshot();
-        SELECT * INTO c FROM cyberbiz_rounds() d WHERE d.server = r.server;
+        SELECT d.due, d.next_at INTO is_due, due_at FROM cyberbiz_rounds() d WHERE d.server = r.server;
     END IF;
-    IF r.server IS NULL OR NOT coalesce(c.due, false) THEN
+    IF NOT coalesce(is_due, false) THEN
         SELECT extract(epoch FROM min(d.next_at) - clock_timestamp())::double precision INTO wait_seconds
         FROM cyberbiz_rounds() d WHERE NOT d.busy AND d.next_at > clock_timestamp();
         RETURN;
     END IF;
     server := r.server;
     started := clock_timestamp();
-    scheduled := coalesce(c.next_at <= started, true);
+    scheduled := coalesce(due_at <= started, true);
     UPDATE cyberbiz_replicas x SET round_pid = pg_backend_pid(), round_claimed_at = started,
         round_started_at = CASE WHEN scheduled THEN started ELSE x.round_started_at END,
         next_round_at = CASE WHEN scheduled THEN cyberbiz_round_after(started, cyberbiz_sync_every()) ELSE x.next_round_at END
