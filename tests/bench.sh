@@ -383,7 +383,9 @@ first_syncs_done() {
       RAISE EXCEPTION 'first syncs not done after 10 minutes';
     END IF;
     FOR i IN 1..600 LOOP
-      EXIT WHEN NOT EXISTS (SELECT 1 FROM cyberbiz_sync_schedule WHERE behind > 2 * cyberbiz_sync_every() + interval '1 s');
+      -- (clock_timestamp(): the view's behind counts from now(), the start of this DO)
+      EXIT WHEN NOT EXISTS (SELECT 1 FROM cyberbiz_replica_state s
+                            WHERE s.parent IS NULL AND s.fresh_as_of < clock_timestamp() - 2 * cyberbiz_sync_every() - interval '1 s');
       PERFORM pg_sleep(0.1);
     END LOOP;
   END \$\$" | q
