@@ -38,6 +38,8 @@ $fn$;
 -- The first multiple of `every` (counted from 2000-01-01 UTC) after `t`: scheduled rounds start
 -- on such multiples, as cron jobs do, so every shop's round starts at the same moments and a
 -- change made in many shops is in all their replicas about as soon as in one (NULL `every`: `t`).
+-- (After cyberbiz.sync_interval is lowered, the next round may come at the last one's start
+-- plus the new interval, unaligned; the one after is aligned again.)
 CREATE FUNCTION cyberbiz_round_after(t timestamptz, every interval) RETURNS timestamptz
 LANGUAGE sql IMMUTABLE AS $fn$
     SELECT CASE WHEN every IS NULL OR every <= interval '0' THEN t
@@ -51,41 +53,49 @@ LANGUAGE sql STABLE ROWS 10 AS $fn$
     SELECT a.pid FROM pg_stat_get_activity(NULL) a WHERE a.backend_type = 'cyberbiz_fdw sync worker'
 $fn$;
 
--- The parent tables of `server` a round syncs, in its order: those past their first sync (one
--- step each) before those with first-sync windows left (`windows`: a first sync by updated_at
--- that has not ended, or not begun). `held`: a table with windows whose step failed since the
--- server's last scheduled round began; only the next scheduled round tries it again, so a
--- failing table is tried once per interval, not in a loop.
-CREATE FUNCTION cyberbiz_round_tables(server name, OUT table_name text, OUT windows boolean, OUT held boolean) RETURNS SETOF record
-LANGUAGE sql STABLE ROWS 25 AS $fn$
-    SELECT s.table_name, w.windows, w.windows AND s.last_error_at >= r.round_started_at
+-- Every parent table of every replica, with what a round needs to know of it: `windows`, a first
+-- sync by updated_at that has not ended (or not begun); `held`, a table with windows whose
+-- step failed since its server's last scheduled round began (only the next scheduled round
+-- tries it again, so a failing table is tried once per interval, not in a loop).
+CREATE FUNCTION cyberbiz_round_table_states(OUT server name, OUT table_name text, OUT windows boolean, OUT held boolean) RETURNS SETOF record
+LANGUAGE sql STABLE ROWS 100 AS $fn$
+    SELECT s.server, s.table_name, w.windows, coalesce(w.windows AND s.last_error_at >= r.round_started_at, false)
     FROM cyberbiz_replica_state s
     JOIN cyberbiz_replicas r ON r.server = s.server
     CROSS JOIN LATERAL (SELECT s.incremental AND (s.full_started_at IS NOT NULL OR s.last_full_sync IS NULL) AS windows) w
-    WHERE s.server = cyberbiz_round_tables.server AND s.parent IS NULL
+    WHERE s.parent IS NULL
+$fn$;
+
+-- The parent tables of `server` a round syncs, in its order: those past their first sync (one
+-- step each) before those with first-sync windows left.
+CREATE FUNCTION cyberbiz_round_tables(server name, OUT table_name text, OUT windows boolean, OUT held boolean) RETURNS SETOF record
+LANGUAGE sql STABLE ROWS 25 AS $fn$
+    SELECT t.table_name, t.windows, t.held FROM cyberbiz_round_table_states() t
+    WHERE t.server = cyberbiz_round_tables.server
     ORDER BY 2, 1
 $fn$;
 
--- Each server's rounds, in one query (the claim runs it often): when its next scheduled round
--- is due (as recorded, or sooner if cyberbiz.sync_interval was lowered since; NULL: now),
--- whether a table has first-sync windows to run now (not `held`), whether a sync worker runs
--- its round, and so whether a round may start now (see the top of this file). SECURITY
--- DEFINER (schedule fields, nothing else), so that a role granted only the views
+-- Each server's rounds, in one query (the claim runs it often: no function per row): when its
+-- next scheduled round is due (as recorded, or sooner if cyberbiz.sync_interval was lowered
+-- since; NULL: now), whether a table has first-sync windows to run now (not `held`), whether a
+-- sync worker runs its round, and so whether a round may start now (see the top of this file).
+-- SECURITY DEFINER (schedule fields, nothing else), so that a role granted only the views
 -- cyberbiz_sync_schedule and cyberbiz_replica_status reads them, and sees a running worker as
 -- running (Postgres shows another role's backend type only to pg_read_all_stats).
 CREATE FUNCTION cyberbiz_rounds(OUT server name, OUT next_at timestamptz, OUT windows boolean, OUT busy boolean, OUT due boolean)
 RETURNS SETOF record
 LANGUAGE sql STABLE SECURITY DEFINER ROWS 100 AS $fn$
     WITH workers AS MATERIALIZED (SELECT w AS pid FROM cyberbiz_sync_workers() w),
-         every AS MATERIALIZED (SELECT cyberbiz_sync_every() AS every)
-    SELECT r.server, n.next_at, t.windows, b.busy,
+         every AS MATERIALIZED (SELECT cyberbiz_sync_every() AS every),
+         tables AS MATERIALIZED (SELECT t.server, count(*) AS tables, bool_or(t.windows AND NOT t.held) AS windows
+                                 FROM cyberbiz_round_table_states() t GROUP BY t.server)
+    SELECT r.server, n.next_at, coalesce(t.windows, false), b.busy,
            t.tables > 0 AND NOT b.busy AND (coalesce(n.next_at <= clock_timestamp(), true) OR t.windows)
     FROM cyberbiz_replicas r
     CROSS JOIN every e
-    CROSS JOIN LATERAL (SELECT least(r.next_round_at, cyberbiz_round_after(r.round_started_at, e.every)) AS next_at) n
-    CROSS JOIN LATERAL (SELECT r.round_pid IS NOT NULL AND EXISTS (SELECT 1 FROM workers w WHERE w.pid = r.round_pid) AS busy) b
-    CROSS JOIN LATERAL (SELECT count(*) AS tables, coalesce(bool_or(x.windows AND NOT coalesce(x.held, false)), false) AS windows
-                        FROM cyberbiz_round_tables(r.server) x) t
+    LEFT JOIN tables t ON t.server = r.server
+    CROSS JOIN LATERAL (SELECT least(r.next_round_at, r.round_started_at + e.every) AS next_at) n
+    CROSS JOIN LATERAL (SELECT r.round_pid IS NOT NULL AND r.round_pid IN (SELECT w.pid FROM workers w) AS busy) b
 $fn$;
 
 -- How many servers have a round due that no sync worker has claimed, and how many sync workers
