@@ -14,12 +14,11 @@ CREATE TABLE cyberbiz_replicas (
     schema_oid oid,
     source_schema_oid oid,
     -- The scheduler's rounds of this server (sql/schedule.sql): the sync worker running one
-    -- now, when the last scheduled round began, how long it took, when the next is due, when a
-    -- worker last claimed a round (of either kind).
+    -- now, when the last scheduled round began (the next is due from it) and how long it took,
+    -- when a worker last claimed a round (of either kind).
     round_pid integer,
     round_started_at timestamptz,
     round_seconds double precision,
-    next_round_at timestamptz,
     round_claimed_at timestamptz
 );
 COMMENT ON TABLE cyberbiz_replicas IS 'CYBERBIZ servers replicated by cyberbiz_replicate, and the schema each is kept in';

@@ -5,7 +5,7 @@
 -- first-sync windows left (a round of windows only). Scheduled rounds are claimed before rounds
 -- of windows only, the longest due first; rounds of windows only go to the server served least
 -- recently. So a first sync of one shop never holds another shop's incremental syncs. The claim
--- is a row of cyberbiz_replicas (round_pid, round_started_at, round_seconds, next_round_at,
+-- is a row of cyberbiz_replicas (round_pid, round_started_at, round_seconds,
 -- round_claimed_at), shown by cyberbiz_sync_schedule.
 
 -- cyberbiz.sync_interval as an interval; NULL when it is 0 (off) or unknown (not preloaded).
@@ -13,17 +13,6 @@ CREATE FUNCTION cyberbiz_sync_every() RETURNS interval
 LANGUAGE sql STABLE AS $fn$
     SELECT CASE WHEN coalesce(current_setting('cyberbiz.sync_interval', true), '0') NOT IN ('', '0')
                 THEN current_setting('cyberbiz.sync_interval', true)::interval END
-$fn$;
-
--- The first multiple of `every` (counted from 2000-01-01 UTC) after `t`: scheduled rounds start
--- on such multiples, as cron jobs do, so every shop's round starts at the same moments and a
--- change made in many shops is in all their replicas about as soon as in one (NULL `every`: `t`).
--- (After cyberbiz.sync_interval is lowered, the next round may come at the last one's start
--- plus the new interval, unaligned; the one after is aligned again.)
-CREATE FUNCTION cyberbiz_round_after(t timestamptz, every interval) RETURNS timestamptz
-LANGUAGE sql IMMUTABLE AS $fn$
-    SELECT CASE WHEN every IS NULL OR every <= interval '0' THEN t
-                ELSE date_bin(every, t, timestamptz '2000-01-01 00:00:00+00') + every END
 $fn$;
 
 -- The pids of the running sync workers (as this transaction first saw the backends;
@@ -56,9 +45,12 @@ LANGUAGE sql STABLE ROWS 25 AS $fn$
 $fn$;
 
 -- Each server's rounds, in one query (the claim runs it often: no function per row): when its
--- next scheduled round is due (as recorded, or sooner if cyberbiz.sync_interval was lowered
--- since; NULL: now), whether a table has first-sync windows to run now (not `held`), whether a
--- sync worker runs its round, and so whether a round may start now (see the top of this file).
+-- next scheduled round is due (NULL: now; else the first multiple of cyberbiz.sync_interval,
+-- counted from 2000-01-01 UTC, after its last one began: as with cron, every shop's round
+-- starts at the same moments, so a change made in many shops is in all their replicas about
+-- as soon as in one's, and a changed interval applies at once), whether a table has
+-- first-sync windows to run now (not `held`), whether a sync worker runs its round, and so
+-- whether a round may start now (see the top of this file).
 -- SECURITY DEFINER (schedule fields, nothing else), so that a role granted only the views
 -- cyberbiz_sync_schedule and cyberbiz_replica_status reads them, and sees a running worker as
 -- running (Postgres shows another role's backend type only to pg_read_all_stats).
@@ -74,7 +66,7 @@ LANGUAGE sql STABLE SECURITY DEFINER ROWS 100 AS $fn$
     FROM cyberbiz_replicas r
     CROSS JOIN every e
     LEFT JOIN tables t ON t.server = r.server
-    CROSS JOIN LATERAL (SELECT least(r.next_round_at, r.round_started_at + e.every) AS next_at) n
+    CROSS JOIN LATERAL (SELECT date_bin(e.every, r.round_started_at, timestamptz '2000-01-01 00:00:00+00') + e.every AS next_at) n
     CROSS JOIN LATERAL (SELECT r.round_pid IS NOT NULL AND r.round_pid IN (SELECT w.pid FROM workers w) AS busy) b
 $fn$;
 
@@ -87,8 +79,7 @@ LANGUAGE sql STABLE AS $fn$
 $fn$;
 
 -- Claims for the calling sync worker a round: scheduled rounds whose time has come first (the
--- longest due first; such a round begins now, and the next is due at the next multiple of
--- cyberbiz.sync_interval: cyberbiz_round_after), then rounds of first-sync windows only (the
+-- longest due first; such a round begins now), then rounds of first-sync windows only (the
 -- server served least recently first). None: `server` is NULL and `wait_seconds` says when the
 -- next scheduled round comes (NULL: none is scheduled); `retire` when more than `workers`
 -- (cyberbiz.sync_workers) run and the caller is the newest (highest pid), so that a lowered
@@ -127,8 +118,7 @@ BEGIN
     started := clock_timestamp();
     scheduled := coalesce(due_at <= started, true);
     UPDATE cyberbiz_replicas x SET round_pid = pg_backend_pid(), round_claimed_at = started,
-        round_started_at = CASE WHEN scheduled THEN started ELSE x.round_started_at END,
-        next_round_at = CASE WHEN scheduled THEN cyberbiz_round_after(started, cyberbiz_sync_every()) ELSE x.next_round_at END
+        round_started_at = CASE WHEN scheduled THEN started ELSE x.round_started_at END
     WHERE x.server = r.server;
 END
 $fn$;
