@@ -6,8 +6,7 @@
 //! round of windows is claimed after every other shop's due scheduled round), then the
 //! verifications that are due.
 
-use super::scheduler::on_sigterm_die;
-use super::worker::{extension_schema, in_transaction, reload_if_asked, schema_hazard, start, SYNC_INTERVAL, SYNC_WORKERS, VERIFY_INTERVAL};
+use super::worker::{extension_schema, in_transaction, on_sigterm_die, reload_if_asked, schema_hazard, start, SYNC_INTERVAL, SYNC_WORKERS, VERIFY_INTERVAL};
 use pgrx::bgworkers::BackgroundWorker;
 use pgrx::pg_sys;
 use pgrx::prelude::*;
@@ -45,11 +44,13 @@ pub extern "C-unwind" fn cyberbiz_fdw_sync_worker_main(_arg: pg_sys::Datum) {
         }
         let pause = match claim(&ext) {
             Claim::Retire => return,
-            // A round that could not run at all (its server stays due): not again at once.
-            Claim::Round(server, scheduled, started) if !round(&ext, &server, scheduled, started) => IDLE_POLL,
-            Claim::Round(..) => {
-                idle = Instant::now();
-                continue;
+            Claim::Round(server, scheduled, started) => {
+                if round(&ext, &server, scheduled, started) {
+                    idle = Instant::now();
+                    continue;
+                }
+                // A round that could not run at all (its server stays due): not again at once.
+                IDLE_POLL
             }
             Claim::Wait(_) if idle.elapsed() >= IDLE_END => return,
             Claim::Wait(secs) => secs.map_or(IDLE_POLL, |s| Duration::from_secs_f64(s.clamp(0.01, 1.0))),

@@ -9,7 +9,7 @@
 //! cyberbiz_sync, pg_cron and verification run too; one backend per shop syncing keeps that one
 //! path, and a shop whose step fails or stalls holds only its own worker.
 
-use super::worker::{extension_schema, in_transaction, reload_if_asked, schema_hazard, start, SYNC_INTERVAL, SYNC_WORKERS};
+use super::worker::{extension_schema, in_transaction, on_sigterm_die, reload_if_asked, schema_hazard, start, SYNC_INTERVAL, SYNC_WORKERS};
 use pgrx::bgworkers::{BackgroundWorker, BackgroundWorkerBuilder};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
@@ -52,20 +52,6 @@ pub extern "C-unwind" fn cyberbiz_fdw_scheduler_main(_arg: pg_sys::Datum) {
             launched.push(Instant::now());
         }
     }
-}
-
-/// SIGTERM as in any backend: a FATAL at the next interrupt check, so a long sync step (its
-/// HTTP waits check interrupts) stops at once, its transaction rolled back.
-pub(super) fn on_sigterm_die() {
-    // SAFETY: installs Postgres's own handler for this process's main thread.
-    unsafe { pg_sys::pqsignal(libc::SIGTERM, Some(on_sigterm)) };
-}
-
-/// Postgres's `die`: sets the interrupt flags and the latch; the FATAL comes at the next check.
-#[pg_guard]
-extern "C-unwind" fn on_sigterm(signal: std::ffi::c_int) {
-    // SAFETY: die only sets flags and the process latch, as it does in every backend.
-    unsafe { pg_sys::die(signal) }
 }
 
 /// How many servers' rounds are due and unclaimed, and how many sync workers run (those of an

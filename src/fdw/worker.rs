@@ -142,6 +142,20 @@ pub(super) fn schema_hazard() -> Result<Option<String>, pgrx::spi::Error> {
     }))
 }
 
+/// SIGTERM as in any backend: a FATAL at the next interrupt check, so a long sync step
+/// (its HTTP waits check interrupts) stops at once, its transaction rolled back.
+pub(super) fn on_sigterm_die() {
+    // SAFETY: installs Postgres's own handler for this process's main thread.
+    unsafe { pg_sys::pqsignal(libc::SIGTERM, Some(on_sigterm)) };
+}
+
+/// Postgres's `die`: sets the interrupt flags and the latch; the FATAL comes at the next check.
+#[pg_guard]
+extern "C-unwind" fn on_sigterm(signal: std::ffi::c_int) {
+    // SAFETY: die only sets flags and the process latch, as it does in every backend.
+    unsafe { pg_sys::die(signal) }
+}
+
 /// Applies a pending reload of the configuration (SIGHUP).
 pub(super) fn reload_if_asked() {
     if BackgroundWorker::sighup_received() {
