@@ -63,6 +63,9 @@ pub struct Route {
     /// for resources whose changes the platform sends no webhook for (docs/api/en/webhooks.md).
     pub event: &'static str,
     pub delete_verb: &'static str,
+    /// `GET {path}/{id}` answers without the object's `id`, as the platform's product does (the
+    /// golden of GET /v1/products/{id}).
+    pub get_without_id: bool,
 }
 
 const NO_FILTERS: &[Filter] = &[];
@@ -102,6 +105,7 @@ const fn route(name: &'static str, path: &'static str, group: &'static str) -> R
         filters: NO_FILTERS,
         event: "",
         delete_verb: "delete",
+        get_without_id: false,
     }
 }
 
@@ -119,7 +123,7 @@ pub static ROUTES: &[Route] = &[
         ..route("customers", "/v1/customers", "customers")
     },
     Route { event: "orders", put: true, filters: ORDER_FILTERS, ..route("orders", "/v1/orders", "orders") },
-    Route { event: "products", ..crud("products", "/v1/products", "products", &["title", "handle", "published", "price"]) },
+    Route { event: "products", get_without_id: true, ..crud("products", "/v1/products", "products", &["title", "handle", "published", "price"]) },
     Route { event: "collections", ..crud("custom_collections", "/v1/custom_collections", "products", &["title", "handle", "published"]) },
     Route { event: "collections", ..crud("smart_collections", "/v1/smart_collections", "products", &["title"]) },
     crud("inventory_sync_groups", "/v1/inventory_sync_groups", "products", &["title"]),

@@ -402,8 +402,7 @@ fn generic(st: &State, route: &Route, m: Method, rest: &[&str], q: &HashMap<Stri
         (Method::GET, [id]) if route.get => {
             let s = read(st);
             match parse_id(id).and_then(|id| s.table(route.name)?.get(id)) {
-                // The platform's product answers without its id (the golden of GET /v1/products/{id}).
-                Some(it) if route.name == "products" => {
+                Some(it) if route.get_without_id => {
                     let mut v = it.value.clone();
                     v.as_object_mut().map(|m| m.remove("id"));
                     Reply::json(StatusCode::OK, &v)
