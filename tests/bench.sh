@@ -346,13 +346,13 @@ shops_on() {
   printf "cyberbiz.sync_interval = %s\ncyberbiz.sync_workers = %s\nmax_worker_processes = %s\n" "${2:-1}" "$1" $(($1 + 16)) >/etc/postgresql/15/main/conf.d/cyberbiz_fdw_shops.conf
   receiver_on "$DB"
 }
-# shops_off PREFIX: the scheduler off again, and the servers named PREFIX<n> dropped with their
-# replicas (so that a later benchmark's shops sync alone).
+# shops_off REGEX: the scheduler off again, and the replicated servers whose names match REGEX
+# dropped with their replicas (so that a later benchmark's shops sync alone).
 shops_off() {
   rm -f /etc/postgresql/15/main/conf.d/cyberbiz_fdw_shops.conf
   echo "ALTER SYSTEM SET cyberbiz.sync_interval = 0; SELECT pg_reload_conf();
         DO \$\$ DECLARE r record; BEGIN
-          FOR r IN SELECT server, schema_name FROM cyberbiz_replicas WHERE server::text ~ '^$1[0-9]+\$' LOOP
+          FOR r IN SELECT server, schema_name FROM cyberbiz_replicas WHERE server::text ~ '$1' LOOP
             EXECUTE format('DROP SCHEMA %I CASCADE', r.schema_name);
             DELETE FROM cyberbiz_replicas WHERE server = r.server;
             EXECUTE format('DROP SERVER %I CASCADE', r.server);
@@ -414,7 +414,7 @@ SQL
 # alone and then for BENCH_SHOPS (default 50) shops; 3 tries each (target: <= 2 x one shop).
 bench_shops() {
   N=${BENCH_SHOPS:-50}
-  trap 'shops_off m; kill "${PIDS[@]}" 2>/dev/null || true' EXIT
+  trap 'shops_off "^m[0-9]+\$"; kill "${PIDS[@]}" 2>/dev/null || true' EXIT
   start_sandbox "$BIN" --rps 5 --latency-ms 150 --orders 200 --customers 100 --products 30; PIDS+=("$SANDBOX_PID")
   shops_on "$N"
   shop m1 "$SANDBOX_URL" 86401
@@ -436,7 +436,7 @@ bench_shops() {
   done
   echo "P13 $N shops: a change in every shop is in every replica after (s): ${tries[*]}; mean $(mean "${tries[@]}")"
   echo "SELECT format('    rounds: %s s on average, %s s at most; behind: %s at most', round(avg(last_round_seconds)::numeric, 2), round(max(last_round_seconds)::numeric, 2), max(behind)) FROM cyberbiz_sync_schedule" | q
-  shops_off m
+  shops_off '^m[0-9]+$'
 }
 
 # P14 (issue 19) one shop's first sync of BENCH_P14_ORDERS (default 100,000) orders at 5
@@ -447,7 +447,8 @@ bench_shops() {
 bench_p14() {
   N=${BENCH_P14_ORDERS:-100000}
   K=${BENCH_P14_SHOPS:-20}
-  trap 'shops_off n; echo "DROP SERVER IF EXISTS big CASCADE; DROP SCHEMA IF EXISTS big_rep CASCADE; DROP TABLE IF EXISTS p14_behind; DELETE FROM cyberbiz_replicas WHERE server = '"'big'"'" | q; kill "${PIDS[@]}" 2>/dev/null || true' EXIT
+  sampler=
+  trap 'kill $sampler 2>/dev/null; shops_off "^(n[0-9]+|big)\$"; echo "DROP TABLE IF EXISTS p14_behind" | q; kill "${PIDS[@]}" 2>/dev/null || true' EXIT
   start_sandbox "$BIN" --rps 5 --latency-ms 50 --orders "$N" --customers 200 --products 50; PIDS+=("$SANDBOX_PID")
   BIG_URL=$SANDBOX_URL
   start_sandbox "$BIN" --rps 5 --latency-ms 150 --orders 200 --customers 100 --products 30; PIDS+=("$SANDBOX_PID")
@@ -464,7 +465,6 @@ bench_p14() {
      sleep 0.5
    done) &
   sampler=$!
-  trap 'kill "$sampler" 2>/dev/null; shops_off n; echo "DROP SERVER IF EXISTS big CASCADE; DROP SCHEMA IF EXISTS big_rep CASCADE; DROP TABLE IF EXISTS p14_behind; DELETE FROM cyberbiz_replicas WHERE server = '"'big'"'" | q; kill "${PIDS[@]}" 2>/dev/null || true' EXIT
   arrivals=()
   while kill -0 "$sampler" 2>/dev/null; do
     [ "$K" -eq 0 ] || arrivals+=("$(until_every_replica 'n%')")
