@@ -448,7 +448,7 @@ bench_p14() {
   N=${BENCH_P14_ORDERS:-100000}
   K=${BENCH_P14_SHOPS:-20}
   sampler=
-  trap 'kill $sampler 2>/dev/null; shops_off "^(n[0-9]+|big)\$"; echo "DROP TABLE IF EXISTS p14_behind" | q; kill "${PIDS[@]}" 2>/dev/null || true' EXIT
+  trap 'kill $sampler 2>/dev/null || true; shops_off "^(n[0-9]+|big)\$"; echo "DROP TABLE IF EXISTS p14_behind" | q; kill "${PIDS[@]}" 2>/dev/null || true' EXIT
   start_sandbox "$BIN" --rps 5 --latency-ms 50 --orders "$N" --customers 200 --products 50; PIDS+=("$SANDBOX_PID")
   BIG_URL=$SANDBOX_URL
   start_sandbox "$BIN" --rps 5 --latency-ms 150 --orders 200 --customers 100 --products 30; PIDS+=("$SANDBOX_PID")
